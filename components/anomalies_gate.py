@@ -1,0 +1,46 @@
+"""AnomaliesGate: stops the run when ExampleValidator found anomalies, listing them.
+
+TFX 1.16's ExampleValidator records anomalies but lets the pipeline go on; Transform is made
+to depend on this gate so that bad data never reaches training.
+"""
+
+import os
+from typing import List
+
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils
+from tfx.types.standard_artifacts import ExampleAnomalies
+from tfx.utils import io_utils
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+# File that ExampleValidator writes per split (tfx.components.example_validator.executor).
+ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+class DataAnomaliesError(RuntimeError):
+    """ExampleValidator found anomalies in the input data."""
+
+
+def describe_anomalies(anomalies: ExampleAnomalies) -> List[str]:
+    """One line per anomalous feature and split: `split: feature: description`."""
+    lines = []
+    for split in artifact_utils.decode_split_names(anomalies.split_names):
+        path = os.path.join(anomalies.uri, f"Split-{split}", ANOMALIES_FILE)
+        found = anomalies_pb2.Anomalies()
+        found.ParseFromString(io_utils.read_bytes_file(path))
+        for feature, info in sorted(found.anomaly_info.items()):
+            lines.append(f"{split}: {feature}: {info.short_description} - {info.description}")
+        if found.HasField("dataset_anomaly_info"):
+            info = found.dataset_anomaly_info
+            lines.append(f"{split}: (dataset): {info.short_description} - {info.description}")
+    return lines
+
+
+@component
+def AnomaliesGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:
+    problems = describe_anomalies(anomalies)
+    if problems:
+        raise DataAnomaliesError(
+            "ExampleValidator found anomalies; the run stops before Transform:\n  "
+            + "\n  ".join(problems))

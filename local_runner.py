@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Runs the pipeline locally: LocalDagRunner, MLMD in SQLite under the output dir, caching on.
+
+    python local_runner.py --data ../shared/data/ml-100k        # offline: a local copy
+    python local_runner.py                                      # online: downloads ML-100K
+
+Ends with a short summary, also written as <output-dir>/run_summary.json.
+"""
+
+import bootstrap
+
+bootstrap.ensure_venv()  # before anything imports TensorFlow: sets TF_USE_LEGACY_KERAS=1
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Dict, List, Optional  # noqa: E402
+
+from models.hparams import TrainingConfig  # noqa: E402
+from pipeline import configs  # noqa: E402
+
+SUMMARY_FILE = "run_summary.json"
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    defaults = TrainingConfig()
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=configs.DEFAULT_DATA,
+                        help="GroupLens .zip or folder, its URL, or tfds:movielens/100k-ratings "
+                             "(default: download ML-100K from GroupLens)")
+    parser.add_argument("--output-dir", default="outputs",
+                        help="pipeline root, MLMD database, serving dir and run_summary.json")
+    parser.add_argument("--rating-weight", type=float, default=defaults.rating_weight)
+    parser.add_argument("--retrieval-weight", type=float, default=defaults.retrieval_weight)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--train-percent", type=int, default=configs.DataConfig.train_percent)
+    parser.add_argument("--max-malformed-lines", type=int,
+                        default=configs.DataConfig.max_malformed_lines)
+    parser.add_argument("--max-rmse", type=float, default=configs.EvalThresholds.max_rmse)
+    parser.add_argument("--min-top-100", type=float,
+                        default=configs.EvalThresholds.min_top_100_accuracy)
+    parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
+    return configs.PipelineConfig(
+        output_dir=os.path.abspath(args.output_dir),
+        data=configs.DataConfig(source=args.data, train_percent=args.train_percent,
+                                max_malformed_lines=args.max_malformed_lines),
+        training=TrainingConfig(rating_weight=args.rating_weight,
+                                retrieval_weight=args.retrieval_weight, epochs=args.epochs,
+                                learning_rate=args.learning_rate,
+                                embedding_dim=args.embedding_dim, seed=args.seed),
+        thresholds=dataclasses.replace(configs.EvalThresholds(), max_rmse=args.max_rmse,
+                                       min_top_100_accuracy=args.min_top_100),
+        enable_cache=not args.no_cache,
+    )
+
+
+def run(config: configs.PipelineConfig) -> Dict[str, Any]:
+    """Runs the pipeline, then writes and returns its run summary."""
+    from tfx import v1 as tfx
+
+    from pipeline import run_summary
+    from pipeline.pipeline import create_pipeline
+
+    started = time.time()
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    summary = run_summary.collect(config.metadata_path)
+    summary["wall_seconds"] = round(time.time() - started, 2)
+    summary["config"] = dataclasses.asdict(config)
+    with open(os.path.join(config.output_dir, SUMMARY_FILE), "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+    return summary
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+    lines = [f"Pipeline run {summary['pipeline_run']} ({summary['wall_seconds']:.1f} s)"]
+    for component in summary["components"]:
+        lines.append(f"  {component['component']:<32} {component['state']:<9} "
+                     f"{component['wall_seconds']:7.1f} s")
+    for name, value in sorted((summary["eval_metrics"] or {}).items()):
+        lines.append(f"  eval {name}: {value:.4f}")
+    lines.append(f"  blessed: {summary['blessed']}; pushed: {summary['pushed_model']}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    config = config_from_args(args)
+    summary = run(config)
+    print(format_summary(summary))
+    print(f"Summary written to {os.path.join(config.output_dir, SUMMARY_FILE)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Model code run inside the Transform and Trainer components (and in tests)."""

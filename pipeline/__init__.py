@@ -1,0 +1,1 @@
+"""Pipeline definition: configuration (configs.py) and the TFX DAG (pipeline.py)."""

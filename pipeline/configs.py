@@ -1,0 +1,79 @@
+"""Pipeline configuration as data: one PipelineConfig, passed to create_pipeline()."""
+
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+from models.hparams import TrainingConfig
+
+PIPELINE_NAME = "movielens-multitask"  # lowercase and hyphens: valid on Kubeflow too
+MODEL_NAME = "movielens"
+# The GroupLens archive (the file TFDS's movielens builder downloads) and its SHA-256.
+ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+ML_100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
+DEFAULT_DATA = ML_100K_URL
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the ratings come from and how they are split.
+
+    `source`: a GroupLens `.zip` or extracted folder (100k or 1m format), an http(s) URL of
+    such a zip (downloaded once into the cache), or `tfds:<name>` (e.g.
+    `tfds:movielens/100k-ratings`).
+    """
+
+    source: str = DEFAULT_DATA
+    train_percent: int = 80  # deterministic hash split of the examples: train / eval
+    max_malformed_lines: int = 0  # more malformed input lines than this fail ExampleGen
+
+    def __post_init__(self) -> None:
+        if not 0 < self.train_percent < 100:
+            raise ValueError(f"train_percent must be in 1..99, got {self.train_percent}")
+        if self.max_malformed_lines < 0:
+            raise ValueError(f"max_malformed_lines must be >= 0, got {self.max_malformed_lines}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalThresholds:
+    """The blessing gate. A task's thresholds apply only when its loss weight is > 0.
+
+    Value thresholds are checked on every run; change thresholds against the last blessed
+    model (TFMA ignores them on the first run, when there is no baseline). None disables one.
+    """
+
+    max_rmse: Optional[float] = 1.2
+    min_top_100_accuracy: Optional[float] = 0.15
+    max_rmse_increase: Optional[float] = 0.05
+    max_top_100_decrease: Optional[float] = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    output_dir: str
+    data: DataConfig = DataConfig()
+    training: TrainingConfig = TrainingConfig()
+    thresholds: EvalThresholds = EvalThresholds()
+    pipeline_name: str = PIPELINE_NAME
+    model_name: str = MODEL_NAME
+    enable_cache: bool = True
+    beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
+                                           "--direct_num_workers=1")
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        """MLMD's SQLite file, inside the pipeline's outputs (embedded, no server)."""
+        return os.path.join(self.pipeline_root, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        """TF Serving's model base directory: <serving_dir>/<version>/saved_model.pb."""
+        return os.path.join(self.output_dir, "serving", self.model_name)
+
+    @property
+    def cache_dir(self) -> str:
+        return os.path.join(self.output_dir, "cache")

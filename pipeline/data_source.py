@@ -1,0 +1,74 @@
+"""Turns DataConfig.source into what MovieLensExampleGen reads (downloading a URL once)."""
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from typing import Optional
+
+from pipeline import configs
+
+_KNOWN_SHA256 = {configs.ML_100K_URL: configs.ML_100K_SHA256}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedSource:
+    input_base: str  # folder the ExampleGen driver fingerprints
+    file_pattern: str  # archive name in it, or "*" when the folder is the extracted archive
+    tfds_name: str = ""
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
+    """Downloads `url` into cache_dir once (atomically) and checks its SHA-256 if known."""
+    os.makedirs(cache_dir, exist_ok=True)
+    target = os.path.join(cache_dir, os.path.basename(url))
+    if not os.path.exists(target):
+        fd, partial = tempfile.mkstemp(dir=cache_dir, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                shutil.copyfileobj(response, out)
+        except OSError as error:
+            os.unlink(partial)
+            raise RuntimeError(
+                f"could not download {url}: {error}. Offline, pass a local copy instead, e.g. "
+                f"--data ../shared/data/ml-100k (a GroupLens folder or .zip)") from error
+        os.replace(partial, target)
+    if sha256 and _sha256(target) != sha256:
+        raise ValueError(f"{target} (from {url}) does not have the expected SHA-256 {sha256}; "
+                         f"delete it to download again")
+    return target
+
+
+def resolve(source: str, cache_dir: str) -> ResolvedSource:
+    """Validates a data source and maps it to ExampleGen's input."""
+    if source.startswith("tfds:"):
+        name = source[len("tfds:"):]
+        if not name.startswith("movielens/") or not name.endswith("-ratings"):
+            raise ValueError(f"data source {source!r}: expected tfds:movielens/<variant>-ratings")
+        # TFDS datasets are immutable per name/version: the description is the fingerprint.
+        marker_dir = os.path.join(cache_dir, "tfds", name.replace("/", "_"))
+        os.makedirs(marker_dir, exist_ok=True)
+        with open(os.path.join(marker_dir, "source.json"), "w") as f:
+            json.dump({"tfds_name": name}, f)
+        return ResolvedSource(marker_dir, "*", tfds_name=name)
+    if source.startswith(("http://", "https://")):
+        source = download(source, os.path.join(cache_dir, "downloads"), _KNOWN_SHA256.get(source))
+    path = os.path.abspath(source)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"data source {source!r} does not exist")
+    if os.path.isdir(path):
+        return ResolvedSource(path, "*")
+    if not path.endswith(".zip"):
+        raise ValueError(f"data source {source!r} is neither a folder nor a .zip archive")
+    return ResolvedSource(os.path.dirname(path), os.path.basename(path))

@@ -1,0 +1,94 @@
+"""The TFX DAG: ExampleGen → statistics, schema, validation → Transform → Trainer →
+Evaluator (against the last blessed model) → Pusher."""
+
+import os
+from typing import List
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_node
+from tfx.proto import transform_pb2
+
+from components.anomalies_gate import AnomaliesGate
+from components.movielens_example_gen import MovieLensExampleGen
+from models.run_fn import TRAINING_CONFIG_KEY
+from pipeline import data_source
+from pipeline.configs import PipelineConfig
+from pipeline.eval_config import make_eval_config
+from pipeline.fingerprint import code_fingerprint
+
+CODE_FINGERPRINT_KEY = "code_fingerprint"
+
+
+def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
+    source = data_source.resolve(config.data.source, config.cache_dir)
+    example_gen = MovieLensExampleGen(
+        input_base=source.input_base,
+        file_pattern=source.file_pattern,
+        tfds_name=source.tfds_name,
+        train_percent=config.data.train_percent,
+        max_malformed_lines=config.data.max_malformed_lines,
+        code_fingerprint=code_fingerprint(["components"]),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+
+    models_fingerprint = code_fingerprint(["models"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn="models.preprocessing.preprocessing_fn",
+        # Vocabularies from train + eval: the movie vocabulary is the retrieval catalog.
+        splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"],
+                                                 transform=["train", "eval"]),
+        custom_config={CODE_FINGERPRINT_KEY: models_fingerprint},
+    )
+    transform.add_upstream_node(anomalies_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn="models.run_fn.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
+                       CODE_FINGERPRINT_KEY: models_fingerprint},
+    )
+
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=make_eval_config(config.training, config.thresholds),
+    )
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
+    )
+    return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+            transform, trainer, baseline_resolver, evaluator, pusher]
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )

@@ -1,0 +1,101 @@
+"""What a run did, read back from MLMD: each component's state and wall time, the evaluation,
+the blessing and the pushed model."""
+
+import os
+from typing import Any, Dict, List, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
+
+_STATES = {
+    metadata_store_pb2.Execution.COMPLETE: "executed",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.NEW: "new",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+
+
+def _value(artifact, key: str) -> Any:
+    if key in artifact.custom_properties:
+        prop = artifact.custom_properties[key]
+        return prop.string_value or prop.int_value or prop.double_value
+    return None
+
+
+def latest_run_executions(store: metadata_store.MetadataStore):
+    """The newest pipeline_run context (one MLMD database per pipeline root) and its executions."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        raise RuntimeError("MLMD holds no pipeline run")
+    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    return run, store.get_executions_by_context(run.id)
+
+
+def _node_id(store: metadata_store.MetadataStore, execution, node_type_id: int) -> str:
+    """The component id, from the execution's `node` context (named `<pipeline>.<node id>`)."""
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type_id == node_type_id:
+            return context.name.split(".", 1)[-1]
+    return store.get_execution_types_by_id([execution.type_id])[0].name
+
+
+def _outputs(store: metadata_store.MetadataStore, execution_ids: List[int]) -> Dict[str, list]:
+    events = [e for e in store.get_events_by_execution_ids(execution_ids)
+              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    artifacts = store.get_artifacts_by_id(list({e.artifact_id for e in events}))
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
+    by_type: Dict[str, list] = {}
+    for artifact in artifacts:
+        by_type.setdefault(types[artifact.type_id], []).append(artifact)
+    return by_type
+
+
+def load_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice metrics of a TFMA ModelEvaluation artifact, as `output/metric` → value."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    metrics: Dict[str, float] = {}
+    for slice_key, by_output in result.slicing_metrics:
+        if slice_key:
+            continue
+        for output_name, by_sub_key in by_output.items():
+            for name, value in by_sub_key.get("", {}).items():
+                if "doubleValue" in value:
+                    key = f"{output_name}/{name}" if output_name else name
+                    metrics[key] = value["doubleValue"]
+    return metrics
+
+
+def collect(metadata_path: str) -> Dict[str, Any]:
+    """The summary of the latest run in the MLMD database at `metadata_path`."""
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+    run, executions = latest_run_executions(store)
+    node_type_id = store.get_context_type("node").id
+    components = []
+    for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
+        components.append({
+            "component": _node_id(store, execution, node_type_id),
+            "state": _STATES.get(execution.last_known_state, str(execution.last_known_state)),
+            "wall_seconds": round(
+                (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 2),
+        })
+    outputs = _outputs(store, [e.id for e in executions])
+    evaluation: Optional[Dict[str, float]] = None
+    if outputs.get("ModelEvaluation"):
+        evaluation = load_eval_metrics(outputs["ModelEvaluation"][0].uri)
+    blessing = outputs.get("ModelBlessing", [None])[0]
+    pushed = outputs.get("PushedModel", [None])[0]
+    pushed_path = None
+    if pushed is not None and _value(pushed, "pushed"):
+        pushed_path = _value(pushed, "pushed_destination")
+    return {
+        "pipeline_run": run.name,
+        "eval_metrics": evaluation,
+        "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
+        "pushed_model": pushed_path,
+        "components": components,
+    }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Creates (once) the project's Python 3.10 virtualenv with the pinned stack and links it as
+# ./.venv. The venv lives in a cache keyed by the requirement files, so clean clones on the same
+# machine (CI) reuse it, and any change to the pins builds a fresh one.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+find_python310() {
+  local candidate
+  # PATH first (a pyenv shim may be on PATH yet fail when 3.10 is not the selected version).
+  for candidate in "${PYTHON310:-}" python3.10; do
+    [ -n "$candidate" ] || continue
+    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then
+      command -v "$candidate" 2>/dev/null || echo "$candidate"; return 0
+    fi
+  done
+  # Then any pyenv-installed 3.10.
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python3.10; do
+    if [ -x "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+if ! python310="$(find_python310)"; then
+  cat >&2 <<'MSG'
+error: Python 3.10 is required (TFX 1.16 supports 3.9-3.10; our pinned stack is tested on 3.10).
+No working python3.10 was found on PATH or under ~/.pyenv/versions/3.10.*.
+Install one, then re-run:
+  pyenv install 3.10.13            # with pyenv, or
+  apt-get install python3.10-venv  # on a distribution that packages it
+or point PYTHON310=/path/to/python3.10 at an existing interpreter.
+MSG
+  exit 1
+fi
+
+key="$(cat requirements.txt constraints.txt | sha256sum | cut -c1-16)"
+cache_root="${MOVIEREC_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/movierec-tfx}"
+venv="$cache_root/venv-py310-$key"
+mkdir -p "$cache_root"
+
+exec 9>"$cache_root/.lock"
+flock 9   # one build at a time, e.g. two clones set up at once
+
+if [ ! -f "$venv/.complete" ]; then
+  echo "Creating the Python 3.10 virtualenv in $venv (one time, ~3.3 GB, a few minutes)..." >&2
+  rm -rf "$venv"
+  "$python310" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade "pip==24.2" "wheel" "setuptools<70"
+  "$venv/bin/python" -m pip install --quiet -r requirements.txt -c constraints.txt
+  TF_USE_LEGACY_KERAS=1 "$venv/bin/python" -c 'import tfx, tensorflow_recommenders, tensorflow_transform, tensorflow_model_analysis' \
+    || { echo "error: the installed stack does not import; see above" >&2; exit 1; }
+  touch "$venv/.complete"
+fi
+
+ln -sfn "$venv" "$root/.venv"

@@ -1,0 +1,119 @@
+"""MovieLensExampleGen's reading: GroupLens folders and zips, malformed lines, TFDS."""
+
+import os
+import tempfile
+
+import apache_beam as beam
+import pytest
+import tensorflow as tf
+
+from components import grouplens
+from components import movielens_example_gen as example_gen
+from models import features
+from tests import movielens_fixture
+
+
+def _read(path: str, max_malformed_lines: int = 0):
+    """Runs the component's Beam source over `path`; returns its examples."""
+    exec_properties = {"input_base": os.path.dirname(path),
+                       example_gen.MAX_MALFORMED_LINES_KEY: max_malformed_lines}
+    output = os.path.join(tempfile.mkdtemp(), "examples")
+    with beam.Pipeline() as pipeline:
+        _ = (pipeline
+             | example_gen._MovieLensToExample(  # pylint: disable=no-value-for-parameter
+                 exec_properties, os.path.basename(path))
+             | beam.Map(lambda example: example.SerializeToString())
+             | beam.io.WriteToTFRecord(output))
+    return [tf.train.Example.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(tf.io.gfile.glob(output + "*"))]
+
+
+def _value(example: tf.train.Example, name: str):
+    feature = example.features.feature[name]
+    kind = feature.WhichOneof("kind")
+    values = list(getattr(feature, kind).value)
+    return values
+
+
+def test_folder_and_zip_give_the_same_examples_with_string_ids_and_side_features(tmp_path):
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=300)
+    archive = movielens_fixture.zip_folder(folder, str(tmp_path / "ml-100k.zip"))
+
+    from_folder = _read(folder + "/*")
+    from_zip = _read(archive)
+
+    assert len(from_folder) == len(from_zip) == 300
+    assert sorted(e.SerializeToString(deterministic=True) for e in from_folder) == \
+        sorted(e.SerializeToString(deterministic=True) for e in from_zip)
+    example = from_folder[0]
+    assert set(example.features.feature) == set(features.RAW_FEATURE_SPEC)
+    assert _value(example, features.USER_ID)[0].decode().isdigit()  # ids are strings
+    assert example.features.feature[features.USER_ID].HasField("bytes_list")
+    assert 1.0 <= _value(example, features.USER_RATING)[0] <= 5.0
+    titles = {_value(e, features.MOVIE_TITLE)[0].decode("utf-8") for e in from_folder}
+    assert "Misérables, Les (1995)" in titles  # latin-1 in u.item, UTF-8 in the example
+
+
+def test_user_side_features_follow_tfds_conventions(tmp_path):
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "d"), num_ratings=200)
+    users, errors = grouplens.read_users(grouplens.locate(folder))
+    assert not errors
+    # Fixture user 1: age 22, gender F (u % 2 == 1 → 'F'), occupation "student".
+    user = users["1"]
+    assert (user.gender, user.bucketized_age, user.occupation) == (0, 18.0, "student")
+
+
+def test_malformed_lines_fail_with_file_and_line_number(tmp_path):
+    folder = movielens_fixture.write_ml100k(
+        str(tmp_path / "bad"), num_ratings=100,
+        extra_rating_lines=["1\t2\tabc\t881250949", "1\t9999\t3\t881250949", "only\ttwo"])
+    with pytest.raises(Exception) as failure:
+        _read(folder + "/*")
+    message = str(failure.value)
+    assert "3 malformed line(s)" in message
+    ratings_file = os.path.join(folder, "u.data")
+    assert f"{ratings_file}:101: rating 'abc' is not a number" in message
+    assert f"{ratings_file}:102: movie id 9999 is not in u.item" in message
+    assert f"{ratings_file}:103: expected 4 tab-separated fields, got 2" in message
+
+
+def test_malformed_lines_within_tolerance_are_counted_and_skipped(tmp_path, caplog):
+    folder = movielens_fixture.write_ml100k(
+        str(tmp_path / "bad"), num_ratings=100, extra_rating_lines=["1\t2\t7\t881250949"])
+    examples = _read(folder + "/*", max_malformed_lines=1)
+    assert len(examples) == 100
+
+
+def test_bad_item_file_line_is_reported(tmp_path):
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "d"), num_ratings=50)
+    with open(os.path.join(folder, "u.item"), "ab") as f:
+        f.write(b"77|Broken title only\n")
+    _, errors = grouplens.read_movies(grouplens.locate(folder))
+    assert [(e.line_number, e.reason) for e in errors] == [
+        (51, "expected 24 '|'-separated fields, got 2")]
+    assert errors[0].file == os.path.join(folder, "u.item")
+
+
+@pytest.mark.parametrize("make_input, message", [
+    (lambda tmp: str(tmp / "missing"), "does not exist"),
+    (lambda tmp: (tmp / "not.zip").write_text("hello") and str(tmp / "not.zip"),
+     "neither a folder nor a zip"),
+    (lambda tmp: (tmp / "empty").mkdir() or str(tmp / "empty"), "no known ratings file"),
+])
+def test_unusable_inputs_are_named_in_the_error(tmp_path, make_input, message):
+    path = make_input(tmp_path)
+    with pytest.raises((FileNotFoundError, ValueError), match=message) as failure:
+        grouplens.locate(path)
+    assert path in str(failure.value)
+
+
+def test_tfds_source_under_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=20, policy=tfds.testing.MockPolicy.USE_CODE):
+        examples = list(example_gen.tfds_ratings("movielens/100k-ratings"))
+    assert len(examples) == 20
+    for example in examples:
+        parsed = tf.io.parse_single_example(example.SerializeToString(), features.RAW_FEATURE_SPEC)
+        assert parsed[features.USER_ID].dtype == tf.string
+        assert parsed[features.USER_GENDER].numpy() in (0, 1)

@@ -1,0 +1,53 @@
+"""preprocessing_fn on real TFT Beam: vocabularies over every title, OOV after the vocabulary."""
+
+import tempfile
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+from models import features
+from models.preprocessing import preprocessing_fn
+
+RAW_SPEC = {
+    features.USER_ID: tf.io.FixedLenFeature([], tf.string),
+    features.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
+    features.USER_RATING: tf.io.FixedLenFeature([], tf.float32),
+}
+
+
+def _analyze_and_transform(rows):
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+    output_dir = tempfile.mkdtemp()
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+        (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
+    return transformed, tft.TFTransformOutput(output_dir)
+
+
+def test_vocabularies_cover_every_title_and_unknown_ids_go_to_the_oov_bucket():
+    rows = [
+        {features.USER_ID: b"1", features.MOVIE_TITLE: "Misérables, Les (1995)".encode(),
+         features.USER_RATING: 4.0},
+        {features.USER_ID: b"1", features.MOVIE_TITLE: b"Heat (1995)", features.USER_RATING: 5.0},
+        {features.USER_ID: b"2", features.MOVIE_TITLE: b"Heat (1995)", features.USER_RATING: 2.0},
+    ]
+    transformed, output = _analyze_and_transform(rows)
+
+    movies = [t.decode() for t in output.vocabulary_by_name(features.MOVIE_VOCABULARY)]
+    users = output.vocabulary_by_name(features.USER_VOCABULARY)
+    assert sorted(movies) == ["Heat (1995)", "Misérables, Les (1995)"]
+    assert sorted(users) == [b"1", b"2"]
+    assert movies[0] == "Heat (1995)"  # most frequent first
+    for row, out in zip(rows, transformed):
+        assert movies[out[features.MOVIE_INDEX]] == row[features.MOVIE_TITLE].decode()
+        assert out[features.RATING_LABEL] == row[features.USER_RATING]
+
+    layer = output.transform_features_layer()
+    result = layer({features.USER_ID: tf.constant([b"1", b"nobody"]),
+                    features.MOVIE_TITLE: tf.constant([b"Heat (1995)", b"Unknown (2099)"]),
+                    features.USER_RATING: tf.constant([3.0, 3.0])})
+    assert result[features.MOVIE_INDEX].numpy().tolist() == [0, len(movies)]  # OOV = size
+    assert result[features.USER_INDEX].numpy()[1] == len(users)
