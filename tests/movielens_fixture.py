@@ -15,6 +15,8 @@ def write_ml100k(folder: str, num_users: int = 30, num_movies: int = 50,
                  num_ratings: int = 1200, seed: int = 0,
                  extra_rating_lines: Optional[List[str]] = None) -> str:
     """u.data / u.item / u.user with a popularity skew and user taste, so models can learn."""
+    if num_ratings > num_users * num_movies // 2:
+        raise ValueError("at most half of all user-movie pairs can be rated (distinct pairs)")
     rng = random.Random(seed)
     os.makedirs(folder, exist_ok=True)
     titles = [SPECIAL_TITLES[i] if i < len(SPECIAL_TITLES) else f"Movie {i + 1} ({1950 + i % 50})"
