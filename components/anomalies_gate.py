@@ -37,10 +37,15 @@ def describe_anomalies(anomalies: ExampleAnomalies) -> List[str]:
     return lines
 
 
-@component
-def AnomaliesGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:
+def check_anomalies(anomalies: ExampleAnomalies) -> None:
+    """Raises DataAnomaliesError listing the anomalies, if there are any."""
     problems = describe_anomalies(anomalies)
     if problems:
         raise DataAnomaliesError(
             "ExampleValidator found anomalies; the run stops before Transform:\n  "
             + "\n  ".join(problems))
+
+
+@component
+def AnomaliesGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:
+    check_anomalies(anomalies)

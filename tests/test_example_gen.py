@@ -117,3 +117,20 @@ def test_tfds_source_under_mock_data():
         parsed = tf.io.parse_single_example(example.SerializeToString(), features.RAW_FEATURE_SPEC)
         assert parsed[features.USER_ID].dtype == tf.string
         assert parsed[features.USER_GENDER].numpy() in (0, 1)
+
+
+def test_ml_1m_format(tmp_path):
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    (folder / "movies.dat").write_bytes(
+        "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Señorita (1999)::Drama\n"
+        .encode("latin-1"))
+    (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
+    (folder / "ratings.dat").write_text("1::1::5::978300760\n2::2::3::978302109\n")
+    examples = {_value(e, features.USER_ID)[0]: e for e in _read(str(folder) + "/*")}
+    assert set(examples) == {b"1", b"2"}
+    first = examples[b"1"]
+    assert _value(first, features.MOVIE_GENRES) == [3, 4, 5]
+    assert _value(first, features.USER_OCCUPATION_TEXT) == [b"K-12 student"]
+    assert _value(first, features.BUCKETIZED_USER_AGE) == [1.0]
+    assert _value(examples[b"2"], features.MOVIE_TITLE) == ["Señorita (1999)".encode("utf-8")]

@@ -90,3 +90,16 @@ def test_training_is_reproducible_from_the_seed():
 
     tf.config.experimental.enable_op_determinism()
     assert train() == train()
+
+
+def test_example_order_does_not_change_the_training_order():
+    from models.data import canonical_order
+
+    batch = _batch(200, seed=3)
+    permutation = np.random.default_rng(7).permutation(200)
+    shuffled = {name: tf.gather(values, permutation) for name, values in batch.items()}
+    a, b = canonical_order(batch), canonical_order(shuffled)
+    for name in batch:
+        np.testing.assert_array_equal(a[name].numpy(), b[name].numpy())
+    keys = list(zip(*(a[name].numpy().tolist() for name in sorted(a))))
+    assert keys == sorted(keys)
