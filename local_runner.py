@@ -94,9 +94,15 @@ def format_summary(summary: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from pipeline.data_source import DataSourceError
+
     args = parse_args(argv)
-    config = config_from_args(args)
-    summary = run(config)
+    try:
+        config = config_from_args(args)
+        summary = run(config)
+    except (DataSourceError, configs.ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(format_summary(summary))
     print(f"Summary written to {os.path.join(config.output_dir, SUMMARY_FILE)}")
     return 0

@@ -7,6 +7,10 @@ from typing import Any, Dict, Tuple
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 
 
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names it."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """Everything that shapes the trained model. Defaults reproduce the TFRS multitask tutorial."""
@@ -25,20 +29,20 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         if self.rating_weight < 0 or self.retrieval_weight < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"loss weights must be >= 0, got rating_weight={self.rating_weight}, "
                 f"retrieval_weight={self.retrieval_weight}")
         if self.rating_weight == 0 and self.retrieval_weight == 0:
-            raise ValueError("at least one of rating_weight and retrieval_weight must be > 0")
+            raise ConfigError("at least one of rating_weight and retrieval_weight must be > 0")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+            raise ConfigError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         for name in ("embedding_dim", "epochs", "train_batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not self.top_ks or any(k < 1 for k in self.top_ks):
-            raise ValueError(f"top_ks must be positive, got {self.top_ks}")
+            raise ConfigError(f"top_ks must be positive, got {self.top_ks}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -48,7 +52,7 @@ class TrainingConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown training config keys: {unknown}")
+            raise ConfigError(f"unknown training config keys: {unknown}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**values)
 

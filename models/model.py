@@ -14,6 +14,9 @@ from models import features
 from models.hparams import TrainingConfig
 
 
+TOP_K_PREFIX = "factorized_top_k/"  # FactorizedTopK's metric names
+
+
 def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
     optimizers = {
         "adagrad": tf.keras.optimizers.Adagrad,
@@ -73,6 +76,11 @@ class MovieLensModel(tfrs.Model):
                 outputs["user_embedding"], outputs["movie_embedding"],
                 compute_metrics=not training),
         }
+
+    def train_step(self, inputs):
+        """As TFRS's, without the top-K metrics: not computed in training, they would log 0."""
+        logs = super().train_step(inputs)
+        return {name: value for name, value in logs.items() if not name.startswith(TOP_K_PREFIX)}
 
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         losses = self.task_losses(inputs, training=training)

@@ -4,7 +4,7 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
-from models.hparams import TrainingConfig
+from models.hparams import ConfigError, TrainingConfig
 
 PIPELINE_NAME = "movielens-multitask"  # lowercase and hyphens: valid on Kubeflow too
 MODEL_NAME = "movielens"
@@ -29,9 +29,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.train_percent < 100:
-            raise ValueError(f"train_percent must be in 1..99, got {self.train_percent}")
+            raise ConfigError(f"train_percent must be in 1..99, got {self.train_percent}")
         if self.max_malformed_lines < 0:
-            raise ValueError(f"max_malformed_lines must be >= 0, got {self.max_malformed_lines}")
+            raise ConfigError(f"max_malformed_lines must be >= 0, got {self.max_malformed_lines}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,10 @@ from pipeline import configs
 _KNOWN_SHA256 = {configs.ML_100K_URL: configs.ML_100K_SHA256}
 
 
+class DataSourceError(ValueError):
+    """The configured data source cannot be used; the message says why and what to do."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ResolvedSource:
     input_base: str  # folder the ExampleGen driver fingerprints
@@ -40,12 +44,12 @@ def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
                 shutil.copyfileobj(response, out)
         except OSError as error:
             os.unlink(partial)
-            raise RuntimeError(
+            raise DataSourceError(
                 f"could not download {url}: {error}. Offline, pass a local copy instead, e.g. "
                 f"--data ../shared/data/ml-100k (a GroupLens folder or .zip)") from error
         os.replace(partial, target)
     if sha256 and _sha256(target) != sha256:
-        raise ValueError(f"{target} (from {url}) does not have the expected SHA-256 {sha256}; "
+        raise DataSourceError(f"{target} (from {url}) does not have the expected SHA-256 {sha256}; "
                          f"delete it to download again")
     return target
 
@@ -55,7 +59,7 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
     if source.startswith("tfds:"):
         name = source[len("tfds:"):]
         if not name.startswith("movielens/") or not name.endswith("-ratings"):
-            raise ValueError(f"data source {source!r}: expected tfds:movielens/<variant>-ratings")
+            raise DataSourceError(f"data source {source!r}: expected tfds:movielens/<variant>-ratings")
         # TFDS datasets are immutable per name/version: the description is the fingerprint.
         marker_dir = os.path.join(cache_dir, "tfds", name.replace("/", "_"))
         os.makedirs(marker_dir, exist_ok=True)
@@ -66,9 +70,9 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
         source = download(source, os.path.join(cache_dir, "downloads"), _KNOWN_SHA256.get(source))
     path = os.path.abspath(source)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"data source {source!r} does not exist")
+        raise DataSourceError(f"data source {source!r} does not exist")
     if os.path.isdir(path):
         return ResolvedSource(path, "*")
     if not path.endswith(".zip"):
-        raise ValueError(f"data source {source!r} is neither a folder nor a .zip archive")
+        raise DataSourceError(f"data source {source!r} is neither a folder nor a .zip archive")
     return ResolvedSource(os.path.dirname(path), os.path.basename(path))

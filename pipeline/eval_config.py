@@ -7,7 +7,7 @@ import tensorflow_model_analysis as tfma
 
 from models import features
 from models.hparams import TrainingConfig
-from pipeline.configs import EvalThresholds
+from pipeline.configs import ConfigError, EvalThresholds
 
 RMSE_METRIC = "root_mean_squared_error"
 
@@ -57,7 +57,7 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds) -> tf
     rmse = _rmse_metric(thresholds if gate_rating else EvalThresholds(None, None, None, None))
     top_k = _top_k_metrics(training, thresholds, gate_retrieval)
     if not any(m.HasField("threshold") for m in [rmse] + top_k):
-        raise ValueError("no evaluation threshold is configured for the trained task(s): "
+        raise ConfigError("no evaluation threshold is configured for the trained task(s): "
                          "TFX would never bless (and so never push) the model")
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(

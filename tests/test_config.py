@@ -37,12 +37,12 @@ def test_thresholds_follow_the_trained_tasks():
 
 
 def test_data_sources_are_validated(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(data_source.DataSourceError, match="does not exist"):
         data_source.resolve(str(tmp_path / "nope"), str(tmp_path))
     (tmp_path / "data.csv").write_text("x")
-    with pytest.raises(ValueError, match="neither a folder nor a .zip"):
+    with pytest.raises(data_source.DataSourceError, match="neither a folder nor a .zip"):
         data_source.resolve(str(tmp_path / "data.csv"), str(tmp_path))
-    with pytest.raises(ValueError, match="expected tfds:movielens"):
+    with pytest.raises(data_source.DataSourceError, match="expected tfds:movielens"):
         data_source.resolve("tfds:mnist", str(tmp_path))
     archive = tmp_path / "ml-100k.zip"
     archive.write_bytes(b"")
