@@ -74,7 +74,7 @@ def run(config: configs.PipelineConfig) -> Dict[str, Any]:
 
     started = time.time()
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
-    summary = run_summary.collect(config.metadata_path)
+    summary = run_summary.collect(config.metadata_path, config.serving_dir)
     summary["wall_seconds"] = round(time.time() - started, 2)
     summary["config"] = dataclasses.asdict(config)
     with open(os.path.join(config.output_dir, SUMMARY_FILE), "w") as f:
@@ -89,7 +89,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      f"{component['wall_seconds']:7.1f} s")
     for name, value in sorted((summary["eval_metrics"] or {}).items()):
         lines.append(f"  eval {name}: {value:.4f}")
-    lines.append(f"  blessed: {summary['blessed']}; pushed: {summary['pushed_model']}")
+    pushed = summary["pushed_model"] or (
+        f"nothing (already serving {summary['already_serving']})" if summary["already_serving"]
+        else None)
+    lines.append(f"  blessed: {summary['blessed']}; pushed: {pushed}")
     return "\n".join(lines)
 
 

@@ -1,15 +1,24 @@
-"""The exported SavedModel: Transform graph + towers + rating head, callable by TF Serving.
+"""The exported SavedModel: Transform graph + towers + rating head + a brute-force index.
 
-Only the layers that serve are saved (not the TFRS tasks and their metrics), so the model
-loads in a process that imports nothing but TensorFlow. Signatures:
-- `serving_default`: serialized tf.Example → `rating` [B, 1] and `retrieval` [B, catalog]
-  (column j = the j-th title of the movie vocabulary; the label TFMA compares is `movie_index`).
-- `transform_features`: serialized tf.Example → the transformed features (TFMA uses it to get
-  `movie_index` labels).
+Only what serves is saved (not the TFRS tasks and their metrics), so the model loads and
+serves in a process that imports nothing but TensorFlow, e.g. TF Serving. Signatures:
+- `serving_default`: serialized tf.Example → `rating` [B, 1], `retrieval` [B, catalog]
+  (column j = the j-th title of the movie vocabulary; TFMA's label is `movie_index`).
+- `transform_features`: serialized tf.Example → the transformed features (TFMA's labels).
+- `predict`: `user_id`, `movie_title` [B] → `rating` [B], `user_embedding`, `movie_embedding`
+  [B, dim], `user_known`, `movie_known` [B].
+- `recommend`: `user_id` [B], `k` (scalar) → `titles`, `scores` [B, k] over the whole catalog,
+  best first, `user_known` [B]. `recommend_excluding` also takes `exclude_titles` [B, N] ("" pads).
+- `similar_movies`: `movie_title` [B], `k` → the k nearest other titles by cosine similarity of
+  movie embeddings, `movie_known` [B].
+Unknown ids map to the vocabulary's OOV row (the `*_known` outputs say so): an unknown user gets
+the same, deterministic recommendations as every other unknown user. Empty or non-UTF-8 ids
+and k outside 1..max_k fail the request with InvalidArgument naming the input.
 To add a signature, add a tf.function to `ServingModule` and name it in `signatures()`.
 """
 
-from typing import Dict
+import os
+from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
@@ -18,8 +27,11 @@ import tensorflow_transform as tft
 from models import features
 from models.model import MovieLensModel
 
-# Inputs a serving request must carry; every other raw feature gets a default if absent.
+# Inputs a serving_default request must carry; other raw features get a default if absent.
 REQUIRED_SERVING_FEATURES = (features.USER_ID, features.MOVIE_TITLE)
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+_STRINGS = tf.TensorSpec([None], tf.string)
+_K = tf.TensorSpec([], tf.int32, name=features.K_INPUT)
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
@@ -34,28 +46,78 @@ def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
     return spec
 
 
+def _require(condition: tf.Tensor, message: str) -> tf.Operation:
+    """Fails the request with InvalidArgument: `message` (and never echoes the input bytes).
+
+    Run the request's work under tf.control_dependencies of these checks, so that a bad input
+    fails here, with this message, and not later in some op that chokes on it.
+    """
+    return tf.debugging.Assert(tf.reduce_all(condition), [message])
+
+
+def _check_ids(values: tf.Tensor, name: str, allow_empty: bool = False) -> List[tf.Operation]:
+    """Rejects empty strings and bytes that are not UTF-8."""
+    repaired = tf.strings.unicode_transcode(values, "UTF-8", "UTF-8", errors="replace")
+    checks = [_require(tf.equal(repaired, values), f"{name} must be valid UTF-8")]
+    if not allow_empty:
+        checks.append(_require(tf.strings.length(values) > 0, f"{name} must not be an empty string"))
+    return checks
+
+
 class ServingModule(tf.Module):
     """What TF Serving loads: the Transform layer in front of the trained towers."""
 
-    def __init__(self, model: MovieLensModel, tf_transform_output: tft.TFTransformOutput) -> None:
+    def __init__(self, model: MovieLensModel, tf_transform_output: tft.TFTransformOutput,
+                 max_k: int) -> None:
         super().__init__()
         self.user_tower = model.user_tower
         self.movie_tower = model.movie_tower
         self.rating_head = model.rating_head
         self.num_movies = model.num_movies
+        self.num_users = tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY)
+        self.max_k = min(max_k, self.num_movies - 1)
         self.tft_layer = tf_transform_output.transform_features_layer()
-        raw_spec = tf_transform_output.raw_feature_spec()
-        self._raw_spec = raw_spec
-        self._serving_spec = _lenient_spec(raw_spec)
+        self._raw_spec = tf_transform_output.raw_feature_spec()
+        self._serving_spec = _lenient_spec(self._raw_spec)
+        # The brute-force index: every catalog title and its embedding, fixed at export time.
+        self.catalog_titles = tf.Variable(
+            tf_transform_output.vocabulary_by_name(features.MOVIE_VOCABULARY), trainable=False,
+            name="catalog_titles")
+        catalog = model.catalog_embeddings()
+        self.catalog = tf.Variable(catalog, trainable=False, name="catalog_embeddings")
+        self.catalog_unit = tf.Variable(tf.math.l2_normalize(catalog, axis=1), trainable=False,
+                                        name="catalog_unit_embeddings")
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _index(self, name: str, values: tf.Tensor, index_name: str) -> tf.Tensor:
+        """Vocabulary indices of raw ids, through the Transform graph itself."""
+        shape = [-1] + list(self._raw_spec[name].shape)
+        return self.tft_layer({name: tf.reshape(values, shape)})[index_name]
+
+    def _check_k(self, k: tf.Tensor) -> tf.Operation:
+        return _require((k >= 1) & (k <= self.max_k), f"k must be in 1..{self.max_k}")
+
+    def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
+        best = tf.math.top_k(scores, k=k)
+        return {features.TITLES_OUTPUT: tf.gather(self.catalog_titles, best.indices),
+                features.SCORES_OUTPUT: best.values}
 
     def _scores(self, transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         user = self.user_tower(transformed[features.USER_INDEX])
         movie = self.movie_tower(transformed[features.MOVIE_INDEX])
-        catalog = self.movie_tower(tf.range(self.num_movies, dtype=tf.int64))
         return {
             features.RATING_OUTPUT: self.rating_head(tf.concat([user, movie], axis=1)),
-            features.RETRIEVAL_OUTPUT: tf.linalg.matmul(user, catalog, transpose_b=True),
+            features.RETRIEVAL_OUTPUT: tf.linalg.matmul(user, self.catalog, transpose_b=True),
         }
+
+    def _user_scores(self, user_ids: tf.Tensor, k: tf.Tensor):
+        with tf.control_dependencies(_check_ids(user_ids, features.USER_ID) + [self._check_k(k)]):
+            users = self._index(features.USER_ID, user_ids, features.USER_INDEX)
+        scores = tf.linalg.matmul(self.user_tower(users), self.catalog, transpose_b=True)
+        return users, scores
+
+    # -- signatures -----------------------------------------------------------------------
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -67,14 +129,99 @@ class ServingModule(tf.Module):
         raw = tf.io.parse_example(serialized, self._raw_spec)
         return self.tft_layer(raw)
 
+    @tf.function(input_signature=[_STRINGS, _STRINGS])
+    def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> Dict[str, tf.Tensor]:
+        checks = (_check_ids(user_id, features.USER_ID)
+                  + _check_ids(movie_title, features.MOVIE_TITLE)
+                  + [_require(tf.size(user_id) == tf.size(movie_title),
+                              "user_id and movie_title must have the same length")])
+        with tf.control_dependencies(checks):
+            users = self._index(features.USER_ID, user_id, features.USER_INDEX)
+            movies = self._index(features.MOVIE_TITLE, movie_title, features.MOVIE_INDEX)
+        user, movie = self.user_tower(users), self.movie_tower(movies)
+        rating = self.rating_head(tf.concat([user, movie], axis=1))
+        return {features.PREDICTED_RATING: rating[:, 0],
+                features.USER_EMBEDDING: user, features.MOVIE_EMBEDDING: movie,
+                features.USER_KNOWN: users < self.num_users,
+                features.MOVIE_KNOWN: movies < self.num_movies}
+
+    @tf.function(input_signature=[_STRINGS, _K])
+    def recommend(self, user_id: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
+        users, scores = self._user_scores(user_id, k)
+        return {**self._top_k(scores, k), features.USER_KNOWN: users < self.num_users}
+
+    @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
+    def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
+                            exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
+        with tf.control_dependencies(_check_ids(exclude_titles, features.EXCLUDE_INPUT,
+                                                allow_empty=True)):
+            users, scores = self._user_scores(user_id, k)
+        excluded = tf.reduce_any(
+            tf.equal(exclude_titles[:, :, None], self.catalog_titles[None, None, :]), axis=1)
+        left = self.num_movies - tf.reduce_sum(tf.cast(excluded, tf.int32), axis=1)
+        with tf.control_dependencies([_require(left >= k,
+                                               "k exceeds the titles left after exclusion")]):
+            scores = tf.where(excluded, tf.constant(-np.inf, scores.dtype), scores)
+        return {**self._top_k(scores, k), features.USER_KNOWN: users < self.num_users}
+
+    @tf.function(input_signature=[_STRINGS, _K])
+    def similar_movies(self, movie_title: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
+        with tf.control_dependencies(_check_ids(movie_title, features.MOVIE_TITLE)
+                                     + [self._check_k(k)]):
+            movies = self._index(features.MOVIE_TITLE, movie_title, features.MOVIE_INDEX)
+        query = tf.math.l2_normalize(self.movie_tower(movies), axis=1)
+        scores = tf.linalg.matmul(query, self.catalog_unit, transpose_b=True)
+        itself = tf.one_hot(movies, self.num_movies, on_value=True, off_value=False)  # OOV: none
+        scores = tf.where(itself, tf.constant(-np.inf, scores.dtype), scores)
+        return {**self._top_k(scores, k), features.MOVIE_KNOWN: movies < self.num_movies}
+
     def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
         return {
             features.SERVING_SIGNATURE: self.serve_examples.get_concrete_function(),
             features.TRANSFORM_SIGNATURE: self.transform_examples.get_concrete_function(),
+            features.PREDICT_SIGNATURE: self.predict.get_concrete_function(),
+            features.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
+            features.RECOMMEND_EXCLUDING_SIGNATURE:
+                self.recommend_excluding.get_concrete_function(),
+            features.SIMILAR_SIGNATURE: self.similar_movies.get_concrete_function(),
         }
 
 
+def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes) -> List[object]:
+    """PredictionLogs TF Serving replays at load time: one per signature, batch 1."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    def request(signature: str, **inputs) -> prediction_log_pb2.PredictionLog:
+        proto = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=signature))
+        for name, value in inputs.items():
+            proto.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        return prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=proto))
+
+    k = np.int32(10)
+    return [
+        request(features.SERVING_SIGNATURE, examples=[example]),
+        request(features.PREDICT_SIGNATURE, user_id=[user_id], movie_title=[movie_title]),
+        request(features.RECOMMEND_SIGNATURE, user_id=[user_id], k=k),
+        request(features.RECOMMEND_EXCLUDING_SIGNATURE, user_id=[user_id], k=k,
+                exclude_titles=[[movie_title]]),
+        request(features.SIMILAR_SIGNATURE, movie_title=[movie_title], k=k),
+    ]
+
+
 def save_serving_model(model: MovieLensModel, tf_transform_output: tft.TFTransformOutput,
-                       export_dir: str) -> None:
-    module = ServingModule(model, tf_transform_output)
+                       export_dir: str, max_k: int) -> None:
+    """Saves the SavedModel, then its warm-up requests (the most frequent user and title)."""
+    module = ServingModule(model, tf_transform_output, max_k)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    user = tf_transform_output.vocabulary_by_name(features.USER_VOCABULARY)[0]
+    title = tf_transform_output.vocabulary_by_name(features.MOVIE_VOCABULARY)[0]
+    example = tf.train.Example(features=tf.train.Features(feature={
+        features.USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user])),
+        features.MOVIE_TITLE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[title])),
+    }))
+    path = os.path.join(export_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in warmup_requests(user, title, example.SerializeToString()):
+            writer.write(log.SerializeToString())

@@ -51,3 +51,18 @@ RETRIEVAL_OUTPUT = "retrieval"  # float32 [B, num_movies]: one score per catalog
 # Signature names.
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
+PREDICT_SIGNATURE = "predict"
+RECOMMEND_SIGNATURE = "recommend"
+RECOMMEND_EXCLUDING_SIGNATURE = "recommend_excluding"
+SIMILAR_SIGNATURE = "similar_movies"
+
+# Inputs and outputs of the raw-id signatures (TF Serving request/response keys).
+K_INPUT = "k"  # int32 scalar
+EXCLUDE_INPUT = "exclude_titles"  # string [B, N], "" = padding
+PREDICTED_RATING = "rating"  # float32 [B]
+USER_EMBEDDING = "user_embedding"  # float32 [B, dim]
+MOVIE_EMBEDDING = "movie_embedding"  # float32 [B, dim]
+TITLES_OUTPUT = "titles"  # string [B, k]
+SCORES_OUTPUT = "scores"  # float32 [B, k]
+USER_KNOWN = "user_known"  # bool [B]: False = not in the vocabulary (OOV embedding used)
+MOVIE_KNOWN = "movie_known"  # bool [B]

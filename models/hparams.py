@@ -26,6 +26,7 @@ class TrainingConfig:
     eval_batch_size: int = 4096
     top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
     seed: int = 42
+    serving_max_k: int = 100  # largest k the `recommend` / `similar_movies` signatures accept
 
     def __post_init__(self) -> None:
         if self.rating_weight < 0 or self.retrieval_weight < 0:
@@ -36,7 +37,8 @@ class TrainingConfig:
             raise ConfigError("at least one of rating_weight and retrieval_weight must be > 0")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
-        for name in ("embedding_dim", "epochs", "train_batch_size", "eval_batch_size"):
+        for name in ("embedding_dim", "epochs", "train_batch_size", "eval_batch_size",
+                     "serving_max_k"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:

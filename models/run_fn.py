@@ -51,4 +51,5 @@ def run_fn(fn_args: FnArgs) -> None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, KERAS_METRICS_FILE), "w") as f:
         json.dump(metrics, f, indent=2, sort_keys=True)
 
-    export.save_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    export.save_serving_model(model, tf_transform_output, fn_args.serving_model_dir,
+                              max_k=config.serving_max_k)

@@ -9,6 +9,7 @@ from tfx.dsl.components.base import base_node
 from tfx.proto import transform_pb2
 
 from components.anomalies_gate import AnomaliesGate
+from components.atomic_pusher import AtomicPusher
 from components.movielens_example_gen import MovieLensExampleGen
 from models.run_fn import TRAINING_CONFIG_KEY
 from pipeline import data_source
@@ -72,12 +73,12 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         eval_config=make_eval_config(config.training, config.thresholds),
     )
 
-    pusher = tfx.components.Pusher(
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
-    )
+    ).with_id("Pusher")
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
             transform, trainer, baseline_resolver, evaluator, pusher]
 

@@ -8,6 +8,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
+from components.atomic_pusher import ALREADY_SERVING_KEY
+
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "executed",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -70,7 +72,7 @@ def load_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
     return metrics
 
 
-def collect(metadata_path: str) -> Dict[str, Any]:
+def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     """The summary of the latest run in the MLMD database at `metadata_path`."""
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
     run, executions = latest_run_executions(store)
@@ -89,13 +91,16 @@ def collect(metadata_path: str) -> Dict[str, Any]:
         evaluation = load_eval_metrics(outputs["ModelEvaluation"][0].uri)
     blessing = outputs.get("ModelBlessing", [None])[0]
     pushed = outputs.get("PushedModel", [None])[0]
-    pushed_path = None
+    pushed_path = already_serving = None
     if pushed is not None and _value(pushed, "pushed"):
         pushed_path = _value(pushed, "pushed_destination")
+    elif pushed is not None and _value(pushed, ALREADY_SERVING_KEY):
+        already_serving = os.path.join(serving_dir, str(_value(pushed, ALREADY_SERVING_KEY)))
     return {
         "pipeline_run": run.name,
         "eval_metrics": evaluation,
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
         "pushed_model": pushed_path,
+        "already_serving": already_serving,  # set when the model was already the newest version
         "components": components,
     }

@@ -6,3 +6,35 @@ import sys
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+import pytest  # noqa: E402
+
+FIXTURE_MOVIES = 60
+
+
+@pytest.fixture(scope="session")
+def pipeline_config(tmp_path_factory):
+    """A pipeline over a generated MovieLens (100 users, 60 titles, 3,000 ratings)."""
+    from models.hparams import TrainingConfig
+    from pipeline import configs
+    from tests import movielens_fixture
+
+    root = tmp_path_factory.mktemp("pipeline")
+    data = movielens_fixture.write_ml100k(str(root / "ml-100k"), num_users=100,
+                                          num_movies=FIXTURE_MOVIES, num_ratings=3000)
+    return configs.PipelineConfig(
+        output_dir=str(root / "out"),
+        data=configs.DataConfig(source=data),
+        training=TrainingConfig(epochs=3, train_batch_size=256, eval_batch_size=256,
+                                learning_rate=0.1, serving_max_k=20),
+        thresholds=configs.EvalThresholds(max_rmse=2.0, min_top_100_accuracy=0.5),
+    )
+
+
+@pytest.fixture(scope="session")
+def first_run(pipeline_config):
+    """The summary of the first (cold) run; later tests may run the pipeline again."""
+    import local_runner
+
+    return local_runner.run(pipeline_config)

@@ -1,16 +1,20 @@
-"""Run as a script: loads a SavedModel with only TensorFlow importable and calls its signatures.
+"""Run as a script: answers TF Serving-style requests with only TensorFlow importable.
 
-    python tests/serving_check.py MODEL_DIR REQUEST.json  → prints the outputs as JSON
+    python tests/serving_check.py MODEL_DIR REQUESTS.json  → one JSON line of answers
 
-The model's own training stack is blocked, as it is absent from TF Serving.
+REQUESTS.json holds the REST request bodies the client sends. The training stack (TFRS, TFT,
+TFX, Keras, our model code) is blocked, as it is absent from TF Serving. The model's warm-up
+file is replayed too.
 """
 
 import importlib.abc
 import json
+import os
 import sys
 
 BLOCKED = ("tensorflow_recommenders", "tensorflow_transform", "tfx", "tfx_bsl", "tf_keras",
            "tensorflow_model_analysis", "apache_beam", "models", "components", "pipeline")
+# (Keras 3 is not blocked: `import tensorflow` 2.16 itself probes and loads parts of it.)
 
 
 class _Block(importlib.abc.MetaPathFinder):
@@ -20,21 +24,36 @@ class _Block(importlib.abc.MetaPathFinder):
         return None
 
 
-def main(model_dir: str, request_file: str) -> None:
+def main(model_dir: str, requests_file: str) -> None:
     sys.meta_path.insert(0, _Block())
-    sys.path = [p for p in sys.path if not p.endswith("/tests")]
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
 
-    with open(request_file) as f:
-        request = json.load(f)  # {"signature": name, "examples": [base64 tf.Example, ...]}
-    loaded = tf.saved_model.load(model_dir)
-    examples = tf.constant([bytes.fromhex(e) for e in request["examples"]])
-    outputs = {}
-    for name, function in loaded.signatures.items():
-        result = function(examples=examples)
-        outputs[name] = {key: value.numpy().tolist() for key, value in result.items()}
-    loaded_modules = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-    print(json.dumps({"signatures": outputs, "blocked_modules_loaded": loaded_modules}))
+    from serving.client import LocalClient, ServingError
+
+    client = LocalClient(model_dir)
+    with open(requests_file) as f:
+        requests = json.load(f)
+    answers = []
+    for request in requests:
+        try:
+            answers.append({"outputs": client.call(request)})
+        except ServingError as error:
+            answers.append({"error": str(error)})
+
+    warmup = []
+    path = os.path.join(model_dir, "assets.extra", "tf_serving_warmup_requests")
+    for record in tf.data.TFRecordDataset(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        function = client.model.signatures[request.model_spec.signature_name]
+        outputs = function(**{name: tf.constant(tf.make_ndarray(tensor))
+                              for name, tensor in request.inputs.items()})
+        warmup.append({"signature": request.model_spec.signature_name,
+                       "outputs": sorted(outputs)})
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & set(BLOCKED))
+    print(json.dumps({"answers": answers, "warmup": warmup, "blocked_modules_loaded": loaded}))
 
 
 if __name__ == "__main__":

@@ -3,20 +3,11 @@
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-import tensorflow as tf
 
 import local_runner
-from components.movielens_example_gen import make_example
-from models import features
-from models.hparams import TrainingConfig
-from pipeline import configs
-from tests import movielens_fixture
 
-NUM_MOVIES = 60
 EXPECTED_COMPONENTS = {
     "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
     "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"}
@@ -24,23 +15,9 @@ UPSTREAM_OF_EVALUATOR = EXPECTED_COMPONENTS - {"latest_blessed_model_resolver", 
                                                "Pusher"}
 
 
-@pytest.fixture(scope="module")
-def config(tmp_path_factory) -> configs.PipelineConfig:
-    root = tmp_path_factory.mktemp("pipeline")
-    data = movielens_fixture.write_ml100k(str(root / "ml-100k"), num_users=100,
-                                          num_movies=NUM_MOVIES, num_ratings=3000)
-    return configs.PipelineConfig(
-        output_dir=str(root / "out"),
-        data=configs.DataConfig(source=data),
-        training=TrainingConfig(epochs=3, train_batch_size=256, eval_batch_size=256,
-                                learning_rate=0.1),
-        thresholds=configs.EvalThresholds(max_rmse=2.0, min_top_100_accuracy=0.5),
-    )
-
-
-@pytest.fixture(scope="module")
-def first_run(config):
-    return local_runner.run(config)
+@pytest.fixture
+def config(pipeline_config):
+    return pipeline_config
 
 
 def _states(summary):
@@ -81,32 +58,14 @@ def test_tfma_top_k_agrees_with_keras_factorized_top_k(config, first_run):
                    - tfma_metrics[f"retrieval/top_{k}_categorical_accuracy"]) < 0.02
 
 
-def test_pushed_model_serves_with_tensorflow_alone(config, first_run, tmp_path):
-    examples = [make_example("1", "Misérables, Les (1995)", 4.0, 881250949, "1", [8], 0, 18.0,
-                             "student", "10001"),
-                make_example("2", "Movie 10 (1959)", 3.0, 881250949, "10", [1], 1, 25.0,
-                             "writer", "10002")]
-    request = tmp_path / "request.json"
-    request.write_text(json.dumps({"examples": [e.SerializeToString().hex() for e in examples]}))
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    result = subprocess.run(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "serving_check.py"),
-         first_run["pushed_model"], str(request)],
-        capture_output=True, text=True, env=env, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    output = json.loads(result.stdout.strip().splitlines()[-1])
-    assert output["blocked_modules_loaded"] == []
-    served = output["signatures"][features.SERVING_SIGNATURE]
-    assert len(served[features.RATING_OUTPUT]) == 2 and len(served[features.RATING_OUTPUT][0]) == 1
-    assert [len(row) for row in served[features.RETRIEVAL_OUTPUT]] == [NUM_MOVIES, NUM_MOVIES]
-    transformed = output["signatures"][features.TRANSFORM_SIGNATURE]
-    assert all(0 <= i < NUM_MOVIES for i in transformed[features.MOVIE_INDEX])
-
-
-def test_rerun_with_nothing_changed_reuses_every_upstream_output(config, first_run):
+def test_rerun_with_nothing_changed_reuses_everything_and_pushes_nothing(config, first_run):
+    versions_before = sorted(os.listdir(config.serving_dir))
     summary = local_runner.run(config)
     states = _states(summary)
     assert all(states[c] == "cached" for c in UPSTREAM_OF_EVALUATOR), states
+    assert summary["pushed_model"] is None  # the same model is already the newest version
+    assert summary["already_serving"] == first_run["pushed_model"]
+    assert sorted(os.listdir(config.serving_dir)) == versions_before
 
 
 def test_a_model_failing_the_thresholds_is_not_blessed_nor_pushed(config, first_run):

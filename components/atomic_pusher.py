@@ -1,0 +1,95 @@
+"""AtomicPusher: TFX's Pusher, but a version directory appears whole or not at all.
+
+TF Serving polls the model base directory and loads any new numeric version it sees. TFX's
+Pusher copies files into `<base>/<version>` in place, so a poll during the copy can find a
+half-written model. This one copies into a hidden `<base>/.incoming-<version>-<pid>` (TF
+Serving ignores non-numeric names) and renames it to `<base>/<version>`: one atomic step on a
+POSIX filesystem. A model identical to the newest served version is not pushed again.
+"""
+
+import hashlib
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+from tfx.v1.components import Pusher
+
+INCOMING_PREFIX = ".incoming-"
+ALREADY_SERVING_KEY = "already_serving_version"
+
+
+def directory_digest(path: str) -> str:
+    """SHA-256 over the relative names and contents of every file below `path`."""
+    digest = hashlib.sha256()
+    for directory, subdirs, files in sorted(os.walk(path)):
+        subdirs.sort()
+        for name in sorted(files):
+            file_path = os.path.join(directory, name)
+            digest.update(os.path.relpath(file_path, path).encode())
+            with open(file_path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def served_versions(base_directory: str) -> List[int]:
+    """The numeric version directories TF Serving would see, oldest first."""
+    if not os.path.isdir(base_directory):
+        return []
+    return sorted(int(name) for name in os.listdir(base_directory) if name.isdigit())
+
+
+def push_atomically(model_path: str, base_directory: str) -> Optional[str]:
+    """Copies the model to a new version directory; None when the newest version equals it."""
+    versions = served_versions(base_directory)
+    if versions and directory_digest(model_path) == directory_digest(
+            os.path.join(base_directory, str(versions[-1]))):
+        return None
+    version = max(int(time.time()), versions[-1] + 1 if versions else 0)
+    os.makedirs(base_directory, exist_ok=True)
+    incoming = os.path.join(base_directory, f"{INCOMING_PREFIX}{version}-{os.getpid()}")
+    io_utils.copy_dir(model_path, incoming)
+    os.rename(incoming, os.path.join(base_directory, str(version)))
+    return str(version)
+
+
+class AtomicPusherExecutor(pusher_executor.Executor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            raise ValueError("AtomicPusher pushes to a filesystem destination only")
+        base_directory = destination.filesystem.base_directory
+        model_path = self.GetModelPath(input_dict)
+        version = push_atomically(model_path, base_directory)
+        if version is None:
+            newest = served_versions(base_directory)[-1]
+            logging.info("Model already served as version %s; not pushed again.", newest)
+            self._MarkNotPushed(model_push)
+            model_push.set_string_custom_property(ALREADY_SERVING_KEY, str(newest))
+            return
+        serving_path = os.path.join(base_directory, version)
+        fileio.makedirs(model_push.uri)
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        logging.info("Model pushed to %s.", serving_path)
+
+
+class AtomicPusher(Pusher):
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)

@@ -1,0 +1,161 @@
+"""The pushed model as TF Serving runs it: no Python stack but TensorFlow, client requests."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from components import atomic_pusher
+from components.movielens_example_gen import make_example
+from models import features
+from serving import client
+from tests.conftest import FIXTURE_MOVIES
+
+SIGNATURES_WITH_WARMUP = {features.SERVING_SIGNATURE, features.PREDICT_SIGNATURE,
+                          features.RECOMMEND_SIGNATURE, features.RECOMMEND_EXCLUDING_SIGNATURE,
+                          features.SIMILAR_SIGNATURE}
+MAX_K = 20  # conftest's serving_max_k
+
+
+def _serve_in_subprocess(model_dir, requests, tmp_path):
+    path = tmp_path / "requests.json"
+    path.write_text(json.dumps(requests))
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(__file__), "serving_check.py"),
+         model_dir, str(path)], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def served(first_run, tmp_path_factory):
+    model_dir = first_run["pushed_model"]
+    requests = {
+        "predict": client.predict_request(["1", "2", "nobody"],
+                                          ["Misérables, Les (1995)", "Movie 10 (1959)",
+                                           "Unknown (2099)"]),
+        "recommend": client.recommend_request(["1", "nobody", "nobody either"], 10),
+        "similar": client.similar_request(["Misérables, Les (1995)", "Unknown (2099)"], 5),
+        "empty_user": client.recommend_request([""], 5),
+        "not_utf8": {"signature_name": "recommend",
+                     "inputs": {"user_id": [{"b64": "//4="}], "k": 5}},
+        "k_zero": client.recommend_request(["1"], 0),
+        "k_too_big": client.recommend_request(["1"], MAX_K + 1),
+        "predict_lengths": client.predict_request(["1", "2"], ["Movie 10 (1959)"]),
+    }
+    first = _serve_in_subprocess(model_dir, [requests["recommend"]],
+                                 tmp_path_factory.mktemp("first"))
+    top_title = first["answers"][0]["outputs"]["titles"][0][0]
+    requests["excluding"] = client.recommend_request(["1"], 10, [[top_title]])
+    names = list(requests)
+    result = _serve_in_subprocess(model_dir, [requests[n] for n in names],
+                                  tmp_path_factory.mktemp("serve"))
+    answers = dict(zip(names, result["answers"]))
+    return {"answers": answers, "warmup": result["warmup"], "top_title": top_title,
+            "blocked": result["blocked_modules_loaded"], "model_dir": model_dir,
+            "first_recommend": first["answers"][0]["outputs"]}
+
+
+def _catalog(model_dir):
+    return [t.decode() for t in tf.saved_model.load(model_dir).catalog_titles.numpy()]
+
+
+def test_no_training_stack_module_was_loaded(served):
+    assert served["blocked"] == []
+
+
+def test_recommend_returns_k_distinct_catalog_titles_best_first(served):
+    outputs = served["answers"]["recommend"]["outputs"]
+    catalog = set(_catalog(served["model_dir"]))
+    assert len(catalog) == FIXTURE_MOVIES
+    for titles, scores in zip(outputs["titles"], outputs["scores"]):
+        assert len(titles) == len(set(titles)) == 10
+        assert set(titles) <= catalog
+        assert scores == sorted(scores, reverse=True)
+    assert outputs["user_known"] == [True, False, False]
+    # Unknown users share the OOV embedding: the same, deterministic answer.
+    assert outputs["titles"][1] == outputs["titles"][2]
+
+
+def test_recommend_excluding_leaves_out_the_given_titles(served):
+    outputs = served["answers"]["excluding"]["outputs"]
+    assert served["top_title"] not in outputs["titles"][0]
+    assert outputs["titles"][0][:9] == served["first_recommend"]["titles"][0][1:10]
+
+
+def test_similar_movies_excludes_the_query_and_flags_unknown_titles(served):
+    outputs = served["answers"]["similar"]["outputs"]
+    assert "Misérables, Les (1995)" not in outputs["titles"][0]
+    assert len(set(outputs["titles"][0])) == 5
+    assert outputs["scores"][0] == sorted(outputs["scores"][0], reverse=True)
+    assert all(-1.0001 <= s <= 1.0001 for s in outputs["scores"][0])  # cosine
+    assert outputs["movie_known"] == [True, False]
+
+
+def test_predict_matches_the_in_process_model(served):
+    outputs = served["answers"]["predict"]["outputs"]
+    assert outputs["user_known"] == [True, True, False]
+    assert outputs["movie_known"] == [True, True, False]
+    assert len(outputs["user_embedding"][0]) == 32
+    examples = [make_example(u, t, 0.0, 0, "0", [1], 0, 1.0, "", "").SerializeToString()
+                for u, t in [("1", "Misérables, Les (1995)"), ("2", "Movie 10 (1959)"),
+                             ("nobody", "Unknown (2099)")]]
+    in_process = tf.saved_model.load(served["model_dir"]).signatures[features.SERVING_SIGNATURE](
+        examples=tf.constant(examples))[features.RATING_OUTPUT].numpy()[:, 0]
+    assert outputs["rating"] == pytest.approx(in_process.tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty_user", "user_id must not be an empty string"),
+    ("not_utf8", "user_id must be valid UTF-8"),
+    ("k_zero", f"k must be in 1..{MAX_K}"),
+    ("k_too_big", f"k must be in 1..{MAX_K}"),
+    ("predict_lengths", "user_id and movie_title must have the same length"),
+])
+def test_bad_requests_fail_with_a_clear_error(served, name, message):
+    assert message in served["answers"][name]["error"]
+
+
+def test_warmup_requests_cover_every_serving_signature_and_replay(served):
+    assert {w["signature"] for w in served["warmup"]} == SIGNATURES_WITH_WARMUP
+    assert len(served["warmup"]) == len(SIGNATURES_WITH_WARMUP)
+
+
+def test_client_cli_prints_recommendations(served, capsys):
+    assert client.main(["--model-dir", served["model_dir"], "recommend", "--user", "1",
+                        "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].lstrip().startswith("1.")
+    assert client.main(["--model-dir", served["model_dir"], "recommend", "--user", "",
+                        "-k", "3"]) == 1
+    assert "user_id must not be an empty string" in capsys.readouterr().err
+
+
+def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"graph")
+    (model / "variables" / "variables.index").write_bytes(b"index")
+    base = tmp_path / "serving"
+
+    version = atomic_pusher.push_atomically(str(model), str(base))
+    assert os.listdir(base) == [version]
+    assert (base / version / "variables" / "variables.index").read_bytes() == b"index"
+    assert atomic_pusher.push_atomically(str(model), str(base)) is None  # same model
+    (model / "saved_model.pb").write_bytes(b"graph 2")
+
+    def die_mid_copy(source, destination, **_):
+        os.makedirs(os.path.join(destination, "variables"))
+        raise OSError("killed during the copy")
+
+    monkeypatch.setattr(atomic_pusher.io_utils, "copy_dir", die_mid_copy)
+    with pytest.raises(OSError):
+        atomic_pusher.push_atomically(str(model), str(base))
+    assert atomic_pusher.served_versions(str(base)) == [int(version)]  # nothing half-written
+    monkeypatch.undo()
+    newer = atomic_pusher.push_atomically(str(model), str(base))
+    assert atomic_pusher.served_versions(str(base)) == [int(version), int(newer)]
