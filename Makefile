@@ -8,7 +8,7 @@ OUTPUT ?= outputs
 ARGS ?=
 TESTS ?= tests
 
-.PHONY: venv run test clean
+.PHONY: venv run test bench-serving clean
 
 venv:
 	@bash scripts/ensure_venv.sh
@@ -18,6 +18,12 @@ run: venv
 
 test: venv
 	$(PYTHON) -m pytest $(TESTS)
+
+# Latency of the newest pushed model (MODEL=<version dir> to choose another).
+MODEL ?= $(lastword $(sort $(wildcard $(OUTPUT)/serving/movielens/[0-9]*)))
+bench-serving: venv
+	@test -n "$(MODEL)" || { echo "no pushed model under $(OUTPUT)/serving: run make run first, or pass MODEL=" >&2; exit 1; }
+	$(PYTHON) -m serving.bench --model-dir $(MODEL) --json $(OUTPUT)/serving_bench.json
 
 clean:
 	rm -rf $(OUTPUT) .pytest_cache
