@@ -159,3 +159,74 @@ def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
     monkeypatch.undo()
     newer = atomic_pusher.push_atomically(str(model), str(base))
     assert atomic_pusher.served_versions(str(base)) == [int(version), int(newer)]
+
+
+@pytest.fixture(scope="module")
+def fake_tf_serving(first_run):
+    """REST and gRPC endpoints on loopback that follow TF Serving's API, answering from the
+    pushed SavedModel, to test the client's wire formats."""
+    import threading
+    from concurrent import futures
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    local = client.LocalClient(first_run["pushed_model"])
+
+    class Rest(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            assert self.path == f"/v1/models/{client.DEFAULT_MODEL_NAME}:predict"
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            try:
+                status, body = 200, {"outputs": local.call(request)}
+            except client.ServingError as error:
+                status, body = 400, {"error": str(error)}
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    class Grpc(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):  # noqa: N802 (the proto's name)
+            function = local.model.signatures[request.model_spec.signature_name]
+            try:
+                outputs = function(**{name: tf.constant(tf.make_ndarray(tensor))
+                                      for name, tensor in request.inputs.items()})
+            except tf.errors.InvalidArgumentError as error:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
+            response = predict_pb2.PredictResponse()
+            for name, value in outputs.items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+            return response
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Rest)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Grpc(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield {"rest": f"http://127.0.0.1:{http.server_port}", "grpc": f"127.0.0.1:{port}",
+           "local": local}
+    http.shutdown()
+    server.stop(None)
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_rest_and_grpc_clients_get_the_local_answers(fake_tf_serving, transport):
+    remote = (client.RestClient(fake_tf_serving["rest"]) if transport == "rest"
+              else client.GrpcClient(fake_tf_serving["grpc"]))
+    local = fake_tf_serving["local"]
+    for request in (client.recommend_request(["1", "nobody"], 5),
+                    client.recommend_request(["1"], 5, [["Misérables, Les (1995)"]]),
+                    client.similar_request(["Misérables, Les (1995)"], 3)):
+        assert remote.call(request) == local.call(request)
+    predicted = remote.call(client.predict_request(["1"], ["Movie 10 (1959)"]))
+    assert predicted["rating"] == pytest.approx(
+        local.call(client.predict_request(["1"], ["Movie 10 (1959)"]))["rating"], abs=1e-6)
+    with pytest.raises(client.ServingError, match="k must be in 1..20"):
+        remote.call(client.recommend_request(["1"], 0))
