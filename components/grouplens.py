@@ -12,11 +12,11 @@ Formats:
   `id::title::Genre|Genre` (latin-1); `users.dat` `id::gender::age::occupation code::zip`.
 """
 
+import contextlib
 import dataclasses
-import io
 import os
 import zipfile
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Dict, Iterator, List, Optional, Tuple, Union
 
 # TFDS's movielens genre order: the index of a genre is its `movie_genres` value.
 GENRES = (
@@ -125,11 +125,14 @@ def locate(path: str) -> ArchiveLayout:
         f"(expected u.data for ml-100k or ratings.dat for ml-1m)")
 
 
-def _open_binary(layout: ArchiveLayout, member: str):
+@contextlib.contextmanager
+def _open_binary(layout: ArchiveLayout, member: str) -> Iterator[IO[bytes]]:
     if layout.zip_path:
-        archive = zipfile.ZipFile(layout.zip_path)
-        return archive.open(member)
-    return open(os.path.join(layout.root, member), "rb")
+        with zipfile.ZipFile(layout.zip_path) as archive, archive.open(member) as handle:
+            yield handle
+    else:
+        with open(os.path.join(layout.root, member), "rb") as handle:
+            yield handle
 
 
 def read_lines(layout: ArchiveLayout, member: str,

@@ -5,7 +5,6 @@ item and user files so every example has TFDS's side features, and counts every 
 with its file and line number: past `max_malformed_lines` the component fails with the report.
 """
 
-import dataclasses
 import logging
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple

@@ -5,7 +5,7 @@ tables; the StringLookup part of each tower is the Transform graph, which the ex
 carries in front of them (see models/export.py).
 """
 
-from typing import Dict, Optional
+from typing import Dict
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs

@@ -6,21 +6,35 @@ no code behind a dotted path; passing this digest as an execution property close
 
 import hashlib
 import os
-from typing import Iterable
+from typing import Iterable, List
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# What each component's executor imports from this project.
+EXAMPLE_GEN_CODE = ("components/movielens_example_gen.py", "components/grouplens.py",
+                    "models/features.py")
+MODEL_CODE = ("models",)  # Transform's preprocessing_fn and the Trainer's run_fn
 
-def code_fingerprint(packages: Iterable[str], root: str = PROJECT_ROOT) -> str:
-    """SHA-256 over the names and contents of every .py file in the given packages of `root`."""
+
+def _python_files(path: str) -> List[str]:
+    if os.path.isfile(path):
+        return [path]
+    found = []
+    for directory, subdirs, files in os.walk(path):
+        subdirs[:] = [d for d in subdirs if d != "__pycache__"]
+        found.extend(os.path.join(directory, f) for f in files if f.endswith(".py"))
+    return found
+
+
+def code_fingerprint(paths: Iterable[str], root: str = PROJECT_ROOT) -> str:
+    """SHA-256 over the names and contents of the .py files at `paths` (files or folders,
+    relative to `root`)."""
+    files = sorted({f for path in paths for f in _python_files(os.path.join(root, path))})
+    if not files:
+        raise FileNotFoundError(f"no Python source under {list(paths)} in {root}")
     digest = hashlib.sha256()
-    for package in sorted(packages):
-        folder = os.path.join(root, package)
-        for directory, subdirs, files in sorted(os.walk(folder)):
-            subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
-            for name in sorted(f for f in files if f.endswith(".py")):
-                path = os.path.join(directory, name)
-                digest.update(os.path.relpath(path, root).encode())
-                with open(path, "rb") as f:
-                    digest.update(f.read())
+    for path in files:
+        digest.update(os.path.relpath(path, root).encode())
+        with open(path, "rb") as f:
+            digest.update(f.read())
     return digest.hexdigest()

@@ -1,7 +1,6 @@
 """The TFX DAG: ExampleGen → statistics, schema, validation → Transform → Trainer →
 Evaluator (against the last blessed model) → Pusher."""
 
-import os
 from typing import List
 
 from tfx import v1 as tfx
@@ -15,7 +14,7 @@ from models.run_fn import TRAINING_CONFIG_KEY
 from pipeline import data_source
 from pipeline.configs import PipelineConfig
 from pipeline.eval_config import make_eval_config
-from pipeline.fingerprint import code_fingerprint
+from pipeline.fingerprint import EXAMPLE_GEN_CODE, MODEL_CODE, code_fingerprint
 
 CODE_FINGERPRINT_KEY = "code_fingerprint"
 
@@ -28,7 +27,7 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         tfds_name=source.tfds_name,
         train_percent=config.data.train_percent,
         max_malformed_lines=config.data.max_malformed_lines,
-        code_fingerprint=code_fingerprint(["components"]),
+        code_fingerprint=code_fingerprint(EXAMPLE_GEN_CODE),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(
@@ -37,7 +36,7 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
-    models_fingerprint = code_fingerprint(["models"])
+    models_fingerprint = code_fingerprint(MODEL_CODE)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],

@@ -79,7 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     rows = run(args.model_dir, args.iterations)
-    print(f"| signature | batch | p50 ms | p99 ms | calls/s | examples/s |")
+    print("| signature | batch | p50 ms | p99 ms | calls/s | examples/s |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['signature']} | {row['batch']} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} "

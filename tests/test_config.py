@@ -7,7 +7,7 @@ import pytest
 from models.hparams import TrainingConfig
 from pipeline import configs, data_source
 from pipeline.eval_config import make_eval_config
-from pipeline.fingerprint import PROJECT_ROOT, code_fingerprint
+from pipeline.fingerprint import EXAMPLE_GEN_CODE, MODEL_CODE, PROJECT_ROOT, code_fingerprint
 
 
 def test_training_config_round_trips_through_json():
@@ -17,13 +17,24 @@ def test_training_config_round_trips_through_json():
         TrainingConfig.from_dict({"rating_wieght": 1.0})
 
 
-def test_editing_model_code_changes_the_fingerprint(tmp_path):
-    shutil.copytree(f"{PROJECT_ROOT}/models", tmp_path / "models")
-    before = code_fingerprint(["models"], root=str(tmp_path))
-    assert before == code_fingerprint(["models"], root=str(tmp_path))
+def test_editing_a_components_code_changes_its_fingerprint_only(tmp_path):
+    for package in ("models", "components"):
+        shutil.copytree(f"{PROJECT_ROOT}/{package}", tmp_path / package)
+    root = str(tmp_path)
+    model, example_gen = (code_fingerprint(MODEL_CODE, root=root),
+                          code_fingerprint(EXAMPLE_GEN_CODE, root=root))
+    assert model == code_fingerprint(MODEL_CODE, root=root)  # stable
     with open(tmp_path / "models" / "model.py", "a") as f:
         f.write("\n# a change\n")
-    assert code_fingerprint(["models"], root=str(tmp_path)) != before
+    assert code_fingerprint(MODEL_CODE, root=root) != model
+    assert code_fingerprint(EXAMPLE_GEN_CODE, root=root) == example_gen
+    with open(tmp_path / "models" / "features.py", "a") as f:  # ExampleGen writes these names
+        f.write("\n# a change\n")
+    example_gen_after = code_fingerprint(EXAMPLE_GEN_CODE, root=root)
+    assert example_gen_after != example_gen
+    with open(tmp_path / "components" / "atomic_pusher.py", "a") as f:  # not ExampleGen's code
+        f.write("\n# a change\n")
+    assert code_fingerprint(EXAMPLE_GEN_CODE, root=root) == example_gen_after
 
 
 def test_thresholds_follow_the_trained_tasks():
