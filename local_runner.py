@@ -72,12 +72,15 @@ def run(config: configs.PipelineConfig) -> Dict[str, Any]:
     from pipeline import run_summary
     from pipeline.pipeline import create_pipeline
 
+    summary_path = os.path.join(config.output_dir, SUMMARY_FILE)
+    if os.path.exists(summary_path):
+        os.remove(summary_path)  # a failed run must not leave the last one's summary looking current
     started = time.time()
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
     summary = run_summary.collect(config.metadata_path, config.serving_dir)
     summary["wall_seconds"] = round(time.time() - started, 2)
     summary["config"] = dataclasses.asdict(config)
-    with open(os.path.join(config.output_dir, SUMMARY_FILE), "w") as f:
+    with open(summary_path, "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
     return summary
 

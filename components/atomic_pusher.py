@@ -9,6 +9,7 @@ POSIX filesystem. A model identical to the newest served version is not pushed a
 
 import hashlib
 import os
+import shutil
 import time
 from typing import Any, Dict, List, Optional
 
@@ -47,8 +48,26 @@ def served_versions(base_directory: str) -> List[int]:
     return sorted(int(name) for name in os.listdir(base_directory) if name.isdigit())
 
 
+def _remove_abandoned_copies(base_directory: str) -> None:
+    """Deletes `.incoming-*` folders whose pushing process is gone (it died mid-copy)."""
+    if not os.path.isdir(base_directory):
+        return
+    for name in os.listdir(base_directory):
+        if not name.startswith(INCOMING_PREFIX):
+            continue
+        pid = int(name.rsplit("-", 1)[-1])
+        try:
+            os.kill(pid, 0)
+            continue  # still copying
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base_directory, name), ignore_errors=True)
+        except PermissionError:
+            continue  # someone else's live process
+
+
 def push_atomically(model_path: str, base_directory: str) -> Optional[str]:
     """Copies the model to a new version directory; None when the newest version equals it."""
+    _remove_abandoned_copies(base_directory)
     versions = served_versions(base_directory)
     if versions and directory_digest(model_path) == directory_digest(
             os.path.join(base_directory, str(versions[-1]))):

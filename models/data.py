@@ -5,9 +5,6 @@ from typing import Dict, List
 import tensorflow as tf
 import tensorflow_transform as tft
 
-_SHUFFLE_BUFFER = 200_000
-
-
 def _read_columns(files: List[str], feature_spec: Dict[str, tf.io.FixedLenFeature]
                   ) -> Dict[str, tf.Tensor]:
     """Every example of `files` as one [N] tensor per (scalar) feature."""
@@ -46,6 +43,7 @@ def make_dataset(file_patterns: List[str], tf_transform_output: tft.TFTransformO
         raise FileNotFoundError(f"no transformed examples match {file_patterns}")
     columns = canonical_order(_read_columns(files, tf_transform_output.transformed_feature_spec()))
     dataset = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle:
-        dataset = dataset.shuffle(_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    if shuffle:  # a full shuffle: the canonical order is sorted, so a partial one would skew
+        size = int(tf.shape(next(iter(columns.values())))[0])
+        dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -153,8 +153,10 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
     def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
                             exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
-        with tf.control_dependencies(_check_ids(exclude_titles, features.EXCLUDE_INPUT,
-                                                allow_empty=True)):
+        checks = _check_ids(exclude_titles, features.EXCLUDE_INPUT, allow_empty=True) + [
+            _require(tf.shape(exclude_titles)[0] == tf.size(user_id),
+                     "exclude_titles must have one row per user_id")]
+        with tf.control_dependencies(checks):
             users, scores = self._user_scores(user_id, k)
         excluded = tf.reduce_any(
             tf.equal(exclude_titles[:, :, None], self.catalog_titles[None, None, :]), axis=1)

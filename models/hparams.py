@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 from typing import Any, Dict, Tuple
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
@@ -29,6 +30,9 @@ class TrainingConfig:
     serving_max_k: int = 100  # largest k the `recommend` / `similar_movies` signatures accept
 
     def __post_init__(self) -> None:
+        for name in ("rating_weight", "retrieval_weight", "learning_rate"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.rating_weight < 0 or self.retrieval_weight < 0:
             raise ConfigError(
                 f"loss weights must be >= 0, got rating_weight={self.rating_weight}, "

@@ -74,6 +74,6 @@ class PipelineConfig:
         """TF Serving's model base directory: <serving_dir>/<version>/saved_model.pb."""
         return os.path.join(self.output_dir, "serving", self.model_name)
 
-    @property
-    def cache_dir(self) -> str:
-        return os.path.join(self.output_dir, "cache")
+    # Downloads and TFDS source descriptions, shared by every output folder of this user.
+    cache_dir: str = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
+                                  "movierec-tfx", "data")

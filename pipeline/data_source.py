@@ -9,6 +9,7 @@ import tempfile
 import urllib.request
 from typing import Optional
 
+from components import grouplens
 from pipeline import configs
 
 _KNOWN_SHA256 = {configs.ML_100K_URL: configs.ML_100K_SHA256}
@@ -62,17 +63,25 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
             raise DataSourceError(f"data source {source!r}: expected tfds:movielens/<variant>-ratings")
         # TFDS datasets are immutable per name/version: the description is the fingerprint.
         marker_dir = os.path.join(cache_dir, "tfds", name.replace("/", "_"))
-        os.makedirs(marker_dir, exist_ok=True)
-        with open(os.path.join(marker_dir, "source.json"), "w") as f:
-            json.dump({"tfds_name": name}, f)
+        marker = os.path.join(marker_dir, "source.json")
+        description = json.dumps({"tfds_name": name})
+        if not os.path.exists(marker) or open(marker).read() != description:
+            os.makedirs(marker_dir, exist_ok=True)  # rewritten only on change: mtime is cached
+            with open(marker, "w") as f:
+                f.write(description)
         return ResolvedSource(marker_dir, "*", tfds_name=name)
     if source.startswith(("http://", "https://")):
         source = download(source, os.path.join(cache_dir, "downloads"), _KNOWN_SHA256.get(source))
     path = os.path.abspath(source)
     if not os.path.exists(path):
         raise DataSourceError(f"data source {source!r} does not exist")
-    if os.path.isdir(path):
-        return ResolvedSource(path, "*")
-    if not path.endswith(".zip"):
+    if not os.path.isdir(path) and not path.endswith(".zip"):
         raise DataSourceError(f"data source {source!r} is neither a folder nor a .zip archive")
+    try:
+        layout = grouplens.locate(path)  # fail now, clearly, not deep inside Beam
+    except (OSError, ValueError) as error:
+        raise DataSourceError(str(error)) from None
+    if os.path.isdir(path):
+        # The folder that holds the files, so the driver's fingerprint ("*") covers them.
+        return ResolvedSource(os.path.dirname(os.path.join(path, layout.ratings)), "*")
     return ResolvedSource(os.path.dirname(path), os.path.basename(path))

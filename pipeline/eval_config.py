@@ -54,6 +54,11 @@ def _top_k_metrics(training: TrainingConfig, thresholds: EvalThresholds,
 def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds) -> tfma.EvalConfig:
     gate_rating = training.rating_weight > 0
     gate_retrieval = training.retrieval_weight > 0
+    if gate_retrieval and 100 not in training.top_ks and (
+            thresholds.min_top_100_accuracy is not None
+            or thresholds.max_top_100_decrease is not None):
+        raise ConfigError(f"the retrieval thresholds are on top-100 accuracy, but top_ks "
+                          f"{training.top_ks} does not include 100")
     rmse = _rmse_metric(thresholds if gate_rating else EvalThresholds(None, None, None, None))
     top_k = _top_k_metrics(training, thresholds, gate_retrieval)
     if not any(m.HasField("threshold") for m in [rmse] + top_k):

@@ -17,6 +17,8 @@ MODEL_CODE = ("models",)  # Transform's preprocessing_fn and the Trainer's run_f
 
 
 def _python_files(path: str) -> List[str]:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"fingerprinted source {path} does not exist")
     if os.path.isfile(path):
         return [path]
     found = []
@@ -30,8 +32,6 @@ def code_fingerprint(paths: Iterable[str], root: str = PROJECT_ROOT) -> str:
     """SHA-256 over the names and contents of the .py files at `paths` (files or folders,
     relative to `root`)."""
     files = sorted({f for path in paths for f in _python_files(os.path.join(root, path))})
-    if not files:
-        raise FileNotFoundError(f"no Python source under {list(paths)} in {root}")
     digest = hashlib.sha256()
     for path in files:
         digest.update(os.path.relpath(path, root).encode())

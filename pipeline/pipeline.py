@@ -9,15 +9,12 @@ from tfx.proto import transform_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
-from components.movielens_example_gen import MovieLensExampleGen
+from components.movielens_example_gen import CODE_FINGERPRINT_KEY, MovieLensExampleGen
 from models.run_fn import TRAINING_CONFIG_KEY
 from pipeline import data_source
 from pipeline.configs import PipelineConfig
 from pipeline.eval_config import make_eval_config
 from pipeline.fingerprint import EXAMPLE_GEN_CODE, MODEL_CODE, code_fingerprint
-
-CODE_FINGERPRINT_KEY = "code_fingerprint"
-
 
 def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     source = data_source.resolve(config.data.source, config.cache_dir)

@@ -7,18 +7,26 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+is_python310() {
+  "$1" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1
+}
+
 find_python310() {
   local candidate
+  if [ -n "${PYTHON310:-}" ]; then
+    if is_python310 "$PYTHON310"; then echo "$PYTHON310"; return 0; fi
+    echo "error: PYTHON310=$PYTHON310 is not a working Python 3.10" >&2
+    exit 1
+  fi
   # PATH first (a pyenv shim may be on PATH yet fail when 3.10 is not the selected version).
-  for candidate in "${PYTHON310:-}" python3.10; do
-    [ -n "$candidate" ] || continue
-    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then
+  for candidate in python3.10; do
+    if is_python310 "$candidate"; then
       command -v "$candidate" 2>/dev/null || echo "$candidate"; return 0
     fi
   done
   # Then any pyenv-installed 3.10.
   for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python3.10; do
-    if [ -x "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then
+    if [ -x "$candidate" ] && is_python310 "$candidate"; then
       echo "$candidate"; return 0
     fi
   done
@@ -37,15 +45,24 @@ MSG
   exit 1
 fi
 
-key="$(cat requirements.txt constraints.txt | sha256sum | cut -c1-16)"
+if command -v sha256sum >/dev/null; then hash_cmd=(sha256sum); else hash_cmd=(shasum -a 256); fi
+key="$(cat requirements.txt constraints.txt | "${hash_cmd[@]}" | cut -c1-16)"
 cache_root="${MOVIEREC_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/movierec-tfx}"
 venv="$cache_root/venv-py310-$key"
 mkdir -p "$cache_root"
 
-exec 9>"$cache_root/.lock"
-flock 9   # one build at a time, e.g. two clones set up at once
+if command -v flock >/dev/null; then
+  exec 9>"$cache_root/.lock"
+  flock 9   # one build at a time, e.g. two clones set up at once
+fi
 
-if [ ! -f "$venv/.complete" ]; then
+if [ -e "$root/.venv" ] && [ ! -L "$root/.venv" ]; then
+  echo "error: $root/.venv is a folder, not the link this script manages; move it away" >&2
+  exit 1
+fi
+
+# Complete and still working (its base interpreter may have been removed since).
+if [ ! -f "$venv/.complete" ] || ! "$venv/bin/python" -c 'import tfx' >/dev/null 2>&1; then
   echo "Creating the Python 3.10 virtualenv in $venv (one time, ~3.3 GB, a few minutes)..." >&2
   rm -rf "$venv"
   "$python310" -m venv "$venv"

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -79,7 +80,14 @@ class RestClient:
             with urllib.request.urlopen(http, timeout=self.timeout) as response:
                 return json.loads(response.read())["outputs"]
         except urllib.error.HTTPError as error:
-            raise ServingError(json.loads(error.read() or b"{}").get("error", str(error))) from None
+            body = error.read()
+            try:
+                message = json.loads(body).get("error", str(error))
+            except ValueError:
+                message = f"{error}: {body[:200]!r}"
+            raise ServingError(message) from None
+        except urllib.error.URLError as error:
+            raise ServingError(f"cannot reach {self.endpoint}: {error.reason}") from None
 
 
 class GrpcClient:

@@ -7,6 +7,7 @@ import pytest
 from models.hparams import TrainingConfig
 from pipeline import configs, data_source
 from pipeline.eval_config import make_eval_config
+from tests import movielens_fixture
 from pipeline.fingerprint import EXAMPLE_GEN_CODE, MODEL_CODE, PROJECT_ROOT, code_fingerprint
 
 
@@ -57,5 +58,15 @@ def test_data_sources_are_validated(tmp_path):
         data_source.resolve("tfds:mnist", str(tmp_path))
     archive = tmp_path / "ml-100k.zip"
     archive.write_bytes(b"")
-    assert data_source.resolve(str(archive), str(tmp_path)) == data_source.ResolvedSource(
-        str(tmp_path), "ml-100k.zip")
+    with pytest.raises(data_source.DataSourceError, match="neither a folder nor a zip"):
+        data_source.resolve(str(archive), str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data_source.DataSourceError, match="no known ratings file"):
+        data_source.resolve(str(tmp_path / "empty"), str(tmp_path))
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "top" / "ml-100k"), num_ratings=10)
+    zipped = movielens_fixture.zip_folder(folder, str(tmp_path / "ml.zip"))
+    assert data_source.resolve(zipped, str(tmp_path)) == data_source.ResolvedSource(
+        str(tmp_path), "ml.zip")
+    # A parent folder resolves to the folder holding the files, which the driver fingerprints.
+    assert data_source.resolve(str(tmp_path / "top"), str(tmp_path)) == \
+        data_source.ResolvedSource(folder, "*")

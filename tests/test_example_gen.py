@@ -77,11 +77,14 @@ def test_malformed_lines_fail_with_file_and_line_number(tmp_path):
     assert f"{ratings_file}:103: expected 4 tab-separated fields, got 2" in message
 
 
-def test_malformed_lines_within_tolerance_are_counted_and_skipped(tmp_path, caplog):
+def test_malformed_lines_within_tolerance_are_reported_and_skipped(tmp_path, caplog):
     folder = movielens_fixture.write_ml100k(
         str(tmp_path / "bad"), num_ratings=100, extra_rating_lines=["1\t2\t7\t881250949"])
-    examples = _read(folder + "/*", max_malformed_lines=1)
+    with caplog.at_level("WARNING"):
+        examples = _read(folder + "/*", max_malformed_lines=1)
     assert len(examples) == 100
+    assert "1 malformed line(s)" in caplog.text
+    assert "u.data:101: rating '7' is outside 1-5" in caplog.text
 
 
 def test_bad_item_file_line_is_reported(tmp_path):

@@ -17,7 +17,6 @@ from tests.conftest import FIXTURE_MOVIES
 SIGNATURES_WITH_WARMUP = {features.SERVING_SIGNATURE, features.PREDICT_SIGNATURE,
                           features.RECOMMEND_SIGNATURE, features.RECOMMEND_EXCLUDING_SIGNATURE,
                           features.SIMILAR_SIGNATURE}
-MAX_K = 20  # conftest's serving_max_k
 
 
 def _serve_in_subprocess(model_dir, requests, tmp_path):
@@ -44,7 +43,8 @@ def served(first_run, tmp_path_factory):
         "not_utf8": {"signature_name": "recommend",
                      "inputs": {"user_id": [{"b64": "//4="}], "k": 5}},
         "k_zero": client.recommend_request(["1"], 0),
-        "k_too_big": client.recommend_request(["1"], MAX_K + 1),
+        "k_too_big": client.recommend_request(["1"], 21),
+        "exclude_rows": client.recommend_request(["1", "2"], 5, [["Movie 10 (1959)"]]),
         "predict_lengths": client.predict_request(["1", "2"], ["Movie 10 (1959)"]),
     }
     first = _serve_in_subprocess(model_dir, [requests["recommend"]],
@@ -56,7 +56,7 @@ def served(first_run, tmp_path_factory):
                                   tmp_path_factory.mktemp("serve"))
     answers = dict(zip(names, result["answers"]))
     return {"answers": answers, "warmup": result["warmup"], "top_title": top_title,
-            "blocked": result["blocked_modules_loaded"], "model_dir": model_dir,
+            "blocked": result["blocked_imports_attempted"], "model_dir": model_dir,
             "first_recommend": first["answers"][0]["outputs"]}
 
 
@@ -64,7 +64,7 @@ def _catalog(model_dir):
     return [t.decode() for t in tf.saved_model.load(model_dir).catalog_titles.numpy()]
 
 
-def test_no_training_stack_module_was_loaded(served):
+def test_serving_never_tried_to_import_the_training_stack(served):
     assert served["blocked"] == []
 
 
@@ -112,9 +112,10 @@ def test_predict_matches_the_in_process_model(served):
 @pytest.mark.parametrize("name, message", [
     ("empty_user", "user_id must not be an empty string"),
     ("not_utf8", "user_id must be valid UTF-8"),
-    ("k_zero", f"k must be in 1..{MAX_K}"),
-    ("k_too_big", f"k must be in 1..{MAX_K}"),
+    ("k_zero", "k must be in 1..20"),  # conftest's serving_max_k
+    ("k_too_big", "k must be in 1..20"),
     ("predict_lengths", "user_id and movie_title must have the same length"),
+    ("exclude_rows", "exclude_titles must have one row per user_id"),
 ])
 def test_bad_requests_fail_with_a_clear_error(served, name, message):
     assert message in served["answers"][name]["error"]
@@ -157,8 +158,11 @@ def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
         atomic_pusher.push_atomically(str(model), str(base))
     assert atomic_pusher.served_versions(str(base)) == [int(version)]  # nothing half-written
     monkeypatch.undo()
+    dead = base / f"{atomic_pusher.INCOMING_PREFIX}1-999999999"  # a pid that cannot exist
+    dead.mkdir()
     newer = atomic_pusher.push_atomically(str(model), str(base))
     assert atomic_pusher.served_versions(str(base)) == [int(version), int(newer)]
+    assert not dead.exists()  # abandoned copies are cleaned up
 
 
 @pytest.fixture(scope="module")
