@@ -76,7 +76,8 @@ def run(config: configs.PipelineConfig) -> Dict[str, Any]:
     if os.path.exists(summary_path):
         os.remove(summary_path)  # a failed run must not leave the last one's summary looking current
     started = time.time()
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    sqlite = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, sqlite))
     summary = run_summary.collect(config.metadata_path, config.serving_dir)
     summary["wall_seconds"] = round(time.time() - started, 2)
     summary["config"] = dataclasses.asdict(config)

@@ -13,6 +13,7 @@ import apache_beam as beam
 import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen import driver
 from tfx.components.example_gen import utils
 from tfx.dsl.components.base import base_beam_component
@@ -211,7 +212,7 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
     }
 
 
-class MovieLensExampleGen(base_beam_component.BaseBeamComponent):
+class MovieLensExampleGen(FileBasedExampleGen):
     """ExampleGen for MovieLens: a GroupLens archive or folder, or a TFDS dataset.
 
     `input_base` is the folder holding the data; `file_pattern` the archive's name in it
@@ -246,4 +247,6 @@ class MovieLensExampleGen(base_beam_component.BaseBeamComponent):
             code_fingerprint=code_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
-        super().__init__(spec=spec)
+        # FileBasedExampleGen's own __init__ builds its own spec: skip to the base class. Being a
+        # FileBasedExampleGen makes orchestrators (Kubeflow V2) run the file-based driver.
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -70,6 +70,11 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
             with open(marker, "w") as f:
                 f.write(description)
         return ResolvedSource(marker_dir, "*", tfds_name=name)
+    if "://" in source and not source.startswith(("http://", "https://")):
+        # A remote filesystem (gs://, s3://...): read by the workers, not checkable from here.
+        if source.endswith(".zip"):
+            return ResolvedSource(source.rsplit("/", 1)[0], source.rsplit("/", 1)[1])
+        return ResolvedSource(source.rstrip("/"), "*")
     if source.startswith(("http://", "https://")):
         source = download(source, os.path.join(cache_dir, "downloads"), _KNOWN_SHA256.get(source))
     path = os.path.abspath(source)

@@ -46,7 +46,8 @@ MSG
 fi
 
 if command -v sha256sum >/dev/null; then hash_cmd=(sha256sum); else hash_cmd=(shasum -a 256); fi
-key="$(cat requirements.txt constraints.txt | "${hash_cmd[@]}" | cut -c1-16)"
+key="$(cat requirements.txt constraints.txt requirements-kfp.txt constraints-kfp.txt \
+  | "${hash_cmd[@]}" | cut -c1-16)"
 cache_root="${MOVIEREC_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/movierec-tfx}"
 venv="$cache_root/venv-py310-$key"
 mkdir -p "$cache_root"
@@ -68,7 +69,12 @@ if [ ! -f "$venv/.complete" ] || ! "$venv/bin/python" -c 'import tfx' >/dev/null
   "$python310" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip==24.2" "wheel" "setuptools<70"
   "$venv/bin/python" -m pip install --quiet -r requirements.txt -c constraints.txt
-  TF_USE_LEGACY_KERAS=1 "$venv/bin/python" -c 'import tfx, tensorflow_recommenders, tensorflow_transform, tensorflow_model_analysis' \
+  # Second step: kfp moves protobuf past tensorflow-metadata's declared bound (see the file).
+  "$venv/bin/python" -m pip install --quiet -r requirements-kfp.txt -c constraints-kfp.txt 2>&1 \
+    | grep -v "dependency resolver does not currently take into account\|tensorflow-metadata .* requires protobuf" >&2 || true
+  "$venv/bin/python" -c 'import kfp, google.protobuf as p; assert p.__version__.startswith("4.25")' \
+    || { echo "error: the kfp step did not install" >&2; exit 1; }
+  TF_USE_LEGACY_KERAS=1 "$venv/bin/python" -c 'import tfx, tensorflow_recommenders, tensorflow_transform, tensorflow_model_analysis, kfp' \
     || { echo "error: the installed stack does not import; see above" >&2; exit 1; }
   touch "$venv/.complete"
 fi
