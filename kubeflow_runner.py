@@ -50,7 +50,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     """Writes the PipelineJob JSON; returns its path."""
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import create_pipeline, runtime_parameter_defaults
 
     config = configs.PipelineConfig(
         output_dir=args.pipeline_root,
@@ -64,7 +64,8 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),
         output_dir=os.path.dirname(os.path.abspath(args.output)),
         output_filename=os.path.basename(args.output))
-    runner.run(create_pipeline(config))
+    runner.run(create_pipeline(config, runtime_parameters=True),
+               parameter_values=runtime_parameter_defaults(config))
     return os.path.abspath(args.output)
 
 

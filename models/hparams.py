@@ -8,6 +8,11 @@ from typing import Any, Dict, Tuple
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 
 
+# The fields a run can set without recompiling the pipeline (Kubeflow run-time parameters).
+RUNTIME_HYPERPARAMETERS = {"rating_weight": float, "retrieval_weight": float, "epochs": int,
+                           "learning_rate": float}
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names it."""
 
@@ -49,6 +54,10 @@ class TrainingConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not self.top_ks or any(k < 1 for k in self.top_ks):
             raise ConfigError(f"top_ks must be positive, got {self.top_ks}")
+
+    def with_overrides(self, values: Dict[str, Any]) -> "TrainingConfig":
+        """This config with some fields replaced (e.g. run-time hyperparameters), validated."""
+        return TrainingConfig.from_dict({**json.loads(self.to_json()), **values})
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

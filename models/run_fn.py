@@ -31,6 +31,8 @@ def build_model(config: TrainingConfig, tf_transform_output: tft.TFTransformOutp
 
 def run_fn(fn_args: FnArgs) -> None:
     config = TrainingConfig.from_json(fn_args.custom_config[TRAINING_CONFIG_KEY])
+    if fn_args.hyperparameters:  # run-time values (HyperparametersGen or a Tuner) win
+        config = config.with_overrides(fn_args.hyperparameters.get("values", {}))
     logging.info("Training config: %s", config.to_json())
     tf.config.experimental.enable_op_determinism()  # same config, same metrics
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)

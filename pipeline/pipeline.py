@@ -1,7 +1,7 @@
 """The TFX DAG: ExampleGen → statistics, schema, validation → Transform → Trainer →
 Evaluator (against the last blessed model) → Pusher."""
 
-from typing import List
+from typing import Any, Dict, List
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
@@ -9,17 +9,43 @@ from tfx.proto import transform_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
+from components.hyperparameters_gen import HyperparametersGen
 from components.movielens_example_gen import CODE_FINGERPRINT_KEY, MovieLensExampleGen
+from models.hparams import RUNTIME_HYPERPARAMETERS
 from models.run_fn import TRAINING_CONFIG_KEY
 from pipeline import data_source
 from pipeline.configs import PipelineConfig
 from pipeline.eval_config import make_eval_config
 from pipeline.fingerprint import EXAMPLE_GEN_CODE, MODEL_CODE, code_fingerprint
 
-def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
+DATA_ROOT_PARAMETER = "data_root"
+
+
+def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
+    """Name → default of every run-time parameter (the data folder and tunable hyperparameters).
+
+    The Kubeflow spec does not carry RuntimeParameter defaults: the runner passes these as the
+    PipelineJob's parameter values.
+    """
+    source = data_source.resolve(config.data.source, config.cache_dir)
+    return {DATA_ROOT_PARAMETER: source.input_base,
+            **{name: ptype(getattr(config.training, name))
+               for name, ptype in RUNTIME_HYPERPARAMETERS.items()}}
+
+
+def _runtime(name: str, default, enabled: bool):
+    """A Kubeflow run-time parameter with this default, or the plain default."""
+    return tfx.dsl.experimental.RuntimeParameter(name=name, ptype=type(default),
+                                                 default=default) if enabled else default
+
+
+def create_components(config: PipelineConfig,
+                      runtime_parameters: bool = False) -> List[base_node.BaseNode]:
+    """The components; with `runtime_parameters`, the data location and the run-time tunable
+    hyperparameters become parameters of each run (Kubeflow) instead of compile-time values."""
     source = data_source.resolve(config.data.source, config.cache_dir)
     example_gen = MovieLensExampleGen(
-        input_base=source.input_base,
+        input_base=_runtime(DATA_ROOT_PARAMETER, source.input_base, runtime_parameters),
         file_pattern=source.file_pattern,
         tfds_name=source.tfds_name,
         train_percent=config.data.train_percent,
@@ -45,6 +71,13 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     )
     transform.add_upstream_node(anomalies_gate)
 
+    tunable = []
+    if runtime_parameters:
+        defaults = runtime_parameter_defaults(config)
+        hyperparameters_gen = HyperparametersGen(**{
+            name: _runtime(name, defaults[name], True) for name in RUNTIME_HYPERPARAMETERS})
+        tunable = [hyperparameters_gen]
+
     trainer = tfx.components.Trainer(
         run_fn="models.run_fn.run_fn",
         examples=transform.outputs["transformed_examples"],
@@ -54,6 +87,7 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
                        CODE_FINGERPRINT_KEY: models_fingerprint},
+        hyperparameters=tunable[0].outputs["hyperparameters"] if tunable else None,
     )
 
     baseline_resolver = tfx.dsl.Resolver(
@@ -76,15 +110,16 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
     ).with_id("Pusher")
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-            transform, trainer, baseline_resolver, evaluator, pusher]
+            transform, *tunable, trainer, baseline_resolver, evaluator, pusher]
 
 
-def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
+                    runtime_parameters: bool = False) -> tfx.dsl.Pipeline:
     """The pipeline; MLMD is the orchestrator's (Kubeflow's) unless a connection is given."""
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=create_components(config),
+        components=create_components(config, runtime_parameters),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_pipeline_args),

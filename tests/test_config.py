@@ -70,3 +70,11 @@ def test_data_sources_are_validated(tmp_path):
     # A parent folder resolves to the folder holding the files, which the driver fingerprints.
     assert data_source.resolve(str(tmp_path / "top"), str(tmp_path)) == \
         data_source.ResolvedSource(folder, "*")
+
+
+def test_run_time_hyperparameters_override_the_config_and_are_validated():
+    config = TrainingConfig(embedding_dim=16)
+    tuned = config.with_overrides({"rating_weight": 0.25, "epochs": 5})
+    assert (tuned.rating_weight, tuned.epochs, tuned.embedding_dim) == (0.25, 5, 16)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        config.with_overrides({"epochs": 0})

@@ -12,7 +12,8 @@ import kubeflow_runner
 from pipeline.fingerprint import PROJECT_ROOT
 
 COMPONENTS = {"MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-              "AnomaliesGate", "Transform", "Trainer", "Evaluator", "Pusher"}
+              "AnomaliesGate", "Transform", "HyperparametersGen", "Trainer", "Evaluator",
+              "Pusher"}
 
 
 @pytest.fixture
@@ -30,6 +31,7 @@ def compiled(tmp_path, no_network):
     args = kubeflow_runner.parse_args([
         "--pipeline-root", "gs://bucket/root", "--data", "gs://bucket/data/ml-100k.zip",
         "--image", "registry.example/movierec-tfx:1", "--output", str(output),
+        "--rating-weight", "0.5", "--epochs", "4",
         "--beam-arg=--direct_num_workers=2"])
     assert kubeflow_runner.compile_pipeline(args) == str(output)
     job = json.loads(output.read_text())
@@ -46,7 +48,7 @@ def test_every_component_is_a_task_with_the_right_upstream(compiled):
     upstream = {name: set(task.dependent_tasks) for name, task in tasks.items()}
     assert upstream["StatisticsGen"] == {"MovieLensExampleGen"}
     assert upstream["Transform"] == {"AnomaliesGate", "MovieLensExampleGen", "SchemaGen"}
-    assert upstream["Trainer"] >= {"Transform", "SchemaGen"}
+    assert upstream["Trainer"] >= {"Transform", "SchemaGen", "HyperparametersGen"}
     assert "Trainer" in upstream["Evaluator"] and any(
         "latest_blessed_model_resolver" in t for t in upstream["Evaluator"])
     assert upstream["Pusher"] == {"Evaluator", "Trainer"}
@@ -67,6 +69,17 @@ def test_executors_run_our_code_from_the_image(compiled):
     assert "gs://bucket/data" in json.dumps(job)  # ExampleGen's input_base
     driver = containers["MovieLensExampleGen"]["lifecycle"]["preCacheCheck"]["command"]
     assert "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver" in driver
+
+
+def test_data_location_and_hyperparameters_are_run_time_parameters(compiled):
+    job, spec = compiled
+    parameters = spec.root.input_definitions.parameters
+    assert {"data_root", "rating_weight", "retrieval_weight", "epochs", "learning_rate"} <= \
+        set(parameters)
+    assert job["runtimeConfig"]["parameters"] == {  # the defaults, as PipelineJob values
+        "data_root": {"stringValue": "gs://bucket/data"}, "rating_weight": {"doubleValue": 0.5},
+        "retrieval_weight": {"doubleValue": 1.0}, "epochs": {"intValue": "4"},
+        "learning_rate": {"doubleValue": 0.1}}
 
 
 def test_the_image_sets_legacy_keras_and_carries_our_code():

@@ -1,0 +1,27 @@
+"""HyperparametersGen: the run-time tunable hyperparameters as a HyperParameters artifact.
+
+Kubeflow can only make whole execution properties run-time parameters, and the Trainer's
+training config is one JSON property. This component turns a few plain parameters (each a
+KFP runtime parameter) into the artifact the Trainer's `hyperparameters` input takes (the same
+input a TFX Tuner feeds), in KerasTuner's config format; `run_fn` lays them over the config.
+"""
+
+import json
+import os
+
+from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.standard_artifacts import HyperParameters
+
+HYPERPARAMETERS_FILE = "best_hyperparameters.txt"  # the name the Tuner writes
+
+
+@component
+def HyperparametersGen(hyperparameters: OutputArtifact[HyperParameters],
+                       rating_weight: Parameter[float], retrieval_weight: Parameter[float],
+                       epochs: Parameter[int], learning_rate: Parameter[float]) -> None:
+    values = {"rating_weight": rating_weight, "retrieval_weight": retrieval_weight,
+              "epochs": epochs, "learning_rate": learning_rate}
+    os.makedirs(hyperparameters.uri, exist_ok=True)
+    with open(os.path.join(hyperparameters.uri, HYPERPARAMETERS_FILE), "w") as f:
+        json.dump({"space": [], "values": values}, f)
