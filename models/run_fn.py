@@ -16,6 +16,7 @@ from models.model import MovieLensModel, make_optimizer
 
 TRAINING_CONFIG_KEY = "training_config"
 KERAS_METRICS_FILE = "keras_eval_metrics.json"
+TRAINING_CONFIG_FILE = "training_config.json"
 
 
 def build_model(config: TrainingConfig, tf_transform_output: tft.TFTransformOutput) -> MovieLensModel:
@@ -34,6 +35,9 @@ def run_fn(fn_args: FnArgs) -> None:
     if fn_args.hyperparameters:  # run-time values (HyperparametersGen or a Tuner) win
         config = config.with_overrides(fn_args.hyperparameters.get("values", {}))
     logging.info("Training config: %s", config.to_json())
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_CONFIG_FILE), "w") as f:
+        f.write(config.to_json())  # what actually trained, run-time overrides included
     tf.config.experimental.enable_op_determinism()  # same config, same metrics
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     model = build_model(config, tf_transform_output)

@@ -77,3 +77,29 @@ def test_a_model_failing_the_thresholds_is_not_blessed_nor_pushed(config, first_
     assert summary["blessed"] is False
     assert summary["pushed_model"] is None
     assert sorted(os.listdir(config.serving_dir)) == versions_before
+
+
+def test_run_time_hyperparameters_reach_the_trainer(config, tmp_path):
+    """With run-time parameters (as on Kubeflow), a run's value beats the compiled one."""
+    import glob
+
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    compiled = dataclasses.replace(
+        config, output_dir=str(tmp_path),
+        training=dataclasses.replace(config.training, epochs=1, rating_weight=1.0))
+    sqlite = tfx.orchestration.metadata.sqlite_metadata_connection_config(compiled.metadata_path)
+    pipeline = create_pipeline(compiled, sqlite, runtime_parameters=True)
+    (generator,) = [c for c in pipeline.components if c.id == "HyperparametersGen"]
+    generator.exec_properties["rating_weight"] = tfx.dsl.experimental.RuntimeParameter(
+        name="rating_weight", ptype=float, default=0.25)  # what a run would set
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    (trained,) = glob.glob(os.path.join(compiled.pipeline_root, "Trainer", "model_run", "*",
+                                        "training_config.json"))
+    with open(trained) as f:
+        used = json.load(f)
+    assert used["rating_weight"] == 0.25
+    assert used["epochs"] == 1 and used["retrieval_weight"] == 1.0
