@@ -18,15 +18,14 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
-from models.hparams import TrainingConfig  # noqa: E402
 from pipeline import configs  # noqa: E402
+from pipeline.cli import add_training_flags, training_config_from_args  # noqa: E402
 
 DEFAULT_IMAGE = "movierec-tfx:latest"
 DEFAULT_OUTPUT = "movielens-multitask-pipeline.json"
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    defaults = TrainingConfig()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline-root", required=True,
@@ -36,10 +35,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "tfds:movielens/100k-ratings")
     parser.add_argument("--image", default=DEFAULT_IMAGE, help="the image built from Dockerfile")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="PipelineJob JSON to write")
-    parser.add_argument("--rating-weight", type=float, default=defaults.rating_weight)
-    parser.add_argument("--retrieval-weight", type=float, default=defaults.retrieval_weight)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    add_training_flags(parser)
     parser.add_argument("--beam-arg", action="append", default=[],
                         help="a Beam pipeline option for every Beam component (repeatable), "
                              "e.g. --beam-arg=--runner=DataflowRunner")
@@ -55,9 +51,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     config = configs.PipelineConfig(
         output_dir=args.pipeline_root,
         data=configs.DataConfig(source=args.data),
-        training=TrainingConfig(rating_weight=args.rating_weight,
-                                retrieval_weight=args.retrieval_weight, epochs=args.epochs,
-                                learning_rate=args.learning_rate),
+        training=training_config_from_args(args),
         beam_pipeline_args=tuple(args.beam_arg) or configs.PipelineConfig.beam_pipeline_args,
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(

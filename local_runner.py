@@ -19,14 +19,13 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
 
-from models.hparams import TrainingConfig  # noqa: E402
 from pipeline import configs  # noqa: E402
+from pipeline.cli import add_training_flags, training_config_from_args  # noqa: E402
 
 SUMMARY_FILE = "run_summary.json"
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    defaults = TrainingConfig()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=configs.DEFAULT_DATA,
@@ -34,12 +33,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "(default: download ML-100K from GroupLens)")
     parser.add_argument("--output-dir", default="outputs",
                         help="pipeline root, MLMD database, serving dir and run_summary.json")
-    parser.add_argument("--rating-weight", type=float, default=defaults.rating_weight)
-    parser.add_argument("--retrieval-weight", type=float, default=defaults.retrieval_weight)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    add_training_flags(parser)
     parser.add_argument("--train-percent", type=int, default=configs.DataConfig.train_percent)
     parser.add_argument("--max-malformed-lines", type=int,
                         default=configs.DataConfig.max_malformed_lines)
@@ -55,10 +49,7 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
         output_dir=os.path.abspath(args.output_dir),
         data=configs.DataConfig(source=args.data, train_percent=args.train_percent,
                                 max_malformed_lines=args.max_malformed_lines),
-        training=TrainingConfig(rating_weight=args.rating_weight,
-                                retrieval_weight=args.retrieval_weight, epochs=args.epochs,
-                                learning_rate=args.learning_rate,
-                                embedding_dim=args.embedding_dim, seed=args.seed),
+        training=training_config_from_args(args),
         thresholds=dataclasses.replace(configs.EvalThresholds(), max_rmse=args.max_rmse,
                                        min_top_100_accuracy=args.min_top_100),
         enable_cache=not args.no_cache,

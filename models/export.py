@@ -103,19 +103,22 @@ class ServingModule(tf.Module):
         return {features.TITLES_OUTPUT: tf.gather(self.catalog_titles, best.indices),
                 features.SCORES_OUTPUT: best.values}
 
+    def _catalog_scores(self, user_embeddings: tf.Tensor) -> tf.Tensor:
+        """[B, catalog]: each user's retrieval score for every title (the brute-force index)."""
+        return tf.linalg.matmul(user_embeddings, self.catalog, transpose_b=True)
+
     def _scores(self, transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         user = self.user_tower(transformed[features.USER_INDEX])
         movie = self.movie_tower(transformed[features.MOVIE_INDEX])
         return {
             features.RATING_OUTPUT: self.rating_head(tf.concat([user, movie], axis=1)),
-            features.RETRIEVAL_OUTPUT: tf.linalg.matmul(user, self.catalog, transpose_b=True),
+            features.RETRIEVAL_OUTPUT: self._catalog_scores(user),
         }
 
     def _user_scores(self, user_ids: tf.Tensor, k: tf.Tensor):
         with tf.control_dependencies(_check_ids(user_ids, features.USER_ID) + [self._check_k(k)]):
             users = self._index(features.USER_ID, user_ids, features.USER_INDEX)
-        scores = tf.linalg.matmul(self.user_tower(users), self.catalog, transpose_b=True)
-        return users, scores
+        return users, self._catalog_scores(self.user_tower(users))
 
     # -- signatures -----------------------------------------------------------------------
 
