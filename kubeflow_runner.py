@@ -19,7 +19,9 @@ import sys  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
-from pipeline.cli import add_training_flags, training_config_from_args  # noqa: E402
+from pipeline.cli import (add_beam_flag, add_threshold_flags, add_training_flags,  # noqa: E402
+                          beam_args_from_args, thresholds_from_args,
+                          training_config_from_args)
 
 DEFAULT_IMAGE = "movierec-tfx:latest"
 DEFAULT_OUTPUT = "movielens-multitask-pipeline.json"
@@ -36,10 +38,32 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--image", default=DEFAULT_IMAGE, help="the image built from Dockerfile")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="PipelineJob JSON to write")
     add_training_flags(parser)
-    parser.add_argument("--beam-arg", action="append", default=[],
-                        help="a Beam pipeline option for every Beam component (repeatable), "
-                             "e.g. --beam-arg=--runner=DataflowRunner")
+    add_threshold_flags(parser)
+    add_beam_flag(parser)
+    dataflow = parser.add_argument_group(
+        "Dataflow", "run the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator...) "
+                    "on Dataflow, with the pipeline image as the workers' SDK container")
+    dataflow.add_argument("--dataflow-project", help="GCP project (turns Dataflow on)")
+    dataflow.add_argument("--dataflow-region", help="e.g. europe-west1")
+    dataflow.add_argument("--dataflow-temp-location",
+                          help="gs:// folder for Beam's temp files (default <root>/beam-temp)")
     return parser.parse_args(argv)
+
+
+def dataflow_beam_args(project: str, region: str, temp_location: str,
+                       image: str) -> List[str]:
+    """Beam options for Dataflow. The workers run our transforms (the GroupLens reader, the
+    preprocessing_fn), so they use the pipeline image itself: TFX's base image ships Beam's SDK
+    harness as its entrypoint, and ours adds our code and TF_USE_LEGACY_KERAS=1."""
+    for name, value in (("--dataflow-project", project), ("--dataflow-region", region)):
+        if not value:
+            raise configs.ConfigError(f"Dataflow needs {name}")
+    if not temp_location.startswith("gs://"):
+        raise configs.ConfigError(
+            f"Dataflow's temp location must be on gs://, got {temp_location!r}")
+    return ["--runner=DataflowRunner", f"--project={project}", f"--region={region}",
+            f"--temp_location={temp_location}", f"--sdk_container_image={image}",
+            "--experiments=use_runner_v2"]
 
 
 def compile_pipeline(args: argparse.Namespace) -> str:
@@ -48,11 +72,17 @@ def compile_pipeline(args: argparse.Namespace) -> str:
 
     from pipeline.pipeline import create_pipeline, runtime_parameter_defaults
 
+    beam_args = beam_args_from_args(args)
+    if args.dataflow_project or args.dataflow_region:
+        temp_location = args.dataflow_temp_location or f"{args.pipeline_root}/beam-temp"
+        beam_args = (*dataflow_beam_args(args.dataflow_project, args.dataflow_region,
+                                         temp_location, args.image), *args.beam_arg)
     config = configs.PipelineConfig(
         output_dir=args.pipeline_root,
         data=configs.DataConfig(source=args.data),
         training=training_config_from_args(args),
-        beam_pipeline_args=tuple(args.beam_arg) or configs.PipelineConfig.beam_pipeline_args,
+        thresholds=thresholds_from_args(args),
+        beam_pipeline_args=tuple(beam_args),
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),

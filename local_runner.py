@@ -20,7 +20,9 @@ import time  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
-from pipeline.cli import add_training_flags, training_config_from_args  # noqa: E402
+from pipeline.cli import (add_beam_flag, add_threshold_flags, add_training_flags,  # noqa: E402
+                          beam_args_from_args, thresholds_from_args,
+                          training_config_from_args)
 
 SUMMARY_FILE = "run_summary.json"
 
@@ -37,9 +39,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--train-percent", type=int, default=configs.DataConfig.train_percent)
     parser.add_argument("--max-malformed-lines", type=int,
                         default=configs.DataConfig.max_malformed_lines)
-    parser.add_argument("--max-rmse", type=float, default=configs.EvalThresholds.max_rmse)
-    parser.add_argument("--min-top-100", type=float,
-                        default=configs.EvalThresholds.min_top_100_accuracy)
+    add_threshold_flags(parser)
+    add_beam_flag(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     return parser.parse_args(argv)
 
@@ -50,9 +51,9 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
         data=configs.DataConfig(source=args.data, train_percent=args.train_percent,
                                 max_malformed_lines=args.max_malformed_lines),
         training=training_config_from_args(args),
-        thresholds=dataclasses.replace(configs.EvalThresholds(), max_rmse=args.max_rmse,
-                                       min_top_100_accuracy=args.min_top_100),
+        thresholds=thresholds_from_args(args),
         enable_cache=not args.no_cache,
+        beam_pipeline_args=beam_args_from_args(args),
     )
 
 

@@ -5,6 +5,12 @@ Pusher copies files into `<base>/<version>` in place, so a poll during the copy 
 half-written model. This one copies into a hidden `<base>/.incoming-<version>-<pid>` (TF
 Serving ignores non-numeric names) and renames it to `<base>/<version>`: one atomic step on a
 POSIX filesystem. A model identical to the newest served version is not pushed again.
+
+Object stores (gs://, s3://) have no atomic directory rename, only atomic objects. There the
+version is copied in place with `saved_model.pb` last: a SavedModel cannot be loaded without
+it, and once it exists every other file does, so a poll during the copy sees an unloadable
+folder (TF Serving retries failed loads: `--max_num_load_retries`, default 5, one minute
+apart) and never a partial model. Only folders holding `saved_model.pb` count as versions.
 """
 
 import hashlib
@@ -27,25 +33,38 @@ INCOMING_PREFIX = ".incoming-"
 ALREADY_SERVING_KEY = "already_serving_version"
 
 
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _files(path: str) -> List[str]:
+    """Every file below `path`, as sorted relative names."""
+    prefix = path.rstrip("/") + "/"
+    return sorted(os.path.join(directory, name)[len(prefix):]
+                  for directory, _, files in fileio.walk(path) for name in files)
+
+
 def directory_digest(path: str) -> str:
     """SHA-256 over the relative names and contents of every file below `path`."""
     digest = hashlib.sha256()
-    for directory, subdirs, files in sorted(os.walk(path)):
-        subdirs.sort()
-        for name in sorted(files):
-            file_path = os.path.join(directory, name)
-            digest.update(os.path.relpath(file_path, path).encode())
-            with open(file_path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+    for name in _files(path):
+        digest.update(name.encode())
+        with fileio.open(os.path.join(path, name), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
 def served_versions(base_directory: str) -> List[int]:
-    """The numeric version directories TF Serving would see, oldest first."""
-    if not os.path.isdir(base_directory):
+    """The complete numeric version directories TF Serving would load, oldest first."""
+    if not fileio.isdir(base_directory):
         return []
-    return sorted(int(name) for name in os.listdir(base_directory) if name.isdigit())
+    names = (name.rstrip("/") for name in fileio.listdir(base_directory))
+    return sorted(int(name) for name in names if name.isdigit() and fileio.exists(
+        os.path.join(base_directory, name, SAVED_MODEL_FILE)))
 
 
 def _remove_abandoned_copies(base_directory: str) -> None:
@@ -65,18 +84,31 @@ def _remove_abandoned_copies(base_directory: str) -> None:
             continue  # someone else's live process
 
 
+def _copy_saved_model_last(model_path: str, target: str) -> None:
+    """Copies file by file, `saved_model.pb` last (each object appears whole on GCS/S3)."""
+    for name in sorted(_files(model_path), key=lambda n: n == SAVED_MODEL_FILE):
+        fileio.makedirs(os.path.dirname(os.path.join(target, name)))
+        fileio.copy(os.path.join(model_path, name), os.path.join(target, name), overwrite=True)
+
+
 def push_atomically(model_path: str, base_directory: str) -> Optional[str]:
     """Copies the model to a new version directory; None when the newest version equals it."""
-    _remove_abandoned_copies(base_directory)
+    local = _is_local(base_directory)
+    if local:
+        _remove_abandoned_copies(base_directory)
     versions = served_versions(base_directory)
     if versions and directory_digest(model_path) == directory_digest(
             os.path.join(base_directory, str(versions[-1]))):
         return None
     version = max(int(time.time()), versions[-1] + 1 if versions else 0)
-    os.makedirs(base_directory, exist_ok=True)
-    incoming = os.path.join(base_directory, f"{INCOMING_PREFIX}{version}-{os.getpid()}")
-    io_utils.copy_dir(model_path, incoming)
-    os.rename(incoming, os.path.join(base_directory, str(version)))
+    target = os.path.join(base_directory, str(version))
+    fileio.makedirs(base_directory)
+    if local:
+        incoming = os.path.join(base_directory, f"{INCOMING_PREFIX}{version}-{os.getpid()}")
+        io_utils.copy_dir(model_path, incoming)
+        os.rename(incoming, target)
+    else:
+        _copy_saved_model_last(model_path, target)
     return str(version)
 
 

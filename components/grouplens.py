@@ -1,6 +1,7 @@
 """Reads GroupLens MovieLens archives (a .zip or its extracted folder) line by line.
 
-Pure Python, no TFX: the ExampleGen executor streams these records into Beam, and the tests
+No TFX (TensorFlow only for tf.io.gfile, so archives on gs:// and other remote filesystems
+read the same as local ones): the ExampleGen executor streams these records into Beam, and the tests
 drive them directly. Every line that cannot be parsed becomes a `MalformedLine` naming its file
 and line number; nothing is skipped silently.
 
@@ -17,6 +18,8 @@ import dataclasses
 import os
 import zipfile
 from typing import IO, Dict, Iterator, List, Optional, Tuple, Union
+
+import tensorflow as tf
 
 # TFDS's movielens genre order: the index of a genre is its `movie_genres` value.
 GENRES = (
@@ -97,17 +100,20 @@ def locate(path: str) -> ArchiveLayout:
 
     Raises FileNotFoundError / ValueError naming `path` and what is missing.
     """
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"MovieLens data not found: {path!r} does not exist")
-    if os.path.isdir(path):
-        names = [os.path.relpath(os.path.join(d, f), path)
-                 for d, _, files in os.walk(path) for f in files]
+    if tf.io.gfile.isdir(path):
+        prefix = path.rstrip("/") + "/"
+        names = [os.path.join(d, f)[len(prefix):]
+                 for d, _, files in tf.io.gfile.walk(path) for f in files]
         zip_path = None
     else:
-        if not zipfile.is_zipfile(path):
-            raise ValueError(f"MovieLens data {path!r} is neither a folder nor a zip archive")
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/")]
+        with _open_file(path) as handle:
+            if not zipfile.is_zipfile(handle):
+                raise ValueError(f"MovieLens data {path!r} is neither a folder nor a zip archive")
+            handle.seek(0)
+            with zipfile.ZipFile(handle) as archive:
+                names = [n for n in archive.namelist() if not n.endswith("/")]
         zip_path = path
     by_base = {}
     for name in sorted(names, key=lambda n: (n.count(os.sep) + n.count("/"), n)):
@@ -125,13 +131,20 @@ def locate(path: str) -> ArchiveLayout:
         f"(expected u.data for ml-100k or ratings.dat for ml-1m)")
 
 
+def _open_file(path: str) -> IO[bytes]:
+    """Local files through Python's buffered I/O (fast line iteration); gs://, s3:// and other
+    TensorFlow filesystems through tf.io.gfile."""
+    return tf.io.gfile.GFile(path, "rb") if "://" in path else open(path, "rb")
+
+
 @contextlib.contextmanager
 def _open_binary(layout: ArchiveLayout, member: str) -> Iterator[IO[bytes]]:
     if layout.zip_path:
-        with zipfile.ZipFile(layout.zip_path) as archive, archive.open(member) as handle:
+        with _open_file(layout.zip_path) as raw, zipfile.ZipFile(raw) as archive, \
+                archive.open(member) as handle:
             yield handle
     else:
-        with open(os.path.join(layout.root, member), "rb") as handle:
+        with _open_file(os.path.join(layout.root, member)) as handle:
             yield handle
 
 

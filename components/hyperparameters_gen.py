@@ -7,11 +7,12 @@ input a TFX Tuner feeds), in KerasTuner's config format; `run_fn` lays them over
 """
 
 import json
-import os
 
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
 from tfx.types.standard_artifacts import HyperParameters
+from tfx.utils import io_utils
 
 HYPERPARAMETERS_FILE = "best_hyperparameters.txt"  # the name the Tuner writes
 
@@ -22,6 +23,14 @@ def HyperparametersGen(hyperparameters: OutputArtifact[HyperParameters],
                        epochs: Parameter[int], learning_rate: Parameter[float]) -> None:
     values = {"rating_weight": rating_weight, "retrieval_weight": retrieval_weight,
               "epochs": epochs, "learning_rate": learning_rate}
-    os.makedirs(hyperparameters.uri, exist_ok=True)
-    with open(os.path.join(hyperparameters.uri, HYPERPARAMETERS_FILE), "w") as f:
+    fileio.makedirs(hyperparameters.uri)
+    with fileio.open(f"{hyperparameters.uri}/{HYPERPARAMETERS_FILE}", "w") as f:
         json.dump({"space": [], "values": values}, f)
+
+
+def read_values(hyperparameters_uri: str) -> dict:
+    """The `values` of the one hyperparameters file in the artifact (ours or a Tuner's)."""
+
+    path = io_utils.get_only_uri_in_dir(hyperparameters_uri)
+    with fileio.open(path, "r") as f:
+        return json.load(f).get("values", {})

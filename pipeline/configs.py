@@ -1,8 +1,9 @@
 """Pipeline configuration as data: one PipelineConfig, passed to create_pipeline()."""
 
 import dataclasses
+import math
 import os
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from models.hparams import ConfigError, TrainingConfig
 
@@ -12,6 +13,7 @@ MODEL_NAME = "movielens"
 ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 ML_100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
 DEFAULT_DATA = ML_100K_URL
+DISABLED = -1.0  # a threshold passed as a (run-time) parameter with this value is off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,24 @@ class EvalThresholds:
     min_top_100_accuracy: Optional[float] = 0.15
     max_rmse_increase: Optional[float] = 0.05
     max_top_100_decrease: Optional[float] = 0.02
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"threshold {field.name} must be a number >= 0 or None, "
+                                  f"got {value}")
+
+    def as_parameters(self) -> Dict[str, float]:
+        """Each threshold as a float execution parameter; DISABLED (-1) stands for None."""
+        return {field.name: DISABLED if getattr(self, field.name) is None
+                else float(getattr(self, field.name)) for field in dataclasses.fields(self)}
+
+    @classmethod
+    def from_parameters(cls, values: Dict[str, float]) -> "EvalThresholds":
+        """Inverse of as_parameters: any negative value disables its threshold."""
+        return cls(**{field.name: None if values[field.name] < 0 else values[field.name]
+                      for field in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True)

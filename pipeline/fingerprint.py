@@ -14,6 +14,9 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_GEN_CODE = ("components/movielens_example_gen.py", "components/grouplens.py",
                     "models/features.py")
 MODEL_CODE = ("models",)  # Transform's preprocessing_fn and the Trainer's run_fn
+EVALUATOR_CODE = ("components/gated_evaluator.py", "components/hyperparameters_gen.py",
+                  "pipeline/eval_config.py", "pipeline/configs.py", "models/hparams.py",
+                  "models/features.py")
 
 
 def _python_files(path: str) -> List[str]:

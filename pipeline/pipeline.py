@@ -9,20 +9,21 @@ from tfx.proto import transform_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
+from components.gated_evaluator import GatedEvaluator
 from components.hyperparameters_gen import HyperparametersGen
 from components.movielens_example_gen import CODE_FINGERPRINT_KEY, MovieLensExampleGen
 from models.hparams import RUNTIME_HYPERPARAMETERS
 from models.run_fn import TRAINING_CONFIG_KEY
 from pipeline import data_source
 from pipeline.configs import PipelineConfig
-from pipeline.eval_config import make_eval_config
-from pipeline.fingerprint import EXAMPLE_GEN_CODE, MODEL_CODE, code_fingerprint
+from pipeline.fingerprint import EVALUATOR_CODE, EXAMPLE_GEN_CODE, MODEL_CODE, code_fingerprint
 
 DATA_ROOT_PARAMETER = "data_root"
 
 
 def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
-    """Name → default of every run-time parameter (the data folder and tunable hyperparameters).
+    """Name → default of every run-time parameter (the data folder, the tunable
+    hyperparameters and the blessing thresholds, -1 = off).
 
     The Kubeflow spec does not carry RuntimeParameter defaults: the runner passes these as the
     PipelineJob's parameter values.
@@ -30,7 +31,8 @@ def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
     source = data_source.resolve(config.data.source, config.cache_dir)
     return {DATA_ROOT_PARAMETER: source.input_base,
             **{name: ptype(getattr(config.training, name))
-               for name, ptype in RUNTIME_HYPERPARAMETERS.items()}}
+               for name, ptype in RUNTIME_HYPERPARAMETERS.items()},
+            **config.thresholds.as_parameters()}
 
 
 def _runtime(name: str, default, enabled: bool):
@@ -96,12 +98,16 @@ def create_components(config: PipelineConfig,
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = tfx.components.Evaluator(
+    evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=make_eval_config(config.training, config.thresholds),
-    )
+        training=config.training,
+        thresholds={name: _runtime(name, value, runtime_parameters)
+                    for name, value in config.thresholds.as_parameters().items()},
+        hyperparameters=tunable[0].outputs["hyperparameters"] if tunable else None,
+        code_fingerprint=code_fingerprint(EVALUATOR_CODE),
+    ).with_id("Evaluator")
 
     pusher = AtomicPusher(
         model=trainer.outputs["model"],

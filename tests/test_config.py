@@ -1,8 +1,11 @@
 """Configuration checks and the code fingerprint that keeps caching honest."""
 
+import json
 import shutil
 
 import pytest
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
 
 from models.hparams import TrainingConfig
 from pipeline import configs, data_source
@@ -46,6 +49,29 @@ def test_thresholds_follow_the_trained_tasks():
     assert gated == ["RootMeanSquaredError"]
     with pytest.raises(ValueError, match="no evaluation threshold"):
         make_eval_config(TrainingConfig(), configs.EvalThresholds(None, None, None, None))
+
+
+def test_run_time_eval_config_follows_run_time_thresholds_and_weights(tmp_path):
+    from components.gated_evaluator import runtime_eval_config
+    from components.hyperparameters_gen import HYPERPARAMETERS_FILE
+
+    def gates(eval_config_json):
+        return {(m.class_name, json.loads(m.config)["name"]): m.threshold
+                for spec in json_format.Parse(eval_config_json, tfma.EvalConfig()).metrics_specs
+                for m in spec.metrics if m.HasField("threshold")}
+
+    properties = {"training_config": TrainingConfig().to_json(),
+                  **configs.EvalThresholds(max_rmse=0.9, max_rmse_increase=None).as_parameters()}
+    thresholds = gates(runtime_eval_config(properties, None))
+    rmse = thresholds[("RootMeanSquaredError", "root_mean_squared_error")]
+    assert rmse.value_threshold.upper_bound.value == pytest.approx(0.9)
+    assert not rmse.HasField("change_threshold")  # -1: off
+    (tmp_path / HYPERPARAMETERS_FILE).write_text(json.dumps(
+        {"space": [], "values": {"rating_weight": 0.0}}))  # a run that trains retrieval only
+    assert [name for _, name in gates(runtime_eval_config(properties, str(tmp_path)))] == [
+        "top_100_categorical_accuracy"]
+    with pytest.raises(ValueError, match="max_rmse must be a number >= 0"):
+        configs.EvalThresholds(max_rmse=float("nan"))
 
 
 def test_data_sources_are_validated(tmp_path):

@@ -54,6 +54,29 @@ def test_folder_and_zip_give_the_same_examples_with_string_ids_and_side_features
     assert "Misérables, Les (1995)" in titles  # latin-1 in u.item, UTF-8 in the example
 
 
+def _copy_tree(source: str, target: str) -> None:
+    for directory, _, files in os.walk(source):
+        relative = os.path.relpath(directory, source)
+        tf.io.gfile.makedirs(f"{target}/{relative}")
+        for name in files:
+            tf.io.gfile.copy(os.path.join(directory, name), f"{target}/{relative}/{name}")
+
+
+def test_remote_filesystems_read_like_local_ones(tmp_path):
+    """gs:// and s3:// go through tf.io.gfile; TF's in-memory ram:// filesystem stands in."""
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=120)
+    archive = movielens_fixture.zip_folder(folder, str(tmp_path / "ml-100k.zip"))
+    remote = f"ram://movielens-{os.getpid()}"
+    _copy_tree(folder, f"{remote}/folder/ml-100k")
+    tf.io.gfile.copy(archive, f"{remote}/ml-100k.zip")
+
+    local = sorted(e.SerializeToString(deterministic=True) for e in _read(folder + "/*"))
+    for path in (f"{remote}/folder/ml-100k/*", f"{remote}/ml-100k.zip"):
+        assert sorted(e.SerializeToString(deterministic=True) for e in _read(path)) == local
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        grouplens.locate(f"{remote}/nothing-here")
+
+
 def test_user_side_features_follow_tfds_conventions(tmp_path):
     folder = movielens_fixture.write_ml100k(str(tmp_path / "d"), num_ratings=200)
     users, errors = grouplens.read_users(grouplens.locate(folder))

@@ -32,6 +32,7 @@ def compiled(tmp_path, no_network):
         "--pipeline-root", "gs://bucket/root", "--data", "gs://bucket/data/ml-100k.zip",
         "--image", "registry.example/movierec-tfx:1", "--output", str(output),
         "--rating-weight", "0.5", "--epochs", "4",
+        "--min-top-100", "0.2", "--max-rmse-increase", "-1",
         "--beam-arg=--direct_num_workers=2"])
     assert kubeflow_runner.compile_pipeline(args) == str(output)
     job = json.loads(output.read_text())
@@ -63,6 +64,7 @@ def test_executors_run_our_code_from_the_image(compiled):
     arguments = {name: " ".join(c.get("args", [])) for name, c in containers.items()}
     assert "components.movielens_example_gen.Executor" in arguments["MovieLensExampleGen"]
     assert "components.atomic_pusher.AtomicPusherExecutor" in arguments["Pusher"]
+    assert "components.gated_evaluator.GatedEvaluatorExecutor" in arguments["Evaluator"]
     assert "models.run_fn.run_fn" in json.dumps(job)  # by dotted path: nothing uploaded
     assert "--direct_num_workers=2" in arguments["Transform"]
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/root/pipeline_root"
@@ -71,7 +73,7 @@ def test_executors_run_our_code_from_the_image(compiled):
     assert "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver" in driver
 
 
-def test_data_location_and_hyperparameters_are_run_time_parameters(compiled):
+def test_data_location_hyperparameters_and_thresholds_are_run_time_parameters(compiled):
     job, spec = compiled
     parameters = spec.root.input_definitions.parameters
     assert {"data_root", "rating_weight", "retrieval_weight", "epochs", "learning_rate"} <= \
@@ -79,7 +81,40 @@ def test_data_location_and_hyperparameters_are_run_time_parameters(compiled):
     assert job["runtimeConfig"]["parameters"] == {  # the defaults, as PipelineJob values
         "data_root": {"stringValue": "gs://bucket/data"}, "rating_weight": {"doubleValue": 0.5},
         "retrieval_weight": {"doubleValue": 1.0}, "epochs": {"intValue": "4"},
-        "learning_rate": {"doubleValue": 0.1}}
+        "learning_rate": {"doubleValue": 0.1},
+        # blessing thresholds: --min-top-100 0.2 compiled in, --max-rmse-increase -1 = off
+        "max_rmse": {"doubleValue": 1.2}, "min_top_100_accuracy": {"doubleValue": 0.2},
+        "max_rmse_increase": {"doubleValue": -1.0}, "max_top_100_decrease": {"doubleValue": 0.02}}
+    evaluator = spec.root.dag.tasks["Evaluator"].inputs.parameters
+    for name in ("max_rmse", "min_top_100_accuracy", "max_rmse_increase",
+                 "max_top_100_decrease"):
+        assert evaluator[name].component_input_parameter == name
+    # the gate follows the run-time loss weights too
+    hyperparameters = spec.root.dag.tasks["Evaluator"].inputs.artifacts["hyperparameters"]
+    assert hyperparameters.task_output_artifact.producer_task == "HyperparametersGen"
+
+
+def test_a_dataflow_configuration_compiles(tmp_path, no_network):
+    output = tmp_path / "dataflow.json"
+    args = kubeflow_runner.parse_args([
+        "--pipeline-root", "gs://bucket/root", "--image", "registry.example/movierec-tfx:1",
+        "--output", str(output), "--dataflow-project", "my-project",
+        "--dataflow-region", "europe-west1", "--beam-arg=--max_num_workers=4"])
+    kubeflow_runner.compile_pipeline(args)
+    spec = json.loads(output.read_text())["pipelineSpec"]
+    expected = ["--runner=DataflowRunner", "--project=my-project", "--region=europe-west1",
+                "--temp_location=gs://bucket/root/beam-temp",
+                "--sdk_container_image=registry.example/movierec-tfx:1",
+                "--max_num_workers=4"]
+    for component in ("MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator"):
+        arguments = " ".join(spec["deploymentSpec"]["executors"][f"{component}_executor"]
+                             ["container"]["args"])
+        assert all(option in arguments for option in expected), component
+        assert "direct_running_mode" not in arguments
+    bad = kubeflow_runner.parse_args(["--pipeline-root", "gs://b/r", "--output",
+                                      str(output), "--dataflow-project", "p"])
+    with pytest.raises(ValueError, match="--dataflow-region"):
+        kubeflow_runner.compile_pipeline(bad)
 
 
 def test_the_image_sets_legacy_keras_and_carries_our_code():

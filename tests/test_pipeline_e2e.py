@@ -79,7 +79,7 @@ def test_a_model_failing_the_thresholds_is_not_blessed_nor_pushed(config, first_
     assert sorted(os.listdir(config.serving_dir)) == versions_before
 
 
-def test_run_time_hyperparameters_reach_the_trainer(config, tmp_path):
+def test_run_time_hyperparameters_and_thresholds_reach_trainer_and_evaluator(config, tmp_path):
     """With run-time parameters (as on Kubeflow), a run's value beats the compiled one."""
     import glob
 
@@ -89,12 +89,17 @@ def test_run_time_hyperparameters_reach_the_trainer(config, tmp_path):
 
     compiled = dataclasses.replace(
         config, output_dir=str(tmp_path),
-        training=dataclasses.replace(config.training, epochs=1, rating_weight=1.0))
+        training=dataclasses.replace(config.training, epochs=1, rating_weight=1.0),
+        thresholds=dataclasses.replace(config.thresholds, max_rmse=10.0))
     sqlite = tfx.orchestration.metadata.sqlite_metadata_connection_config(compiled.metadata_path)
     pipeline = create_pipeline(compiled, sqlite, runtime_parameters=True)
     (generator,) = [c for c in pipeline.components if c.id == "HyperparametersGen"]
     generator.exec_properties["rating_weight"] = tfx.dsl.experimental.RuntimeParameter(
         name="rating_weight", ptype=float, default=0.25)  # what a run would set
+    (evaluator,) = [c for c in pipeline.components if c.id == "Evaluator"]
+    assert evaluator.exec_properties["max_rmse"].default == 10.0
+    evaluator.exec_properties["max_rmse"] = tfx.dsl.experimental.RuntimeParameter(
+        name="max_rmse", ptype=float, default=0.01)  # a run's stricter gate
     tfx.orchestration.LocalDagRunner().run(pipeline)
 
     (trained,) = glob.glob(os.path.join(compiled.pipeline_root, "Trainer", "model_run", "*",
@@ -103,3 +108,7 @@ def test_run_time_hyperparameters_reach_the_trainer(config, tmp_path):
         used = json.load(f)
     assert used["rating_weight"] == 0.25
     assert used["epochs"] == 1 and used["retrieval_weight"] == 1.0
+    from pipeline import run_summary  # the run's threshold, not the compiled one, gated it
+    summary = run_summary.collect(compiled.metadata_path, compiled.serving_dir)
+    assert summary["blessed"] is False and summary["pushed_model"] is None
+    assert summary["eval_metrics"]["rating/root_mean_squared_error"] < 10.0  # compiled: bless

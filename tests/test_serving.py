@@ -165,6 +165,41 @@ def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
     assert not dead.exists()  # abandoned copies are cleaned up
 
 
+def test_push_to_an_object_store_writes_saved_model_pb_last(tmp_path, monkeypatch):
+    """No rename on GCS/S3: a version counts only once saved_model.pb, copied last, exists.
+    TF's in-memory ram:// filesystem stands in for gs://."""
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"graph")
+    (model / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights")
+    base = f"ram://serving-{os.getpid()}/movielens"
+
+    copied = []
+    real_copy = atomic_pusher.fileio.copy
+
+    def recording_copy(source, destination, overwrite=False):
+        copied.append(os.path.basename(destination))
+        real_copy(source, destination, overwrite=overwrite)
+
+    monkeypatch.setattr(atomic_pusher.fileio, "copy", recording_copy)
+    version = atomic_pusher.push_atomically(str(model), base)
+    assert copied[-1] == "saved_model.pb" and len(copied) == 2
+    assert atomic_pusher.served_versions(base) == [int(version)]
+    assert atomic_pusher.push_atomically(str(model), base) is None  # same model
+
+    (model / "saved_model.pb").write_bytes(b"graph 2")
+
+    def die_before_the_graph(source, destination, overwrite=False):
+        if destination.endswith("saved_model.pb"):
+            raise OSError("killed during the copy")
+        real_copy(source, destination, overwrite=overwrite)
+
+    monkeypatch.setattr(atomic_pusher.fileio, "copy", die_before_the_graph)
+    with pytest.raises(OSError):
+        atomic_pusher.push_atomically(str(model), base)
+    assert atomic_pusher.served_versions(base) == [int(version)]  # the partial copy is no version
+
+
 @pytest.fixture(scope="module")
 def fake_tf_serving(first_run):
     """REST and gRPC endpoints on loopback that follow TF Serving's API, answering from the

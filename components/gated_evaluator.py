@@ -1,0 +1,93 @@
+"""GatedEvaluator: TFX's Evaluator with its blessing thresholds as run-time parameters.
+
+The thresholds live inside the Evaluator's `eval_config` proto, which Kubeflow cannot turn
+into run-time parameters. This component takes them as plain float parameters (negative =
+off) plus the training config and the optional hyperparameters artifact the Trainer got, and
+its executor builds the EvalConfig at run time from those — so the gate also follows
+run-time loss weights (a task with weight 0 is not gated) — then runs TFX's Evaluator.
+"""
+
+from typing import Any, Dict, List, Optional, Union
+
+from tfx import types
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.orchestration import data_types
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import proto_utils
+
+from components.hyperparameters_gen import read_values
+from models.hparams import TrainingConfig
+from pipeline.configs import EvalThresholds
+from pipeline.eval_config import make_eval_config
+
+TRAINING_CONFIG_KEY = "training_config"
+HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY
+CODE_FINGERPRINT_KEY = "code_fingerprint"
+THRESHOLD_KEYS = tuple(EvalThresholds().as_parameters())
+
+
+class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
+    PARAMETERS = {
+        **standard_component_specs.EvaluatorSpec.PARAMETERS,
+        TRAINING_CONFIG_KEY: ExecutionParameter(type=str),
+        CODE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        **{name: ExecutionParameter(type=float) for name in THRESHOLD_KEYS},
+    }
+    INPUTS = {
+        **standard_component_specs.EvaluatorSpec.INPUTS,
+        HYPERPARAMETERS_KEY: ChannelParameter(type=standard_artifacts.HyperParameters,
+                                              optional=True),
+    }
+
+
+def runtime_eval_config(exec_properties: Dict[str, Any],
+                        hyperparameters_uri: Optional[str]) -> str:
+    """The EvalConfig (as JSON) for the thresholds and training config this run got."""
+    training = TrainingConfig.from_json(exec_properties[TRAINING_CONFIG_KEY])
+    if hyperparameters_uri:
+        training = training.with_overrides(read_values(hyperparameters_uri))
+    thresholds = EvalThresholds.from_parameters(
+        {name: float(exec_properties[name]) for name in THRESHOLD_KEYS})
+    return proto_utils.proto_to_json(make_eval_config(training, thresholds))
+
+
+class GatedEvaluatorExecutor(evaluator_executor.Executor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        hyperparameters = input_dict.get(HYPERPARAMETERS_KEY)
+        exec_properties = dict(exec_properties)
+        exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = runtime_eval_config(
+            exec_properties,
+            artifact_utils.get_single_uri(hyperparameters) if hyperparameters else None)
+        super().Do(input_dict, output_dict, exec_properties)
+
+
+class GatedEvaluator(base_beam_component.BaseBeamComponent):
+    SPEC_CLASS = GatedEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(GatedEvaluatorExecutor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 baseline_model: types.BaseChannel, training: TrainingConfig,
+                 thresholds: Dict[str, Union[float, data_types.RuntimeParameter]],
+                 hyperparameters: Optional[types.BaseChannel] = None,
+                 code_fingerprint: Optional[str] = None) -> None:
+        """`thresholds`: EvalThresholds.as_parameters(), or run-time parameters in its place.
+
+        The compile-time EvalConfig (from the compiled values) is kept in the spec for
+        readers; the executor replaces it with the run-time one.
+        """
+        compiled = EvalThresholds.from_parameters(
+            {name: value.default if isinstance(value, data_types.RuntimeParameter) else value
+             for name, value in thresholds.items()})
+        super().__init__(spec=GatedEvaluatorSpec(
+            examples=examples, model=model, baseline_model=baseline_model,
+            hyperparameters=hyperparameters,
+            eval_config=make_eval_config(training, compiled),
+            training_config=training.to_json(),
+            code_fingerprint=code_fingerprint,
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+            **thresholds))
