@@ -88,7 +88,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),
         output_dir=os.path.dirname(os.path.abspath(args.output)),
         output_filename=os.path.basename(args.output))
-    runner.run(create_pipeline(config, runtime_parameters=True),
+    runner.run(create_pipeline(config, runtime_parameters=True, baseline_excludes_candidate=False),
                parameter_values=runtime_parameter_defaults(config))
     return os.path.abspath(args.output)
 

@@ -42,6 +42,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_threshold_flags(parser)
     add_beam_flag(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    comparison = parser.add_argument_group(
+        "comparing loss weightings", "train and evaluate several (rating, retrieval) weightings "
+        "as experiment runs (shared cached data and Transform; nothing blessed or pushed); "
+        "writes <output-dir>/comparison/comparison.{md,png,json}")
+    comparison.add_argument("--compare", action="store_true",
+                            help="compare the tutorial's (1,0), (0,1) and (1,1)")
+    comparison.add_argument("--weights", nargs="+", metavar="RATING,RETRIEVAL",
+                            help="compare these weightings instead, e.g. --weights 1,0 1,0.1")
+    comparison.add_argument("--sweep", type=int, metavar="N",
+                            help="compare N weightings from (1,0) to (0,1): (1-t, t)")
     return parser.parse_args(argv)
 
 
@@ -57,24 +67,28 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
     )
 
 
-def run(config: configs.PipelineConfig) -> Dict[str, Any]:
-    """Runs the pipeline, then writes and returns its run summary."""
+def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, Any]:
+    """Runs the pipeline, then writes and returns its run summary. `experiment`: train and
+    evaluate only (see pipeline.create_components)."""
     from tfx import v1 as tfx
 
-    from pipeline import run_summary
+    from pipeline import run_lock, run_summary
     from pipeline.pipeline import create_pipeline
 
     summary_path = os.path.join(config.output_dir, SUMMARY_FILE)
-    if os.path.exists(summary_path):
-        os.remove(summary_path)  # a failed run must not leave the last one's summary looking current
     started = time.time()
-    sqlite = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, sqlite))
-    summary = run_summary.collect(config.metadata_path, config.serving_dir)
-    summary["wall_seconds"] = round(time.time() - started, 2)
-    summary["config"] = dataclasses.asdict(config)
-    with open(summary_path, "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
+    with run_lock.exclusive(config.pipeline_root):
+        if os.path.exists(summary_path) and not experiment:
+            os.remove(summary_path)  # a failed run must not leave the last summary looking current
+        sqlite = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+        tfx.orchestration.LocalDagRunner().run(
+            create_pipeline(config, sqlite, experiment=experiment))
+        summary = run_summary.collect(config.metadata_path, config.serving_dir)
+        summary["wall_seconds"] = round(time.time() - started, 2)
+        summary["config"] = dataclasses.asdict(config)
+        if not experiment:  # experiments report through their comparison files
+            with open(summary_path, "w") as f:
+                json.dump(summary, f, indent=2, sort_keys=True)
     return summary
 
 
@@ -94,12 +108,23 @@ def format_summary(summary: Dict[str, Any]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from pipeline.data_source import DataSourceError
+    from pipeline.run_lock import PipelineBusyError
+
+    from pipeline import compare
 
     args = parse_args(argv)
     try:
         config = config_from_args(args)
+        if args.compare or args.weights or args.sweep:
+            settings = ([compare.parse_weights(w) for w in args.weights] if args.weights
+                        else compare.sweep(args.sweep) if args.sweep else compare.SEED_WEIGHTS)
+            results = compare.compare(config, settings,
+                                      lambda setting: run(setting, experiment=True))
+            print(results["table"])
+            print("Written: " + ", ".join(results["paths"].values()))
+            return 0
         summary = run(config)
-    except (DataSourceError, configs.ConfigError) as error:
+    except (DataSourceError, configs.ConfigError, PipelineBusyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_summary(summary))

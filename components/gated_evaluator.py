@@ -25,6 +25,7 @@ from pipeline.eval_config import make_eval_config
 TRAINING_CONFIG_KEY = "training_config"
 HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+GATE_KEY = "gate"  # 0: evaluate only (an experiment), never bless
 THRESHOLD_KEYS = tuple(EvalThresholds().as_parameters())
 
 
@@ -33,6 +34,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         TRAINING_CONFIG_KEY: ExecutionParameter(type=str),
         CODE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        GATE_KEY: ExecutionParameter(type=int, optional=True),
         **{name: ExecutionParameter(type=float) for name in THRESHOLD_KEYS},
     }
     INPUTS = {
@@ -50,7 +52,8 @@ def runtime_eval_config(exec_properties: Dict[str, Any],
         training = training.with_overrides(read_values(hyperparameters_uri))
     thresholds = EvalThresholds.from_parameters(
         {name: float(exec_properties[name]) for name in THRESHOLD_KEYS})
-    return proto_utils.proto_to_json(make_eval_config(training, thresholds))
+    gate = bool(exec_properties.get(GATE_KEY, 1))
+    return proto_utils.proto_to_json(make_eval_config(training, thresholds, gate))
 
 
 class GatedEvaluatorExecutor(evaluator_executor.Executor):
@@ -70,11 +73,12 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(GatedEvaluatorExecutor)
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
-                 baseline_model: types.BaseChannel, training: TrainingConfig,
+                 baseline_model: Optional[types.BaseChannel], training: TrainingConfig,
                  thresholds: Dict[str, Union[float, data_types.RuntimeParameter]],
                  hyperparameters: Optional[types.BaseChannel] = None,
-                 code_fingerprint: Optional[str] = None) -> None:
+                 code_fingerprint: Optional[str] = None, gate: bool = True) -> None:
         """`thresholds`: EvalThresholds.as_parameters(), or run-time parameters in its place.
+        `gate=False`: metrics only, never a blessing (experiments).
 
         The compile-time EvalConfig (from the compiled values) is kept in the spec for
         readers; the executor replaces it with the run-time one.
@@ -85,7 +89,8 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
         super().__init__(spec=GatedEvaluatorSpec(
             examples=examples, model=model, baseline_model=baseline_model,
             hyperparameters=hyperparameters,
-            eval_config=make_eval_config(training, compiled),
+            eval_config=make_eval_config(training, compiled, gate),
+            gate=int(gate),
             training_config=training.to_json(),
             code_fingerprint=code_fingerprint,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

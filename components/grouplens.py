@@ -148,6 +148,17 @@ def _open_binary(layout: ArchiveLayout, member: str) -> Iterator[IO[bytes]]:
             yield handle
 
 
+def _is_utf8(raw: bytes) -> bool:
+    """Non-ASCII latin-1 text is almost never valid UTF-8 (é alone is 0xE9, an incomplete
+    UTF-8 sequence), so a line that decodes as UTF-8 was written in UTF-8; read as latin-1 it
+    would silently become mojibake ("MisÃ©rables")."""
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def read_lines(layout: ArchiveLayout, member: str,
                encoding: str) -> Iterator[Tuple[int, Union[str, MalformedLine]]]:
     """Yields (line number, text) for each non-empty line; undecodable lines as MalformedLine."""
@@ -158,7 +169,13 @@ def read_lines(layout: ArchiveLayout, member: str,
             if not raw.strip():
                 continue
             try:
-                yield number, raw.decode(encoding)
+                text = raw.decode(encoding)
+                if encoding == "latin-1" and not raw.isascii() and _is_utf8(raw):
+                    yield number, MalformedLine(
+                        name, number, "UTF-8 text in a latin-1 file (mixed encodings): "
+                        "re-encode the file as latin-1", text)
+                    continue
+                yield number, text
             except UnicodeDecodeError as error:
                 yield number, MalformedLine(name, number, f"not valid {encoding}: {error.reason}",
                                             raw.decode("latin-1"))

@@ -147,9 +147,32 @@ def format_report(count: int, lines: List[grouplens.MalformedLine], source: str)
     return f"{count} malformed line(s) in {source}:\n{shown}{more}"
 
 
+def _rating_pair(example: tf.train.Example) -> Tuple[bytes, bytes]:
+    feature = example.features.feature
+    return (feature[features.USER_ID].bytes_list.value[0],
+            feature[features.MOVIE_ID].bytes_list.value[0])
+
+
+def _describe_duplicates(pairs: List[Tuple[Tuple[bytes, bytes], int]]) -> List[str]:
+    return [f"user {user.decode()} rated movie {movie.decode()} {times} times"
+            for (user, movie), times in sorted(pairs)[:_REPORTED_LINES]]
+
+
 def check_input(_, example_count: int, report: Tuple[int, List[grouplens.MalformedLine]],
+                duplicate_count: int, some_duplicates: List[Tuple[Tuple[bytes, bytes], int]],
                 max_malformed_lines: int, source: str) -> None:
-    """Fails the pipeline past the tolerance; logs tolerated malformed lines."""
+    """Fails the pipeline past the tolerance or on any duplicate rating; logs tolerated lines.
+
+    MovieLens holds one rating per (user, movie): a repeated pair is a duplicated row or a
+    merge of two exports, and would silently count twice (or leak across the split), so it
+    always fails, whatever the tolerance.
+    """
+    if duplicate_count:
+        raise MalformedDataError(
+            f"{duplicate_count} (user, movie) pair(s) rated more than once in {source}:\n  "
+            + "\n  ".join(_describe_duplicates(some_duplicates))
+            + ("\n  ..." if duplicate_count > len(some_duplicates) else "")
+            + "\n(MovieLens has one rating per user and movie: deduplicate the input)")
     count, lines = report
     if count > max_malformed_lines:
         raise MalformedDataError(
@@ -190,9 +213,16 @@ def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
                  | "AllMalformed" >> beam.Flatten())
     report = malformed | "Report" >> beam.CombineGlobally(_MalformedReport())
     count = examples | "Count" >> beam.combiners.Count.Globally()
+    repeated = (examples
+                | "RatingPairs" >> beam.Map(lambda example: (_rating_pair(example), 1))
+                | "CountPairs" >> beam.CombinePerKey(sum)
+                | "Repeated" >> beam.Filter(lambda pair_count: pair_count[1] > 1))
+    duplicate_count = repeated | "CountRepeated" >> beam.combiners.Count.Globally()
+    some_duplicates = repeated | "SomeRepeated" >> beam.combiners.Top.Smallest(_REPORTED_LINES)
     _ = (pipeline | "CheckTrigger" >> beam.Create([None])
          | "CheckInput" >> beam.Map(
              check_input, beam.pvalue.AsSingleton(count), beam.pvalue.AsSingleton(report),
+             beam.pvalue.AsSingleton(duplicate_count), beam.pvalue.AsSingleton(some_duplicates),
              int(exec_properties.get(MAX_MALFORMED_LINES_KEY) or 0), source))
     return examples
 

@@ -1,6 +1,6 @@
 """Transform's preprocessing_fn: id vocabularies built by TFT analyzers, applied as indices."""
 
-from typing import Dict, Union
+from typing import Dict, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -21,6 +21,27 @@ def _to_vector(value: Tensor, default) -> tf.Tensor:
     return value
 
 
+def _anonymous_lookup(ids: tf.Tensor, vocabulary_file: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """TFT's default lookup, with an anonymous table.
+
+    A named table's shared_name embeds the vocabulary's path at analysis time (the Transform
+    temp folder under the pipeline root), which would end up inside the exported SavedModel;
+    an anonymous one has no name. Same indices: the file's line number, OOV after the last.
+    """
+    initializer = tf.lookup.TextFileInitializer(
+        vocabulary_file, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+        value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
+    table = tf.lookup.StaticVocabularyTable(
+        initializer, num_oov_buckets=features.NUM_OOV_BUCKETS, experimental_is_anonymous=True)
+    return table.lookup(ids), table.size()
+
+
+def _vocabulary_index(ids: tf.Tensor, vocabulary_name: str) -> tf.Tensor:
+    vocabulary = tft.vocabulary(ids, vocab_filename=vocabulary_name)
+    return tft.apply_vocabulary(ids, vocabulary, num_oov_buckets=features.NUM_OOV_BUCKETS,
+                                lookup_fn=_anonymous_lookup)
+
+
 def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     """Maps raw ids to vocabulary indices; OOV ids map to index == vocabulary size.
 
@@ -32,11 +53,7 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     movie_titles = _to_vector(inputs[features.MOVIE_TITLE], b"")
     ratings = _to_vector(inputs[features.USER_RATING], 0.0)
     return {
-        features.USER_INDEX: tft.compute_and_apply_vocabulary(
-            user_ids, num_oov_buckets=features.NUM_OOV_BUCKETS,
-            vocab_filename=features.USER_VOCABULARY),
-        features.MOVIE_INDEX: tft.compute_and_apply_vocabulary(
-            movie_titles, num_oov_buckets=features.NUM_OOV_BUCKETS,
-            vocab_filename=features.MOVIE_VOCABULARY),
+        features.USER_INDEX: _vocabulary_index(user_ids, features.USER_VOCABULARY),
+        features.MOVIE_INDEX: _vocabulary_index(movie_titles, features.MOVIE_VOCABULARY),
         features.RATING_LABEL: tf.cast(ratings, tf.float32),
     }

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import os
+import re
 from typing import Dict, Optional, Tuple
 
 from models.hparams import ConfigError, TrainingConfig
@@ -77,8 +78,27 @@ class PipelineConfig:
     pipeline_name: str = PIPELINE_NAME
     model_name: str = MODEL_NAME
     enable_cache: bool = True
+    # The curated schema, relative to the project root (shipped with the code and the image).
+    schema_file: str = "pipeline/schema.pbtxt"
     beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
+
+    def __post_init__(self) -> None:
+        if not self.output_dir or "\0" in self.output_dir:
+            raise ConfigError(f"output_dir must be a non-empty path, got {self.output_dir!r}")
+        if "://" not in self.output_dir and os.path.exists(self.output_dir) and \
+                not os.path.isdir(self.output_dir):
+            raise ConfigError(f"output_dir {self.output_dir!r} exists and is not a folder")
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?", self.pipeline_name):
+            raise ConfigError(f"pipeline_name {self.pipeline_name!r} must be lowercase letters, "
+                              f"digits and inner hyphens (Kubeflow's rule), at most 64 long")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.model_name) or self.model_name in (".", ".."):
+            raise ConfigError(f"model_name {self.model_name!r} must be one path component "
+                              f"(letters, digits, '_', '-', '.')")
+        schema = os.path.normpath(self.schema_file)
+        if os.path.isabs(schema) or schema.startswith(".."):
+            raise ConfigError(f"schema_file {self.schema_file!r} must be a path inside the "
+                              f"project (it ships with the code and the image)")
 
     @property
     def pipeline_root(self) -> str:

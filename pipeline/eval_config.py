@@ -51,9 +51,14 @@ def _top_k_metrics(training: TrainingConfig, thresholds: EvalThresholds,
     return metrics
 
 
-def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds) -> tfma.EvalConfig:
-    gate_rating = training.rating_weight > 0
-    gate_retrieval = training.retrieval_weight > 0
+def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds,
+                     gate: bool = True) -> tfma.EvalConfig:
+    """Metrics for both tasks; with `gate`, the thresholds of the trained tasks (at least one
+    is required). Without, an evaluation only: no threshold, so no blessing is ever written."""
+    if not gate:
+        thresholds = EvalThresholds(None, None, None, None)
+    gate_rating = gate and training.rating_weight > 0
+    gate_retrieval = gate and training.retrieval_weight > 0
     if gate_retrieval and 100 not in training.top_ks and (
             thresholds.min_top_100_accuracy is not None
             or thresholds.max_top_100_decrease is not None):
@@ -61,7 +66,7 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds) -> tf
                           f"{training.top_ks} does not include 100")
     rmse = _rmse_metric(thresholds if gate_rating else EvalThresholds(None, None, None, None))
     top_k = _top_k_metrics(training, thresholds, gate_retrieval)
-    if not any(m.HasField("threshold") for m in [rmse] + top_k):
+    if gate and not any(m.HasField("threshold") for m in [rmse] + top_k):
         raise ConfigError("no evaluation threshold is configured for the trained task(s): "
                          "TFX would never bless (and so never push) the model")
     return tfma.EvalConfig(

@@ -10,6 +10,8 @@ from tfx.orchestration import metadata
 
 from components.atomic_pusher import ALREADY_SERVING_KEY
 
+PUSHER_ID = "Pusher"
+
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "executed",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -78,9 +80,13 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     run, executions = latest_run_executions(store)
     node_type_id = store.get_context_type("node").id
     components = []
+    pusher_cached = False
     for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
+        node = _node_id(store, execution, node_type_id)
+        pusher_cached |= (node == PUSHER_ID
+                          and execution.last_known_state == metadata_store_pb2.Execution.CACHED)
         components.append({
-            "component": _node_id(store, execution, node_type_id),
+            "component": node,
             "state": _STATES.get(execution.last_known_state, str(execution.last_known_state)),
             "wall_seconds": round(
                 (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 2),
@@ -92,7 +98,9 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     blessing = outputs.get("ModelBlessing", [None])[0]
     pushed = outputs.get("PushedModel", [None])[0]
     pushed_path = already_serving = None
-    if pushed is not None and _value(pushed, "pushed"):
+    if pushed is not None and _value(pushed, "pushed") and pusher_cached:
+        already_serving = _value(pushed, "pushed_destination")  # an earlier run pushed it
+    elif pushed is not None and _value(pushed, "pushed"):
         pushed_path = _value(pushed, "pushed_destination")
     elif pushed is not None and _value(pushed, ALREADY_SERVING_KEY):
         already_serving = os.path.join(serving_dir, str(_value(pushed, ALREADY_SERVING_KEY)))
@@ -101,6 +109,7 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         "eval_metrics": evaluation,
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
         "pushed_model": pushed_path,
-        "already_serving": already_serving,  # set when the model was already the newest version
+        # set when this run's model was already being served (pushed by an earlier run)
+        "already_serving": already_serving,
         "components": components,
     }

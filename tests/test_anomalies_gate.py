@@ -36,3 +36,40 @@ def test_clean_data_passes(tmp_path):
     artifact = _artifact(tmp_path, {"train": anomalies_pb2.Anomalies()})
     assert anomalies_gate.describe_anomalies(artifact) == []
     anomalies_gate.check_anomalies(artifact)  # does not raise
+
+
+def _example(**overrides):
+    from components.movielens_example_gen import make_example
+
+    values = dict(user_id="42", movie_title="Toy Story (1995)", rating=4.0,
+                  timestamp=880000000, movie_id="1", genres=[3, 4, 5], gender=1,
+                  bucketized_age=25.0, occupation="writer", zip_code="12345")
+    values.update(overrides)
+    return make_example(**values)
+
+
+def _validate_against_curated_schema(examples):
+    import tensorflow_data_validation as tfdv
+    import tensorflow as tf
+
+    from components.curated_schema_gen import schema_path
+    from pipeline.configs import PipelineConfig
+
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"curated-{os.getpid()}.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for example in examples:
+            writer.write(example.SerializeToString())
+    statistics = tfdv.generate_statistics_from_tfrecord(path)
+    os.remove(path)
+    schema = tfdv.load_schema_text(schema_path(PipelineConfig("x").schema_file))
+    return tfdv.validate_statistics(statistics, schema)
+
+
+def test_the_curated_schema_accepts_good_examples_and_names_each_bad_feature():
+    good = [_example(), _example(user_id="7", rating=1.0, genres=[0])]
+    assert not _validate_against_curated_schema(good).anomaly_info
+    bad = good + [_example(rating=7.0), _example(user_id=""), _example(timestamp=12),
+                  _example(genres=[]), _example(genres=[25]), _example(movie_id="abc")]
+    found = _validate_against_curated_schema(bad).anomaly_info
+    assert set(found) == {"user_rating", "user_id", "timestamp", "movie_genres", "movie_id"}
+    assert "7" in found["user_rating"].description

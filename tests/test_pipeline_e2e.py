@@ -7,6 +7,7 @@ import os
 import pytest
 
 import local_runner
+from pipeline.pipeline import BASELINE_RESOLVER
 
 EXPECTED_COMPONENTS = {
     "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
@@ -60,12 +61,14 @@ def test_tfma_top_k_agrees_with_keras_factorized_top_k(config, first_run):
 
 def test_rerun_with_nothing_changed_reuses_everything_and_pushes_nothing(config, first_run):
     versions_before = sorted(os.listdir(config.serving_dir))
-    summary = local_runner.run(config)
-    states = _states(summary)
-    assert all(states[c] == "cached" for c in UPSTREAM_OF_EVALUATOR), states
-    assert summary["pushed_model"] is None  # the same model is already the newest version
-    assert summary["already_serving"] == first_run["pushed_model"]
-    assert sorted(os.listdir(config.serving_dir)) == versions_before
+    for _ in range(2):  # a prototype re-ran the Evaluator and re-pushed on the first re-run
+        summary = local_runner.run(config)
+        states = _states(summary)
+        assert all(states[c] == "cached" for c in EXPECTED_COMPONENTS - {BASELINE_RESOLVER}), \
+            states
+        assert summary["pushed_model"] is None  # the same model is already the newest version
+        assert summary["already_serving"] == first_run["pushed_model"]
+        assert sorted(os.listdir(config.serving_dir)) == versions_before
 
 
 def test_a_model_failing_the_thresholds_is_not_blessed_nor_pushed(config, first_run):

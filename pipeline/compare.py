@@ -1,0 +1,114 @@
+"""Compare loss weightings: one experiment run per (rating_weight, retrieval_weight).
+
+Each setting is a run of the same pipeline in experiment mode (Trainer and Evaluator only
+re-run; ExampleGen, validation and Transform come from the cache; nothing is blessed or
+pushed), tracked in MLMD like any run. Writes a Markdown table and a plot of RMSE against
+top-100 accuracy with the Pareto front (lower RMSE and higher top-100 are better).
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+from pipeline.configs import ConfigError, PipelineConfig
+
+Weights = Tuple[float, float]  # (rating_weight, retrieval_weight)
+SEED_WEIGHTS: Tuple[Weights, ...] = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the tutorial's three
+RMSE = "rating/root_mean_squared_error"
+TOP_K = "retrieval/top_{k}_categorical_accuracy"
+COMPARISON_DIR = "comparison"
+
+
+def parse_weights(text: str) -> Weights:
+    """`"1,0.5"` → (1.0, 0.5), with a message naming the bad value."""
+    parts = text.split(",")
+    try:
+        rating, retrieval = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"weights {text!r}: expected RATING,RETRIEVAL, e.g. 1,0.5") from None
+    return rating, retrieval
+
+
+def sweep(steps: int) -> List[Weights]:
+    """`steps` settings from rating-only to retrieval-only: (1 - t, t) for t in [0, 1]."""
+    if steps < 2:
+        raise ConfigError(f"a sweep needs at least 2 steps, got {steps}")
+    return [(round(1 - i / (steps - 1), 4), round(i / (steps - 1), 4)) for i in range(steps)]
+
+
+def pareto_front(points: Sequence[Tuple[float, float]]) -> List[bool]:
+    """For (rmse, top_100) points: True where no other point is at least as good on both
+    and better on one."""
+    def dominates(a, b):
+        return a[0] <= b[0] and a[1] >= b[1] and (a[0] < b[0] or a[1] > b[1])
+    return [not any(dominates(other, point) for other in points) for point in points]
+
+
+def markdown_table(rows: List[Dict[str, Any]], top_ks: Sequence[int]) -> str:
+    header = ["weights (rating, retrieval)", "RMSE"] + [f"top-{k}" for k in top_ks] + ["Pareto"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        metrics = row["metrics"]
+        cells = [f"({row['rating_weight']:g}, {row['retrieval_weight']:g})",
+                 f"{metrics[RMSE]:.4f}"]
+        cells += [f"{metrics[TOP_K.format(k=k)]:.4f}" for k in top_ks]
+        cells.append("yes" if row["pareto"] else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: List[Dict[str, Any]], path: str) -> None:
+    """RMSE (x, lower is better) against top-100 accuracy (y, higher is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6.4, 4.8), dpi=120)
+    xs = [row["metrics"][RMSE] for row in rows]
+    ys = [row["metrics"][TOP_K.format(k=100)] for row in rows]
+    axes.scatter(xs, ys, color=["tab:red" if row["pareto"] else "tab:gray" for row in rows])
+    for row, x, y in zip(rows, xs, ys):
+        axes.annotate(f"({row['rating_weight']:g}, {row['retrieval_weight']:g})", (x, y),
+                      textcoords="offset points", xytext=(5, 5), fontsize=8)
+    front = sorted((x, y) for row, x, y in zip(rows, xs, ys) if row["pareto"])
+    axes.plot([x for x, _ in front], [y for _, y in front], color="tab:red", linewidth=1,
+              label="Pareto front")
+    axes.set_xlabel("RMSE on the eval split (lower is better)")
+    axes.set_ylabel("top-100 accuracy over the catalog (higher is better)")
+    axes.set_title("Loss weightings: rating vs retrieval")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def compare(config: PipelineConfig, settings: Sequence[Weights],
+            run: Callable[[PipelineConfig], Dict[str, Any]]) -> Dict[str, Any]:
+    """Runs each setting with `run(config, experiment=True)`; writes and returns the results."""
+    if not settings:
+        raise ConfigError("no weight settings to compare")
+    rows = []
+    for rating_weight, retrieval_weight in settings:
+        training = dataclasses.replace(config.training, rating_weight=rating_weight,
+                                       retrieval_weight=retrieval_weight)
+        summary = run(dataclasses.replace(config, training=training))
+        rows.append({"rating_weight": rating_weight, "retrieval_weight": retrieval_weight,
+                     "pipeline_run": summary["pipeline_run"], "metrics": summary["eval_metrics"],
+                     "components": {c["component"]: c["state"] for c in summary["components"]}})
+    front = pareto_front([(r["metrics"][RMSE], r["metrics"][TOP_K.format(k=100)]) for r in rows])
+    for row, on_front in zip(rows, front):
+        row["pareto"] = on_front
+    folder = os.path.join(config.output_dir, COMPARISON_DIR)
+    os.makedirs(folder, exist_ok=True)
+    paths = {name: os.path.join(folder, name)
+             for name in ("comparison.md", "comparison.png", "comparison.json")}
+    table = markdown_table(rows, config.training.top_ks)
+    with open(paths["comparison.md"], "w") as f:
+        f.write(table)
+    plot(rows, paths["comparison.png"])
+    with open(paths["comparison.json"], "w") as f:
+        json.dump(rows, f, indent=2, sort_keys=True)
+    return {"rows": rows, "table": table, "paths": paths}

@@ -1,0 +1,174 @@
+"""A corpus of corrupt MovieLens inputs: each fails clearly, naming what is wrong, and none
+loses a line silently. The figures in the README's Reliability section come from this file."""
+
+import os
+import zipfile
+
+import pytest
+
+from components import grouplens
+from tests import movielens_fixture
+from tests.test_example_gen import _read
+
+GOOD_RATINGS = 100
+
+
+def _dataset(tmp_path, extra_rating_lines=None):
+    return movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=GOOD_RATINGS,
+                                          extra_rating_lines=extra_rating_lines)
+
+
+def _append(path: str, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+def _rewrite(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _missing_column(tmp_path):
+    return _dataset(tmp_path, ["1\t2\t3"])
+
+
+def _extra_column(tmp_path):
+    return _dataset(tmp_path, ["1\t2\t3\t881250949\t5"])
+
+
+def _rating(value):
+    return lambda tmp_path: _dataset(tmp_path, [f"1\t2\t{value}\t881250949"])
+
+
+def _empty_ratings(tmp_path):
+    folder = _dataset(tmp_path)
+    _rewrite(os.path.join(folder, "u.data"), b"")
+    return folder
+
+
+def _header_only(tmp_path):
+    folder = _dataset(tmp_path)
+    _rewrite(os.path.join(folder, "u.data"), b"user_id\titem_id\trating\ttimestamp\n")
+    return folder
+
+
+def _truncated_last_line(tmp_path):
+    folder = _dataset(tmp_path)
+    _append(os.path.join(folder, "u.data"), b"7\t3")  # no rating, timestamp nor newline
+    return folder
+
+
+def _non_utf8_ratings(tmp_path):
+    folder = _dataset(tmp_path)
+    _append(os.path.join(folder, "u.data"), b"1\t2\t3\t8812\xff0949\n")
+    return folder
+
+
+def _utf8_title_in_latin1_items(tmp_path):
+    folder = _dataset(tmp_path)
+    flags = "|".join(["0"] * 18 + ["1"])
+    _append(os.path.join(folder, "u.item"),
+            f"51|Amélie (2001)|01-Jan-2001||http://example.invalid/51|{flags}\n".encode("utf-8"))
+    return folder
+
+
+def _duplicate_rows(tmp_path):
+    folder = _dataset(tmp_path)
+    with open(os.path.join(folder, "u.data"), "rb") as f:
+        first = f.readline()
+    _append(os.path.join(folder, "u.data"), first)
+    return folder
+
+
+def _unknown_movie(tmp_path):
+    return _dataset(tmp_path, ["1\t9999\t3\t881250949"])
+
+
+def _unknown_user(tmp_path):
+    return _dataset(tmp_path, ["9999\t2\t3\t881250949"])
+
+
+def _missing_user_file(tmp_path):
+    folder = _dataset(tmp_path)
+    os.remove(os.path.join(folder, "u.user"))
+    return folder
+
+
+def _not_a_zip(tmp_path):
+    path = tmp_path / "ml-100k.zip"
+    path.write_bytes(b"PK but not really a zip archive")
+    return str(path)
+
+
+def _truncated_zip(tmp_path):
+    archive = movielens_fixture.zip_folder(_dataset(tmp_path), str(tmp_path / "ml-100k.zip"))
+    with open(archive, "rb") as f:
+        data = f.read()
+    _rewrite(archive, data[: len(data) // 2])
+    return archive
+
+
+def _missing_path(tmp_path):
+    return str(tmp_path / "no-such-folder")
+
+
+# name → (how to make it, what the error must say)
+CORPUS = {
+    "missing column": (_missing_column, "expected 4 tab-separated fields, got 3"),
+    "extra column": (_extra_column, "expected 4 tab-separated fields, got 5"),
+    "rating 0": (_rating("0"), "rating '0' is outside 1-5"),
+    "rating 7": (_rating("7"), "rating '7' is outside 1-5"),
+    "rating abc": (_rating("abc"), "rating 'abc' is not a number"),
+    "empty ratings file": (_empty_ratings, "holds no usable rating"),
+    "header-only ratings file": (_header_only, "user id 'user_id' is not a number"),
+    "truncated last line": (_truncated_last_line, "expected 4 tab-separated fields, got 2"),
+    "non-UTF-8 bytes": (_non_utf8_ratings, "not valid utf-8"),
+    "mixed encodings": (_utf8_title_in_latin1_items, "UTF-8 text in a latin-1 file"),
+    "duplicate rows": (_duplicate_rows, "rated more than once"),
+    "movie id not in the item file": (_unknown_movie, "movie id 9999 is not in u.item"),
+    "user id not in the user file": (_unknown_user, "user id 9999 is not in u.user"),
+    "user file missing": (_missing_user_file, "lacks u.user"),
+    "zip that is not a zip": (_not_a_zip, "neither a folder nor a zip archive"),
+    "truncated zip": (_truncated_zip, "neither a folder nor a zip archive"),
+    "path that does not exist": (_missing_path, "does not exist"),
+}
+
+
+def _source(path: str) -> str:
+    """What ExampleGen reads: `<folder>/*` for a folder, the archive itself for a zip."""
+    return path + "/*" if os.path.isdir(path) else path
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_each_corrupt_input_fails_naming_the_problem(tmp_path, case):
+    make, message = CORPUS[case]
+    path = make(tmp_path)
+    with pytest.raises(Exception) as failure:
+        _read(_source(path))
+    assert message in str(failure.value), str(failure.value)
+
+
+def test_tolerated_lines_are_all_accounted_for(tmp_path, caplog):
+    """With a tolerance, every input line is either an example or a reported malformed line."""
+    bad = ["1\t2\t3", "1\t2\t3\t881250949\t5", "1\t2\t0\t881250949", "1\t2\tabc\t881250949",
+           "9999\t2\t3\t881250949", "1\t9999\t3\t881250949", "7\t3"]
+    folder = _dataset(tmp_path, bad)
+    with caplog.at_level("WARNING"):
+        examples = _read(folder + "/*", max_malformed_lines=len(bad))
+    assert f"{len(bad)} malformed line(s)" in caplog.text
+    assert len(examples) + len(bad) == GOOD_RATINGS + len(bad)  # silent losses: 0
+
+
+def test_a_corrupt_input_stops_the_pipeline_and_pushes_nothing(tmp_path, pipeline_config):
+    import dataclasses
+
+    import local_runner
+    from pipeline import configs
+
+    config = dataclasses.replace(
+        pipeline_config, output_dir=str(tmp_path / "out"),
+        data=configs.DataConfig(source=_rating("7")(tmp_path)))
+    with pytest.raises(Exception, match="rating '7' is outside 1-5"):
+        local_runner.run(config)
+    assert not os.path.exists(config.serving_dir)
+    assert not os.path.exists(os.path.join(config.output_dir, local_runner.SUMMARY_FILE))
