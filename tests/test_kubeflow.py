@@ -1,7 +1,9 @@
 """`kubeflow_runner.py` compiles a KFP v2 PipelineJob offline, with our image and code paths."""
 
+import difflib
 import json
 import os
+import re
 import socket
 
 import pytest
@@ -115,6 +117,36 @@ def test_a_dataflow_configuration_compiles(tmp_path, no_network):
                                       str(output), "--dataflow-project", "p"])
     with pytest.raises(ValueError, match="--dataflow-region"):
         kubeflow_runner.compile_pipeline(bad)
+
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "kubeflow_pipeline.json")
+_DIGEST = re.compile(r"\b[0-9a-f]{64}\b")  # code fingerprints and the schema's SHA-256
+
+
+def _normalized(job: dict) -> dict:
+    """The compiled job without what changes on its own: versions and content digests."""
+    job = json.loads(_DIGEST.sub("<sha256>", json.dumps(job)))
+    job.pop("labels", None)  # tfx version, python version
+    for key in ("sdkVersion", "schemaVersion"):
+        job["pipelineSpec"].pop(key, None)
+    return job
+
+
+def test_the_compiled_pipeline_matches_the_reviewed_golden_file(compiled):
+    """Any change to the compiled spec shows up as a diff to review; accept it with
+    UPDATE_GOLDEN=1 make test TESTS=tests/test_kubeflow.py."""
+    job, _ = compiled
+    actual = json.dumps(_normalized(job), indent=1, sort_keys=True)
+    if os.environ.get("UPDATE_GOLDEN"):
+        os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
+        with open(GOLDEN, "w") as f:
+            f.write(actual + "\n")
+    with open(GOLDEN) as f:
+        expected = f.read().rstrip("\n")
+    if actual != expected:
+        diff = "\n".join(difflib.unified_diff(expected.splitlines(), actual.splitlines(),
+                                               "golden", "compiled", lineterm="", n=2))
+        pytest.fail(f"the compiled pipeline differs from {GOLDEN}:\n{diff[:6000]}")
 
 
 def test_the_image_sets_legacy_keras_and_carries_our_code():
