@@ -70,7 +70,8 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
 def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, Any]:
     """Runs the pipeline, then writes and returns its run summary. `experiment`: train and
     evaluate only (see pipeline.create_components)."""
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline import run_lock, run_summary
     from pipeline.pipeline import create_pipeline
@@ -80,8 +81,8 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
     with run_lock.exclusive(config.pipeline_root):
         if os.path.exists(summary_path) and not experiment:
             os.remove(summary_path)  # a failed run must not leave the last summary looking current
-        sqlite = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-        tfx.orchestration.LocalDagRunner().run(
+        sqlite = metadata.sqlite_metadata_connection_config(config.metadata_path)
+        LocalDagRunner().run(
             create_pipeline(config, sqlite, experiment=experiment))
         summary = run_summary.collect(config.metadata_path, config.serving_dir)
         summary["wall_seconds"] = round(time.time() - started, 2)

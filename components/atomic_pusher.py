@@ -27,7 +27,7 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
-from tfx.v1.components import Pusher
+from tfx.components import Pusher
 
 INCOMING_PREFIX = ".incoming-"
 ALREADY_SERVING_KEY = "already_serving_version"

@@ -3,9 +3,17 @@ Evaluator (against the last blessed model) → Pusher."""
 
 from typing import Any, Dict, List
 
-from tfx import v1 as tfx
+# Direct imports, not `tfx.v1`: that umbrella also imports the Google Cloud extensions
+# (aiplatform), seconds of start-up that every run, even a fully cached one, would pay.
+from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
 from tfx.dsl.components.base import base_node
-from tfx.proto import transform_pb2
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration import data_types
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
+from tfx.types import Channel, standard_artifacts
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
@@ -43,7 +51,7 @@ def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
 
 def _runtime(name: str, default, enabled: bool):
     """A Kubeflow run-time parameter with this default, or the plain default."""
-    return tfx.dsl.experimental.RuntimeParameter(name=name, ptype=type(default),
+    return data_types.RuntimeParameter(name=name, ptype=type(default),
                                                  default=default) if enabled else default
 
 
@@ -67,14 +75,14 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         max_malformed_lines=config.data.max_malformed_lines,
         code_fingerprint=code_fingerprint(EXAMPLE_GEN_CODE),
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = CuratedSchemaGen(schema_file=config.schema_file).with_id(SCHEMA_GEN_ID)
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
     models_fingerprint = code_fingerprint(MODEL_CODE)
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="models.preprocessing.preprocessing_fn",
@@ -92,13 +100,13 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
             name: _runtime(name, defaults[name], True) for name in RUNTIME_HYPERPARAMETERS})
         tunable = [hyperparameters_gen]
 
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn="models.run_fn.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
                        CODE_FINGERPRINT_KEY: models_fingerprint},
         hyperparameters=tunable[0].outputs["hyperparameters"] if tunable else None,
@@ -117,15 +125,15 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
                 transform, *tunable, trainer, evaluator]
 
-    every_model = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
-    every_blessing = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)
+    every_model = Channel(type=standard_artifacts.Model)
+    every_blessing = Channel(type=standard_artifacts.ModelBlessing)
     if baseline_excludes_candidate:
-        baseline_resolver = tfx.dsl.Resolver(
+        baseline_resolver = Resolver(
             strategy_class=PreviousBlessedModelStrategy, candidate=trainer.outputs["model"],
             model=every_model, model_blessing=every_blessing)
     else:  # Kubeflow v2 compiles only TFX's built-in strategies
-        baseline_resolver = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        baseline_resolver = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
             model=every_model, model_blessing=every_blessing)
     baseline_resolver = baseline_resolver.with_id(BASELINE_RESOLVER)
     evaluator = GatedEvaluator(baseline_model=baseline_resolver.outputs["model"],
@@ -134,8 +142,8 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)),
     ).with_id(PUSHER_ID)
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
             transform, *tunable, trainer, baseline_resolver, evaluator, pusher]
@@ -144,9 +152,9 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
 def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
                     runtime_parameters: bool = False,
                     baseline_excludes_candidate: bool = True,
-                    experiment: bool = False) -> tfx.dsl.Pipeline:
+                    experiment: bool = False) -> tfx_pipeline.Pipeline:
     """The pipeline; MLMD is the orchestrator's (Kubeflow's) unless a connection is given."""
-    return tfx.dsl.Pipeline(
+    return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=create_components(config, runtime_parameters, baseline_excludes_candidate,
