@@ -90,6 +90,11 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"],
                                                  transform=["train", "eval"]),
         custom_config={CODE_FINGERPRINT_KEY: models_fingerprint},
+        # Nothing reads Transform's own pre/post-transform statistics (StatisticsGen and the
+        # gate already validated the raw data) nor its analyzer cache (one analysis per
+        # data version, cached by TFX as a whole): both cost a full extra pass.
+        disable_statistics=True,
+        disable_analyzer_cache=True,
     )
     transform.add_upstream_node(anomalies_gate)
 
