@@ -18,14 +18,14 @@ def _dataset(tmp_path, extra_rating_lines=None):
                                           extra_rating_lines=extra_rating_lines)
 
 
-def _append(path: str, data: bytes) -> None:
-    with open(path, "ab") as f:
-        f.write(data)
-
-
-def _rewrite(path: str, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
+def _edited(file: str, data: bytes, mode: str):
+    """A maker of a good dataset whose `file` is then rewritten ("wb") or appended to ("ab")."""
+    def make(tmp_path):
+        folder = _dataset(tmp_path)
+        with open(os.path.join(folder, file), mode) as f:
+            f.write(data)
+        return folder
+    return make
 
 
 def _missing_column(tmp_path):
@@ -40,43 +40,21 @@ def _rating(value):
     return lambda tmp_path: _dataset(tmp_path, [f"1\t2\t{value}\t881250949"])
 
 
-def _empty_ratings(tmp_path):
-    folder = _dataset(tmp_path)
-    _rewrite(os.path.join(folder, "u.data"), b"")
-    return folder
-
-
-def _header_only(tmp_path):
-    folder = _dataset(tmp_path)
-    _rewrite(os.path.join(folder, "u.data"), b"user_id\titem_id\trating\ttimestamp\n")
-    return folder
-
-
-def _truncated_last_line(tmp_path):
-    folder = _dataset(tmp_path)
-    _append(os.path.join(folder, "u.data"), b"7\t3")  # no rating, timestamp nor newline
-    return folder
-
-
-def _non_utf8_ratings(tmp_path):
-    folder = _dataset(tmp_path)
-    _append(os.path.join(folder, "u.data"), b"1\t2\t3\t8812\xff0949\n")
-    return folder
-
-
-def _utf8_title_in_latin1_items(tmp_path):
-    folder = _dataset(tmp_path)
-    flags = "|".join(["0"] * 18 + ["1"])
-    _append(os.path.join(folder, "u.item"),
-            f"51|Amélie (2001)|01-Jan-2001||http://example.invalid/51|{flags}\n".encode("utf-8"))
-    return folder
+_empty_ratings = _edited("u.data", b"", "wb")
+_header_only = _edited("u.data", b"user_id\titem_id\trating\ttimestamp\n", "wb")
+_truncated_last_line = _edited("u.data", b"7\t3", "ab")  # no rating, timestamp nor newline
+_non_utf8_ratings = _edited("u.data", b"1\t2\t3\t8812\xff0949\n", "ab")
+_utf8_title_in_latin1_items = _edited(
+    "u.item", ("51|Amélie (2001)|01-Jan-2001||http://example.invalid/51|"
+               + "|".join(["0"] * 18 + ["1"]) + "\n").encode("utf-8"), "ab")
 
 
 def _duplicate_rows(tmp_path):
     folder = _dataset(tmp_path)
     with open(os.path.join(folder, "u.data"), "rb") as f:
         first = f.readline()
-    _append(os.path.join(folder, "u.data"), first)
+    with open(os.path.join(folder, "u.data"), "ab") as f:
+        f.write(first)
     return folder
 
 
@@ -104,7 +82,8 @@ def _truncated_zip(tmp_path):
     archive = movielens_fixture.zip_folder(_dataset(tmp_path), str(tmp_path / "ml-100k.zip"))
     with open(archive, "rb") as f:
         data = f.read()
-    _rewrite(archive, data[: len(data) // 2])
+    with open(archive, "wb") as f:
+        f.write(data[: len(data) // 2])
     return archive
 
 
