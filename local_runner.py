@@ -100,6 +100,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      f"{component['wall_seconds']:7.1f} s")
     for name, value in sorted((summary["eval_metrics"] or {}).items()):
         lines.append(f"  eval {name}: {value:.4f}")
+    for name, value in sorted((summary.get("user_recall_metrics") or {}).items()):
+        lines.append(f"  eval per-user {name} (rated titles removed): {value:.4f}")
     pushed = summary["pushed_model"] or (
         f"nothing (already serving {summary['already_serving']})" if summary["already_serving"]
         else None)

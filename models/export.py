@@ -111,7 +111,8 @@ class ServingModule(tf.Module):
         user = self.user_tower(transformed[features.USER_INDEX])
         movie = self.movie_tower(transformed[features.MOVIE_INDEX])
         return {
-            features.RATING_OUTPUT: self.rating_head(tf.concat([user, movie], axis=1)),
+            features.RATING_OUTPUT: self.rating_head(
+                (user, movie, transformed[features.USER_INDEX], transformed[features.MOVIE_INDEX])),
             features.RETRIEVAL_OUTPUT: self._catalog_scores(user),
         }
 
@@ -142,7 +143,7 @@ class ServingModule(tf.Module):
             users = self._index(features.USER_ID, user_id, features.USER_INDEX)
             movies = self._index(features.MOVIE_TITLE, movie_title, features.MOVIE_INDEX)
         user, movie = self.user_tower(users), self.movie_tower(movies)
-        rating = self.rating_head(tf.concat([user, movie], axis=1))
+        rating = self.rating_head((user, movie, users, movies))
         return {features.PREDICTED_RATING: rating[:, 0],
                 features.USER_EMBEDDING: user, features.MOVIE_EMBEDDING: movie,
                 features.USER_KNOWN: users < self.num_users,

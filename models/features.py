@@ -37,7 +37,8 @@ RAW_FEATURE_SPEC: Dict[str, tf.io.FixedLenFeature] = {
 # Transformed features (outputs of preprocessing_fn).
 USER_INDEX = "user_index"  # int64 [B], 0..num_users-1, num_users = OOV
 MOVIE_INDEX = "movie_index"  # int64 [B], 0..num_movies-1, num_movies = OOV
-RATING_LABEL = "rating_label"  # float32 [B]
+RATING_LABEL = "rating_label"  # float32 [B], 0 where the rating is missing
+RATING_MASK = "rating_mask"  # float32 [B]: 1 = rated, 0 = unrated (no rating loss, retrieval)
 
 # TFT vocabulary names (files in the transform graph's assets).
 USER_VOCABULARY = "user_id_vocabulary"

@@ -6,6 +6,8 @@ import math
 from typing import Any, Dict, Tuple
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
+# What early stopping watches on the validation split, and whether lower is better.
+EARLY_STOPPING_MONITORS = {"loss": "min", "rmse": "min", "top_100": "max"}
 
 
 # The fields a run can set without recompiling the pipeline (Kubeflow run-time parameters).
@@ -33,6 +35,18 @@ class TrainingConfig:
     top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
     seed: int = 42
     serving_max_k: int = 100  # largest k the `recommend` / `similar_movies` signatures accept
+    # Levers beyond the tutorial; their defaults leave the tutorial's model unchanged.
+    rating_biases: bool = False  # rating = train mean + user bias + movie bias + MLP
+    embedding_l2: float = 0.0  # L2 penalty on the batch's user and movie embeddings
+    retrieval_temperature: float = 1.0  # in-batch softmax over scores / temperature
+    # logQ correction: in-batch negatives are drawn by popularity; subtracting log(frequency)
+    # from the training logits makes scores estimate p(movie | user), popularity included.
+    sampling_bias_correction: bool = False
+    validation_percent: int = 0  # train examples held out (hash of the pair) for early stopping
+    early_stopping_patience: int = 0  # 0 = train all `epochs`; else stop, keep the best epoch
+    early_stopping_monitor: str = "loss"  # validation loss, rmse or top_100 (of the catalog)
+    label_fraction: float = 1.0  # keep this share of training ratings (hash of the pair)
+    recall_ks: Tuple[int, ...] = (10, 50, 100)  # per-user Recall@K, rated movies removed
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):
@@ -54,6 +68,34 @@ class TrainingConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not self.top_ks or any(k < 1 for k in self.top_ks):
             raise ConfigError(f"top_ks must be positive, got {self.top_ks}")
+        if any(k < 1 for k in self.recall_ks):
+            raise ConfigError(f"recall_ks must be positive, got {self.recall_ks}")
+        if any(units < 1 for units in self.rating_layers):
+            raise ConfigError(f"rating_layers must be positive sizes, got {self.rating_layers}")
+        for name in ("embedding_l2", "retrieval_temperature", "label_fraction"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.embedding_l2 < 0:
+            raise ConfigError(f"embedding_l2 must be >= 0, got {self.embedding_l2}")
+        if self.retrieval_temperature <= 0:
+            raise ConfigError(
+                f"retrieval_temperature must be > 0, got {self.retrieval_temperature}")
+        if not 0 < self.label_fraction <= 1:
+            raise ConfigError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
+        if not 0 <= self.validation_percent <= 50:
+            raise ConfigError(
+                f"validation_percent must be in 0..50, got {self.validation_percent}")
+        if self.early_stopping_patience < 0:
+            raise ConfigError(
+                f"early_stopping_patience must be >= 0, got {self.early_stopping_patience}")
+        if self.early_stopping_patience and not self.validation_percent:
+            raise ConfigError("early_stopping_patience needs a validation split: set "
+                              "validation_percent > 0 (it is carved from train, never eval)")
+        if self.early_stopping_monitor not in EARLY_STOPPING_MONITORS:
+            raise ConfigError(f"early_stopping_monitor {self.early_stopping_monitor!r} is not "
+                              f"one of {tuple(EARLY_STOPPING_MONITORS)}")
+        if self.early_stopping_monitor == "top_100" and 100 not in self.top_ks:
+            raise ConfigError("early_stopping_monitor top_100 needs 100 in top_ks")
 
     def with_overrides(self, values: Dict[str, Any]) -> "TrainingConfig":
         """This config with some fields replaced (e.g. run-time hyperparameters), validated."""
@@ -74,3 +116,14 @@ class TrainingConfig:
     @classmethod
     def from_json(cls, text: str) -> "TrainingConfig":
         return cls.from_dict(json.loads(text))
+
+
+# Named configs (`--preset` in the runners). `seed` is the TFRS multitask tutorial, exactly.
+# `best` was chosen on the validation split carved from train (docs/experiments.md).
+PRESETS: Dict[str, TrainingConfig] = {
+    "seed": TrainingConfig(),
+    "best": TrainingConfig(
+        optimizer="adam", learning_rate=0.002, embedding_dim=64, train_batch_size=2048,
+        epochs=40, rating_biases=True, sampling_bias_correction=True,
+        validation_percent=10, early_stopping_patience=2, early_stopping_monitor="loss"),
+}

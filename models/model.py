@@ -5,7 +5,7 @@ tables; the StringLookup part of each tower is the Transform graph, which the ex
 carries in front of them (see models/export.py).
 """
 
-from typing import Dict
+from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -26,24 +26,74 @@ def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
     return optimizers[config.optimizer](learning_rate=config.learning_rate)
 
 
+class RatingHead(tf.keras.layers.Layer):
+    """Predicted rating from (user embedding, movie embedding, user index, movie index).
+
+    The tutorial's head is an MLP over the two embeddings. With `rating_biases`, it predicts a
+    residual over the training mean plus a user and a movie bias (the classic baseline
+    predictor), so the embeddings, shared with retrieval, only carry the interaction.
+    The exported model calls this layer too, so serving gives the rating training measured.
+    """
+
+    def __init__(self, config: TrainingConfig, num_users: int, num_movies: int,
+                 rating_mean: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mlp = tf.keras.Sequential(
+            [tf.keras.layers.Dense(units, activation="relu") for units in config.rating_layers]
+            + [tf.keras.layers.Dense(1)], name="mlp")
+        self.use_biases = config.rating_biases
+        if self.use_biases:
+            self.user_bias = tf.keras.layers.Embedding(
+                num_users + features.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
+                name="user_bias")
+            self.movie_bias = tf.keras.layers.Embedding(
+                num_movies + features.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
+                name="movie_bias")
+            self.rating_mean = tf.constant(rating_mean, tf.float32)
+
+    def call(self, inputs: Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        user_embeddings, movie_embeddings, user_index, movie_index = inputs
+        rating = self.mlp(tf.concat([user_embeddings, movie_embeddings], axis=1))
+        if self.use_biases:
+            rating += self.rating_mean + self.user_bias(user_index) + self.movie_bias(movie_index)
+        return rating
+
+
+def masked_rating_weights(inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+    """[B, 1] weights of the rating loss: the rating mask (1 when the input has none)."""
+    labels = inputs[features.RATING_LABEL]
+    mask = inputs.get(features.RATING_MASK)
+    if mask is None:
+        mask = tf.ones_like(labels)
+    return tf.expand_dims(tf.cast(mask, tf.float32), axis=1)
+
+
 class MovieLensModel(tfrs.Model):
     """loss = rating_weight * MSE(rating) + retrieval_weight * in-batch softmax(retrieval).
 
     A task whose weight is 0 still reports its metrics but adds nothing to the loss, so it
     receives no gradient (0 * loss would still propagate NaN/inf from a diverging head).
+    Examples without a rating (mask 0) add nothing to the rating loss or RMSE; the rating loss
+    is the mean over the rated examples of the batch. Retrieval uses every example.
     """
 
-    def __init__(self, config: TrainingConfig, num_users: int, num_movies: int) -> None:
+    def __init__(self, config: TrainingConfig, num_users: int, num_movies: int,
+                 rating_mean: float = 0.0,
+                 movie_probabilities: Optional[Sequence[float]] = None) -> None:
         super().__init__()
         self.config = config
         self.num_movies = num_movies
+        self.movie_probabilities = None
+        if config.sampling_bias_correction:
+            if movie_probabilities is None:
+                raise ValueError("sampling_bias_correction needs movie_probabilities")
+            self.movie_probabilities = tf.constant(movie_probabilities, tf.float32)
         self.user_tower = tf.keras.layers.Embedding(
             num_users + features.NUM_OOV_BUCKETS, config.embedding_dim, name="user_embedding")
         self.movie_tower = tf.keras.layers.Embedding(
             num_movies + features.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
-        self.rating_head = tf.keras.Sequential(
-            [tf.keras.layers.Dense(units, activation="relu") for units in config.rating_layers]
-            + [tf.keras.layers.Dense(1)], name="rating_head")
+        self.rating_head = RatingHead(config, num_users, num_movies, rating_mean,
+                                      name="rating_head")
         self.rating_task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(),
             metrics=[tf.keras.metrics.RootMeanSquaredError()],
@@ -51,16 +101,19 @@ class MovieLensModel(tfrs.Model):
         # Candidates: every catalog title (vocabulary indices 0..num_movies-1, not the OOV row).
         catalog = tf.data.Dataset.range(num_movies).batch(1024).map(self.movie_tower)
         self.retrieval_task = tfrs.tasks.Retrieval(
-            metrics=tfrs.metrics.FactorizedTopK(candidates=catalog, ks=config.top_ks))
+            metrics=tfrs.metrics.FactorizedTopK(candidates=catalog, ks=config.top_ks),
+            temperature=(None if config.retrieval_temperature == 1.0
+                         else config.retrieval_temperature))
 
     def catalog_embeddings(self) -> tf.Tensor:
         """[num_movies, dim]: the movie tower applied to every catalog title."""
         return self.movie_tower(tf.range(self.num_movies, dtype=tf.int64))
 
     def call(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        user_embeddings = self.user_tower(inputs[features.USER_INDEX])
-        movie_embeddings = self.movie_tower(inputs[features.MOVIE_INDEX])
-        rating = self.rating_head(tf.concat([user_embeddings, movie_embeddings], axis=1))
+        users, movies = inputs[features.USER_INDEX], inputs[features.MOVIE_INDEX]
+        user_embeddings = self.user_tower(users)
+        movie_embeddings = self.movie_tower(movies)
+        rating = self.rating_head((user_embeddings, movie_embeddings, users, movies))
         return {"user_embedding": user_embeddings, "movie_embedding": movie_embeddings,
                 "rating": rating}
 
@@ -69,13 +122,29 @@ class MovieLensModel(tfrs.Model):
         """Each task's unweighted loss; also updates the tasks' metrics."""
         outputs = self(inputs)
         labels = tf.expand_dims(inputs[features.RATING_LABEL], axis=1)
+        weights = masked_rating_weights(inputs)
+        rating_loss = self.rating_task(labels=labels, predictions=outputs["rating"],
+                                       sample_weight=weights)
+        # Keras averages the weighted losses over the whole batch: rescale to the rated ones.
+        batch_size = tf.cast(tf.shape(weights)[0], tf.float32)
+        rating_loss *= batch_size / tf.maximum(tf.reduce_sum(weights), 1.0)
         return {
-            "rating": self.rating_task(labels=labels, predictions=outputs["rating"]),
+            "rating": rating_loss,
             # Top-K over the whole catalog is far costlier than the step itself: only in evaluation.
             "retrieval": self.retrieval_task(
                 outputs["user_embedding"], outputs["movie_embedding"],
-                compute_metrics=not training),
+                compute_metrics=not training,
+                candidate_sampling_probability=self._sampling_probability(inputs)),
+            "embedding_l2": (tf.reduce_mean(tf.reduce_sum(tf.square(outputs["user_embedding"]), 1))
+                             + tf.reduce_mean(tf.reduce_sum(
+                                 tf.square(outputs["movie_embedding"]), 1))),
         }
+
+    def _sampling_probability(self, inputs: Dict[str, tf.Tensor]) -> Optional[tf.Tensor]:
+        """Each batch movie's share of the training examples (logQ correction), or None."""
+        if self.movie_probabilities is None:
+            return None
+        return tf.gather(self.movie_probabilities, inputs[features.MOVIE_INDEX])
 
     def train_step(self, inputs):
         """As TFRS's, without the top-K metrics: not computed in training, they would log 0."""
@@ -84,5 +153,6 @@ class MovieLensModel(tfrs.Model):
 
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         losses = self.task_losses(inputs, training=training)
-        weights = {"rating": self.config.rating_weight, "retrieval": self.config.retrieval_weight}
+        weights = {"rating": self.config.rating_weight, "retrieval": self.config.retrieval_weight,
+                   "embedding_l2": self.config.embedding_l2}
         return tf.add_n([weights[task] * loss for task, loss in losses.items() if weights[task] > 0])

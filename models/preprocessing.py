@@ -42,6 +42,24 @@ def _vocabulary_index(ids: tf.Tensor, vocabulary_name: str) -> tf.Tensor:
                                 lookup_fn=_anonymous_lookup)
 
 
+def rating_and_mask(value: Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """([B] label, [B] mask): mask 0 (and label 0) where the rating is absent or NaN.
+
+    A missing value reaches preprocessing_fn as a hole in a sparse tensor (SchemaGen's
+    schema then makes the feature optional) or as NaN in a dense one.
+    """
+    if isinstance(value, tf.SparseTensor):
+        present = _to_vector(tf.SparseTensor(value.indices, tf.ones_like(value.values, tf.bool),
+                                             value.dense_shape), False)
+    elif isinstance(value, tf.RaggedTensor):
+        present = _to_vector(tf.ones_like(value, tf.bool), False)
+    else:
+        present = tf.ones_like(_to_vector(value, 0.0), tf.bool)
+    ratings = tf.cast(_to_vector(value, 0.0), tf.float32)
+    present = tf.logical_and(present, tf.math.is_finite(ratings))
+    return tf.where(present, ratings, 0.0), tf.cast(present, tf.float32)
+
+
 def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     """Maps raw ids to vocabulary indices; OOV ids map to index == vocabulary size.
 
@@ -51,9 +69,10 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     """
     user_ids = _to_vector(inputs[features.USER_ID], b"")
     movie_titles = _to_vector(inputs[features.MOVIE_TITLE], b"")
-    ratings = _to_vector(inputs[features.USER_RATING], 0.0)
+    ratings, mask = rating_and_mask(inputs[features.USER_RATING])
     return {
         features.USER_INDEX: _vocabulary_index(user_ids, features.USER_VOCABULARY),
         features.MOVIE_INDEX: _vocabulary_index(movie_titles, features.MOVIE_VOCABULARY),
-        features.RATING_LABEL: tf.cast(ratings, tf.float32),
+        features.RATING_LABEL: ratings,
+        features.RATING_MASK: mask,
     }

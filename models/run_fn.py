@@ -10,24 +10,20 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models import export
 from models import features
-from models.data import make_dataset
+from models import training
+from models.data import load_columns
 from models.hparams import TrainingConfig
-from models.model import MovieLensModel, make_optimizer
 
 TRAINING_CONFIG_KEY = "training_config"
 KERAS_METRICS_FILE = "keras_eval_metrics.json"
+RECALL_METRICS_FILE = "user_recall_metrics.json"
+TRAINING_LOG_FILE = "training_log.json"
 TRAINING_CONFIG_FILE = "training_config.json"
 
 
-def build_model(config: TrainingConfig, tf_transform_output: tft.TFTransformOutput) -> MovieLensModel:
-    """A compiled model sized by the Transform vocabularies; seeds TF from the config first."""
-    tf.keras.utils.set_random_seed(config.seed)
-    model = MovieLensModel(
-        config,
-        num_users=tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY),
-        num_movies=tf_transform_output.vocabulary_size_by_name(features.MOVIE_VOCABULARY))
-    model.compile(optimizer=make_optimizer(config))
-    return model
+def _write_json(directory: str, name: str, value) -> None:
+    with tf.io.gfile.GFile(os.path.join(directory, name), "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -40,22 +36,26 @@ def run_fn(fn_args: FnArgs) -> None:
         f.write(config.to_json())  # what actually trained, run-time overrides included
     tf.config.experimental.enable_op_determinism()  # same config, same metrics
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    model = build_model(config, tf_transform_output)
+    num_users = tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY)
+    num_movies = tf_transform_output.vocabulary_size_by_name(features.MOVIE_VOCABULARY)
 
-    train = make_dataset(fn_args.train_files, tf_transform_output, config.train_batch_size,
-                         shuffle=True, seed=config.seed)
-    evaluation = make_dataset(fn_args.eval_files, tf_transform_output, config.eval_batch_size,
-                              shuffle=False, seed=config.seed)
+    train = load_columns(fn_args.train_files, tf_transform_output)
+    evaluation = load_columns(fn_args.eval_files, tf_transform_output)
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")
-    model.fit(train, epochs=config.epochs, callbacks=[tensorboard], verbose=2)
+    result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
+    _write_json(fn_args.model_run_dir, TRAINING_LOG_FILE, {
+        "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
+        "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
+        "rated_fit_examples": result.rated_fit_examples, "history": result.history})
 
     # Keras's own evaluation (FactorizedTopK over the catalog), kept next to the TensorBoard
-    # logs so TFMA's figures can be checked against it.
-    metrics = model.evaluate(evaluation, return_dict=True, verbose=0)
-    metrics = {name: float(value) for name, value in metrics.items()}
-    logging.info("Keras evaluation on the eval split: %s", metrics)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, KERAS_METRICS_FILE), "w") as f:
-        json.dump(metrics, f, indent=2, sort_keys=True)
+    # logs so TFMA's figures can be checked against it; per-user Recall@K in its own file.
+    metrics = training.evaluate(result.model, config, train, evaluation, num_users)
+    recall = {name: metrics.pop(name) for name in list(metrics)
+              if name.startswith("recall_")}
+    logging.info("Keras evaluation on the eval split: %s; per-user recall: %s", metrics, recall)
+    _write_json(fn_args.model_run_dir, KERAS_METRICS_FILE, metrics)
+    _write_json(fn_args.model_run_dir, RECALL_METRICS_FILE, recall)
 
-    export.save_serving_model(model, tf_transform_output, fn_args.serving_model_dir,
+    export.save_serving_model(result.model, tf_transform_output, fn_args.serving_model_dir,
                               max_k=config.serving_max_k)

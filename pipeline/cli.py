@@ -1,25 +1,54 @@
-"""Command-line flags shared by the runners: the training hyperparameters a user sets."""
+"""Command-line flags shared by the runners: the training hyperparameters a user sets.
+
+`--preset NAME` picks a named TrainingConfig (models.hparams.PRESETS; `seed` is the TFRS
+tutorial); the other training flags override single fields of it when given.
+"""
 
 import argparse
+import json
 
-from models.hparams import TrainingConfig
+from models.hparams import PRESETS, TrainingConfig
 from pipeline.configs import EvalThresholds, PipelineConfig
 
-# Flag → TrainingConfig field; defaults come from TrainingConfig itself.
+# Flag → TrainingConfig field; unset flags keep the preset's value.
 _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "retrieval_weight",
                    "--epochs": "epochs", "--learning-rate": "learning_rate",
-                   "--embedding-dim": "embedding_dim", "--seed": "seed"}
+                   "--embedding-dim": "embedding_dim", "--seed": "seed",
+                   "--optimizer": "optimizer", "--train-batch-size": "train_batch_size",
+                   "--embedding-l2": "embedding_l2",
+                   "--retrieval-temperature": "retrieval_temperature",
+                   "--validation-percent": "validation_percent",
+                   "--early-stopping-patience": "early_stopping_patience",
+                   "--early-stopping-monitor": "early_stopping_monitor",
+                   "--label-fraction": "label_fraction"}
+_BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
+                  "--sampling-bias-correction": "sampling_bias_correction"}
+DEFAULT_PRESET = "seed"
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
     defaults = TrainingConfig()
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                        help=f"named training config (default {DEFAULT_PRESET}: the TFRS "
+                             "multitask tutorial); the flags below override its fields")
     for flag, field in _TRAINING_FLAGS.items():
         default = getattr(defaults, field)
-        parser.add_argument(flag, type=type(default), default=default)
+        parser.add_argument(flag, dest=field, type=type(default), default=None,
+                            help=f"(tutorial: {default})")
+    for flag, field in _BOOLEAN_FLAGS.items():
+        parser.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction,
+                            default=None)
+    parser.add_argument("--training-config-json", default=None,
+                        help="JSON object of further TrainingConfig overrides")
 
 
 def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    return TrainingConfig(**{field: getattr(args, field) for field in _TRAINING_FLAGS.values()})
+    overrides = {field: getattr(args, field)
+                 for field in list(_TRAINING_FLAGS.values()) + list(_BOOLEAN_FLAGS.values())
+                 if getattr(args, field) is not None}
+    if args.training_config_json:
+        overrides.update(json.loads(args.training_config_json))
+    return PRESETS[args.preset].with_overrides(overrides)
 
 
 # Flag → EvalThresholds field; a negative value turns a threshold off.

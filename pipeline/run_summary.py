@@ -1,6 +1,7 @@
 """What a run did, read back from MLMD: each component's state and wall time, the evaluation,
 the blessing and the pushed model."""
 
+import json
 import os
 from typing import Any, Dict, List, Optional
 
@@ -9,6 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 from components.atomic_pusher import ALREADY_SERVING_KEY
+from models.run_fn import RECALL_METRICS_FILE
 
 PUSHER_ID = "Pusher"
 
@@ -95,6 +97,12 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     evaluation: Optional[Dict[str, float]] = None
     if outputs.get("ModelEvaluation"):
         evaluation = load_eval_metrics(outputs["ModelEvaluation"][0].uri)
+    user_recall = None
+    for model_run in outputs.get("ModelRun", []):  # the Trainer's per-user Recall@K
+        path = os.path.join(model_run.uri, RECALL_METRICS_FILE)
+        if os.path.exists(path):
+            with open(path) as f:
+                user_recall = json.load(f)
     blessing = outputs.get("ModelBlessing", [None])[0]
     pushed = outputs.get("PushedModel", [None])[0]
     pushed_path = already_serving = None
@@ -107,6 +115,8 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     return {
         "pipeline_run": run.name,
         "eval_metrics": evaluation,
+        # Trainer, eval split: per-user Recall@K over the catalog minus the user's train titles
+        "user_recall_metrics": user_recall,
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
         "pushed_model": pushed_path,
         # set when this run's model was already being served (pushed by an earlier run)

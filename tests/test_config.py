@@ -104,3 +104,24 @@ def test_run_time_hyperparameters_override_the_config_and_are_validated():
     assert (tuned.rating_weight, tuned.epochs, tuned.embedding_dim) == (0.25, 5, 16)
     with pytest.raises(ValueError, match="must be >= 1"):
         config.with_overrides({"epochs": 0})
+
+
+def test_presets_and_flags():
+    import argparse
+
+    from models.hparams import PRESETS
+    from pipeline.cli import add_training_flags, training_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_training_flags(parser)
+    assert training_config_from_args(parser.parse_args([])) == TrainingConfig()  # the tutorial
+    assert training_config_from_args(parser.parse_args(["--preset", "seed"])) == TrainingConfig()
+    best = training_config_from_args(parser.parse_args(["--preset", "best", "--epochs", "7"]))
+    assert best == PRESETS["best"].with_overrides({"epochs": 7})
+    flags = parser.parse_args(["--rating-biases", "--label-fraction", "0.25",
+                               "--training-config-json", '{"rating_layers": [64]}'])
+    config = training_config_from_args(flags)
+    assert (config.rating_biases, config.label_fraction, config.rating_layers) == \
+        (True, 0.25, (64,))
+    with pytest.raises(ValueError, match="label_fraction"):
+        training_config_from_args(parser.parse_args(["--label-fraction", "2"]))

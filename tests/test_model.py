@@ -104,3 +104,89 @@ def test_example_order_does_not_change_the_training_order():
         np.testing.assert_array_equal(a[name].numpy(), b[name].numpy())
     keys = list(zip(*(a[name].numpy().tolist() for name in sorted(a))))
     assert keys == sorted(keys)
+
+
+# -- missing ratings: masked out of the rating loss, still used by retrieval -------------------
+
+def _masked_batch(size: int = 64, seed: int = 0):
+    batch = _batch(size, seed)
+    mask = np.random.default_rng(seed + 1).integers(0, 2, size).astype(np.float32)
+    mask[:2] = [1.0, 0.0]
+    return {**batch, features.RATING_MASK: tf.constant(mask)}
+
+
+def test_masked_examples_ratings_do_not_change_the_loss_or_its_gradient():
+    batch = _masked_batch()
+    unrated = batch[features.RATING_MASK].numpy() == 0
+    changed = batch[features.RATING_LABEL].numpy().copy()
+    changed[unrated] = 1000.0  # any rating: it must not matter
+    other = {**batch, features.RATING_LABEL: tf.constant(changed)}
+    model = _model(rating_weight=1.0, retrieval_weight=1.0)
+    loss, grads = _gradients(model, batch)
+    other_loss, other_grads = _gradients(model, other)
+    np.testing.assert_allclose(other_loss.numpy(), loss.numpy(), rtol=1e-6)
+    for ref, grad in grads.items():
+        if grad is not None:
+            np.testing.assert_allclose(tf.convert_to_tensor(other_grads[ref]).numpy(),
+                                       tf.convert_to_tensor(grad).numpy(), atol=1e-6)
+
+
+def test_rating_loss_is_the_mean_over_rated_examples_only():
+    batch = _masked_batch()
+    model = _model()
+    rated = batch[features.RATING_MASK].numpy() == 1
+    predicted = model(batch)["rating"].numpy()[:, 0]
+    expected = np.mean((predicted[rated] - batch[features.RATING_LABEL].numpy()[rated]) ** 2)
+    loss = model.task_losses(batch, training=True)["rating"]
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+
+
+def test_an_all_ones_mask_is_the_same_as_no_mask():
+    batch = _batch()
+    model = _model()
+    with_mask = {**batch, features.RATING_MASK: tf.ones([64])}
+    np.testing.assert_array_equal(model.compute_loss(batch, training=True).numpy(),
+                                  model.compute_loss(with_mask, training=True).numpy())
+
+
+def test_unrated_examples_still_train_retrieval():
+    batch = _masked_batch()
+    everything_rated = {**batch, features.RATING_MASK: tf.ones([64])}
+    model = _model(rating_weight=1.0, retrieval_weight=1.0)
+    masked = model.task_losses(batch, training=True)["retrieval"]
+    unmasked = model.task_losses(everything_rated, training=True)["retrieval"]
+    np.testing.assert_allclose(masked.numpy(), unmasked.numpy(), rtol=1e-6)
+    # A user seen only in unrated examples still gets a gradient (from retrieval alone).
+    only_unrated = {features.USER_INDEX: tf.constant([3, 4], tf.int64),
+                    features.MOVIE_INDEX: tf.constant([5, 6], tf.int64),
+                    features.RATING_LABEL: tf.constant([0.0, 0.0]),
+                    features.RATING_MASK: tf.constant([0.0, 0.0])}
+    _, grads = _gradients(model, only_unrated)
+    user_grad = tf.convert_to_tensor(grads[model.user_tower.embeddings.ref()]).numpy()
+    assert np.abs(user_grad[3]).sum() > 0
+    # ... and with retrieval off, no gradient reaches anything from unrated examples.
+    rating_only = _model(rating_weight=1.0, retrieval_weight=0.0)
+    _, grads = _gradients(rating_only, only_unrated)
+    assert all(g is None or not np.any(tf.convert_to_tensor(g).numpy()) for g in grads.values())
+
+
+def test_masked_rmse_ignores_unrated_examples():
+    batch = _masked_batch()
+    model = _model()
+    model.compile(optimizer=make_optimizer(model.config))
+    metrics = model.evaluate(tf.data.Dataset.from_tensor_slices(batch).batch(16),
+                             return_dict=True, verbose=0)
+    rated = batch[features.RATING_MASK].numpy() == 1
+    predicted = model(batch)["rating"].numpy()[:, 0]
+    expected = np.sqrt(np.mean(
+        (predicted[rated] - batch[features.RATING_LABEL].numpy()[rated]) ** 2))
+    np.testing.assert_allclose(metrics["root_mean_squared_error"], expected, rtol=1e-5)
+
+
+def test_rating_biases_start_from_the_training_mean():
+    config = TrainingConfig(embedding_dim=8, rating_layers=(16,), rating_biases=True)
+    model = MovieLensModel(config, NUM_USERS, NUM_MOVIES, rating_mean=3.5)
+    batch = _batch()
+    mlp = model.rating_head.mlp(tf.concat([model(batch)["user_embedding"],
+                                           model(batch)["movie_embedding"]], axis=1))
+    np.testing.assert_allclose(model(batch)["rating"].numpy(), mlp.numpy() + 3.5, rtol=1e-6)

@@ -38,6 +38,11 @@ def test_first_run_blesses_and_pushes_a_model_with_sane_metrics(config, first_ru
     assert top[-1] == 1.0  # 60 titles: the true one is always among the top 100
     assert top[0] < 0.5
 
+    recall = summary["user_recall_metrics"]  # per user, rated titles removed (Trainer)
+    assert recall["recall_users"] > 0
+    assert 0.0 < recall["recall_at_10"] <= recall["recall_at_50"] <= 1.0
+    assert recall["recall_at_100"] == 1.0  # 60 titles: every unrated one is in the top 100
+
     assert summary["blessed"] is True
     pushed = summary["pushed_model"]
     assert pushed and os.path.dirname(pushed) == config.serving_dir

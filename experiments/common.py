@@ -1,0 +1,46 @@
+"""Shared by the experiment scripts: the transformed splits of a pipeline run, in memory.
+
+Experiments read the Transform output of a real `make run` (same split, vocabularies and
+examples the Trainer gets) and train with `models.training`, the code the Trainer runs.
+"""
+
+import glob
+import json
+import os
+from typing import Dict, Tuple
+
+import tensorflow_transform as tft
+
+from models import features
+from models.data import Columns, load_columns
+
+
+def _newest(pattern: str) -> str:
+    matches = sorted(glob.glob(pattern), key=lambda p: int(os.path.basename(p.rstrip("/"))))
+    if not matches:
+        raise FileNotFoundError(f"nothing matches {pattern}: run `make run OUTPUT=...` first")
+    return matches[-1]
+
+
+def load_transformed(pipeline_root: str) -> Tuple[Columns, Columns, int, int]:
+    """(train, eval, num_users, num_movies) from the newest Transform run under the root."""
+    transform = os.path.join(pipeline_root, "Transform")
+    graph = tft.TFTransformOutput(_newest(os.path.join(transform, "transform_graph", "*")))
+    examples = _newest(os.path.join(transform, "transformed_examples", "*"))
+    train = load_columns([os.path.join(examples, "Split-train", "*")], graph)
+    evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph)
+    return (train, evaluation, graph.vocabulary_size_by_name(features.USER_VOCABULARY),
+            graph.vocabulary_size_by_name(features.MOVIE_VOCABULARY))
+
+
+def validation_metrics(history: Dict[str, list], best_epoch) -> Dict[str, float]:
+    """The validation metrics of the kept epoch (the last one without early stopping)."""
+    index = (best_epoch - 1) if best_epoch else -1
+    return {name[4:]: values[index] for name, values in history.items()
+            if name.startswith("val_")}
+
+
+def append_jsonl(path: str, record: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")

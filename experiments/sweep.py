@@ -1,0 +1,65 @@
+"""Trains configs on a pipeline run's transformed data; reports validation metrics only.
+
+    python -m experiments.sweep --pipeline-root /tmp/wtm/seed/pipeline_root \
+        --base '{"validation_percent": 10}' '{"optimizer": "adam", "learning_rate": 0.01}' ...
+
+Each positional argument is a JSON object of TrainingConfig overrides laid over `--base`
+(itself over a preset). Selection uses the validation split carved from train; eval metrics are
+printed only with `--report-eval` (for a final check, never for choosing).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+
+from experiments.common import append_jsonl, load_transformed, validation_metrics  # noqa: E402
+from models import training  # noqa: E402
+from models.hparams import PRESETS  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline-root", required=True)
+    parser.add_argument("--preset", default="seed", choices=sorted(PRESETS))
+    parser.add_argument("--base", default="{}", help="JSON overrides applied to every config")
+    parser.add_argument("--report-eval", action="store_true")
+    parser.add_argument("--log", default="experiments/results/sweep.jsonl")
+    parser.add_argument("configs", nargs="*", default=["{}"])
+    args = parser.parse_args(argv)
+
+    tf.config.experimental.enable_op_determinism()
+    train, evaluation, num_users, num_movies = load_transformed(args.pipeline_root)
+    base = PRESETS[args.preset].with_overrides(json.loads(args.base))
+    for overrides in args.configs:
+        config = base.with_overrides(json.loads(overrides))
+        started = time.time()
+        result = training.fit(config, train, num_users, num_movies, verbose=0)
+        record = {"preset": args.preset, "base": json.loads(args.base),
+                  "overrides": json.loads(overrides), "epochs_trained": result.epochs_trained,
+                  "best_epoch": result.best_epoch,
+                  "validation": validation_metrics(result.history, result.best_epoch),
+                  "seconds": round(time.time() - started, 1)}
+        if args.report_eval:
+            record["eval"] = training.evaluate(result.model, config, train, evaluation, num_users)
+        append_jsonl(args.log, record)
+        val = record["validation"]
+        print(f"{overrides}: epochs {result.epochs_trained} best {result.best_epoch} "
+              f"val rmse {val.get('root_mean_squared_error', float('nan')):.4f} "
+              f"top100 {val.get('factorized_top_k/top_100_categorical_accuracy', float('nan')):.4f}"
+              + (f" | EVAL rmse {record['eval']['root_mean_squared_error']:.4f} top100 "
+                 f"{record['eval']['factorized_top_k/top_100_categorical_accuracy']:.4f} "
+                 f"recall@100 {record['eval'].get('recall_at_100', float('nan')):.4f}"
+                 if args.report_eval else "")
+              + f" ({record['seconds']} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
