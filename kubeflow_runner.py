@@ -20,6 +20,7 @@ from typing import List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
 from pipeline.cli import (add_beam_flag, add_threshold_flags, add_training_flags,  # noqa: E402
+                          add_tuner_flag,
                           beam_args_from_args, thresholds_from_args,
                           training_config_from_args)
 
@@ -40,6 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_training_flags(parser)
     add_threshold_flags(parser)
     add_beam_flag(parser)
+    add_tuner_flag(parser)
     dataflow = parser.add_argument_group(
         "Dataflow", "run the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator...) "
                     "on Dataflow, with the pipeline image as the workers' SDK container")
@@ -83,6 +85,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         training=training_config_from_args(args),
         thresholds=thresholds_from_args(args),
         beam_pipeline_args=tuple(beam_args),
+        tuner_trials=args.tune,
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
 from pipeline.cli import (add_beam_flag, add_threshold_flags, add_training_flags,  # noqa: E402
+                          add_tuner_flag,
                           beam_args_from_args, thresholds_from_args,
                           training_config_from_args)
 
@@ -41,6 +42,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         default=configs.DataConfig.max_malformed_lines)
     add_threshold_flags(parser)
     add_beam_flag(parser)
+    add_tuner_flag(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     comparison = parser.add_argument_group(
         "comparing loss weightings", "train and evaluate several (rating, retrieval) weightings "
@@ -64,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
         thresholds=thresholds_from_args(args),
         enable_cache=not args.no_cache,
         beam_pipeline_args=beam_args_from_args(args),
+        tuner_trials=args.tune,
     )
 
 

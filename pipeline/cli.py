@@ -7,7 +7,7 @@ tutorial); the other training flags override single fields of it when given.
 import argparse
 import json
 
-from models.hparams import PRESETS, TrainingConfig
+from models.hparams import PRESETS, ConfigError, TrainingConfig
 from pipeline.configs import EvalThresholds, PipelineConfig
 
 # Flag → TrainingConfig field; unset flags keep the preset's value.
@@ -47,7 +47,10 @@ def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
                  for field in list(_TRAINING_FLAGS.values()) + list(_BOOLEAN_FLAGS.values())
                  if getattr(args, field) is not None}
     if args.training_config_json:
-        overrides.update(json.loads(args.training_config_json))
+        try:
+            overrides.update(json.loads(args.training_config_json))
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"--training-config-json is not a JSON object: {error}") from None
     return PRESETS[args.preset].with_overrides(overrides)
 
 
@@ -77,3 +80,9 @@ def add_beam_flag(parser: argparse.ArgumentParser) -> None:
 
 def beam_args_from_args(args: argparse.Namespace):
     return tuple(args.beam_arg) or PipelineConfig.beam_pipeline_args
+
+
+def add_tuner_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tune", type=int, default=0, metavar="TRIALS",
+                        help="run the Tuner (models/tuner.py) with this many trials before the "
+                             "Trainer (default 0: off; slow)")

@@ -80,6 +80,10 @@ class PipelineConfig:
     enable_cache: bool = True
     # The curated schema, relative to the project root (shipped with the code and the image).
     schema_file: str = "pipeline/schema.pbtxt"
+    # The optional Tuner (models/tuner.py): 0 = off; else its trials, scored on this share of
+    # the train split held out (never on eval).
+    tuner_trials: int = 0
+    tuner_validation_percent: int = 10
     beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
 
@@ -95,6 +99,11 @@ class PipelineConfig:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.model_name) or self.model_name in (".", ".."):
             raise ConfigError(f"model_name {self.model_name!r} must be one path component "
                               f"(letters, digits, '_', '-', '.')")
+        if self.tuner_trials < 0:
+            raise ConfigError(f"tuner_trials must be >= 0, got {self.tuner_trials}")
+        if not 1 <= self.tuner_validation_percent <= 50:
+            raise ConfigError(f"tuner_validation_percent must be in 1..50, got "
+                              f"{self.tuner_validation_percent}")
         schema = os.path.normpath(self.schema_file)
         if os.path.isabs(schema) or schema.startswith(".."):
             raise ConfigError(f"schema_file {self.schema_file!r} must be a path inside the "

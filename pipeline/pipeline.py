@@ -1,11 +1,12 @@
 """The TFX DAG: ExampleGen → statistics, schema, validation → Transform → Trainer →
 Evaluator (against the last blessed model) → Pusher."""
 
+import json
 from typing import Any, Dict, List
 
 # Direct imports, not `tfx.v1`: that umbrella also imports the Google Cloud extensions
 # (aiplatform), seconds of start-up that every run, even a fully cached one, would pay.
-from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform, Tuner
 from tfx.dsl.components.base import base_node
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -24,6 +25,7 @@ from components.hyperparameters_gen import HyperparametersGen
 from components.movielens_example_gen import CODE_FINGERPRINT_KEY, MovieLensExampleGen
 from models.hparams import RUNTIME_HYPERPARAMETERS
 from models.run_fn import TRAINING_CONFIG_KEY
+from models.tuner import TUNING_KEY
 from pipeline import data_source
 from pipeline.configs import PipelineConfig
 from pipeline.run_summary import PUSHER_ID
@@ -43,9 +45,10 @@ def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
     PipelineJob's parameter values.
     """
     source = data_source.resolve(config.data.source, config.cache_dir)
-    return {DATA_ROOT_PARAMETER: source.input_base,
-            **{name: ptype(getattr(config.training, name))
-               for name, ptype in RUNTIME_HYPERPARAMETERS.items()},
+    hyperparameters = {} if config.tuner_trials else {  # with a Tuner, it chooses them
+        name: ptype(getattr(config.training, name))
+        for name, ptype in RUNTIME_HYPERPARAMETERS.items()}
+    return {DATA_ROOT_PARAMETER: source.input_base, **hyperparameters,
             **config.thresholds.as_parameters()}
 
 
@@ -53,6 +56,15 @@ def _runtime(name: str, default, enabled: bool):
     """A Kubeflow run-time parameter with this default, or the plain default."""
     return data_types.RuntimeParameter(name=name, ptype=type(default),
                                                  default=default) if enabled else default
+
+
+def _hyperparameters(tunable: List[base_node.BaseNode]):
+    """The HyperParameters channel of the Tuner or HyperparametersGen, if there is one."""
+    if not tunable:
+        return None
+    outputs = tunable[0].outputs
+    return outputs["best_hyperparameters"] if "best_hyperparameters" in outputs \
+        else outputs["hyperparameters"]
 
 
 def create_components(config: PipelineConfig, runtime_parameters: bool = False,
@@ -99,7 +111,21 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
     transform.add_upstream_node(anomalies_gate)
 
     tunable = []
-    if runtime_parameters:
+    if config.tuner_trials:  # the Tuner's best values win over run-time hyperparameters
+        tuner = Tuner(
+            tuner_fn="models.tuner.tuner_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=trainer_pb2.TrainArgs(splits=["train"]),
+            eval_args=trainer_pb2.EvalArgs(splits=["eval"]),  # required, never read
+            custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
+                           TUNING_KEY: json.dumps(
+                               {"max_trials": config.tuner_trials,
+                                "validation_percent": config.tuner_validation_percent}),
+                           CODE_FINGERPRINT_KEY: models_fingerprint})
+        tunable = [tuner]
+    elif runtime_parameters:
         defaults = runtime_parameter_defaults(config)
         hyperparameters_gen = HyperparametersGen(**{
             name: _runtime(name, defaults[name], True) for name in RUNTIME_HYPERPARAMETERS})
@@ -114,7 +140,7 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
                        CODE_FINGERPRINT_KEY: models_fingerprint},
-        hyperparameters=tunable[0].outputs["hyperparameters"] if tunable else None,
+        hyperparameters=_hyperparameters(tunable),
     )
 
     evaluator_inputs = dict(
@@ -122,7 +148,7 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         training=config.training,
         thresholds={name: _runtime(name, value, runtime_parameters)
                     for name, value in config.thresholds.as_parameters().items()},
-        hyperparameters=tunable[0].outputs["hyperparameters"] if tunable else None,
+        hyperparameters=_hyperparameters(tunable),
         code_fingerprint=code_fingerprint(EVALUATOR_CODE))
     if experiment:  # metrics only: nothing blessed, so nothing pushed nor used as a baseline
         evaluator = GatedEvaluator(baseline_model=None, gate=False,

@@ -1,0 +1,80 @@
+"""The optional TFX Tuner: KerasTuner over the loss weights, learning rate, embedding size and
+epochs, scored on the validation split carved from train (never on eval).
+
+Objective (minimised): validation RMSE − validation top-100 accuracy. Both tasks count, on
+scales that move alike in practice (RMSE ≈ 0.9–1.2, top-100 ≈ 0.05–0.40): a point of
+top-100 accuracy is worth a point of RMSE. The best values reach the Trainer through its
+`hyperparameters` input, laid over the compiled TrainingConfig like run-time parameters.
+"""
+
+import json
+from typing import Any, Dict
+
+import keras_tuner
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.tuner.component import TunerFnResult
+
+from models import features, training
+from models.data import load_columns
+from models.hparams import TrainingConfig
+
+TUNING_KEY = "tuning"  # custom_config: {"max_trials": int, "validation_percent": int}
+OBJECTIVE = "rmse_minus_top_100"
+RMSE_LOG = "val_root_mean_squared_error"
+TOP_100_LOG = "val_factorized_top_k/top_100_categorical_accuracy"
+
+
+def search_space(hp: keras_tuner.HyperParameters, base: TrainingConfig) -> None:
+    """The tuned TrainingConfig fields (names are field names, so the Trainer applies them)."""
+    hp.Choice("rating_weight", [0.1, 0.3, 1.0, 3.0], default=base.rating_weight
+              if base.rating_weight in (0.1, 0.3, 1.0, 3.0) else None)
+    hp.Choice("retrieval_weight", [0.3, 1.0])
+    hp.Float("learning_rate", min_value=base.learning_rate / 10,
+             max_value=base.learning_rate * 3, sampling="log", default=base.learning_rate)
+    hp.Choice("embedding_dim", [32, 64, 128])
+    hp.Int("epochs", min_value=max(1, base.epochs // 2), max_value=base.epochs * 2,
+           default=base.epochs)
+
+
+def objective(history: Dict[str, Any], best_epoch: int) -> Dict[str, float]:
+    """The validation metrics at the kept epoch and the combined objective."""
+    rmse = history[RMSE_LOG][best_epoch - 1]
+    top_100 = history[TOP_100_LOG][best_epoch - 1]
+    return {OBJECTIVE: rmse - top_100, "val_rmse": rmse, "val_top_100": top_100}
+
+
+class MultiTaskTuner(keras_tuner.RandomSearch):
+    """Random search whose trial trains our model with `models.training.fit`."""
+
+    def __init__(self, base: TrainingConfig, train, num_users: int, num_movies: int,
+                 **kwargs) -> None:
+        self.base, self.train = base, train
+        self.num_users, self.num_movies = num_users, num_movies
+        hyperparameters = keras_tuner.HyperParameters()
+        search_space(hyperparameters, base)
+        super().__init__(hyperparameters=hyperparameters, tune_new_entries=False,
+                         objective=keras_tuner.Objective(OBJECTIVE, direction="min"), **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs) -> Dict[str, float]:
+        config = self.base.with_overrides(trial.hyperparameters.values)
+        result = training.fit(config, self.train, self.num_users, self.num_movies, verbose=0)
+        return objective(result.history, result.best_epoch or result.epochs_trained)
+
+
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
+    from models.run_fn import TRAINING_CONFIG_KEY
+
+    tuning = json.loads(fn_args.custom_config[TUNING_KEY])
+    base = TrainingConfig.from_json(fn_args.custom_config[TRAINING_CONFIG_KEY]).with_overrides(
+        {"validation_percent": tuning["validation_percent"]})
+    tf.config.experimental.enable_op_determinism()
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    tuner = MultiTaskTuner(
+        base, load_columns(fn_args.train_files, tf_transform_output),  # eval: never read
+        tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY),
+        tf_transform_output.vocabulary_size_by_name(features.MOVIE_VOCABULARY),
+        max_trials=tuning["max_trials"], seed=base.seed, directory=fn_args.working_dir,
+        project_name="movielens_multitask", overwrite=True)
+    return TunerFnResult(tuner=tuner, fit_kwargs={})
