@@ -12,7 +12,7 @@ split and vocabularies; with `--pipeline-root` it reuses a run's Transform outpu
 kept are chosen by a seeded hash of the (user, movie) pair, the same for both models (and
 nested: the 5 % are among the 10 %). Both models stop early on the RMSE of a validation split
 carved from train (its labelled examples), never on eval. Writes results.json, table.md and
-rmse_vs_labels.svg (+ .png when matplotlib is installed).
+rmse_vs_labels.png.
 """
 
 import argparse
@@ -26,7 +26,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tensorflow as tf  # noqa: E402
 
 from experiments.common import load_transformed, validation_metrics  # noqa: E402
-from experiments.svg_plot import line_chart, line_chart_png  # noqa: E402
 from models import training  # noqa: E402
 from models.hparams import PRESETS  # noqa: E402
 
@@ -59,20 +58,24 @@ def table(rows) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_png(series, path: str, percents) -> None:
-    """matplotlib when installed (it is not pinned in the venv), else Pillow."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        line_chart_png(series, path, "Eval RMSE vs share of training ratings kept",
-                       "labels kept, p % (log scale)", "eval RMSE", percents)
-        return
+def write_png(series, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6.4, 4.8), dpi=120)
     for name, points in series.items():
-        plt.plot(*zip(*points), marker="o", label=name)
-    plt.xscale("log"), plt.xlabel("labels kept, p %"), plt.ylabel("eval RMSE"), plt.legend()
-    plt.savefig(path, dpi=120)
+        axes.plot(*zip(*points), marker="o", label=name)
+    axes.set_xscale("log")
+    axes.set_xlabel("labels kept, p % (log scale)")
+    axes.set_ylabel("eval RMSE")
+    axes.set_title("Eval RMSE vs share of training ratings kept")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
 
 
 def replot(out: str) -> None:
@@ -87,11 +90,7 @@ def write_outputs(rows, out: str) -> None:
         f.write(table(rows))
     series = {name: [(row["percent"], row[key]["eval"][RMSE]) for row in rows]
               for name, key in (("rating-only", "rating_only"), ("joint", "joint"))}
-    with open(os.path.join(out, "rmse_vs_labels.svg"), "w") as f:
-        f.write(line_chart(series, "Eval RMSE vs share of training ratings kept",
-                           "labels kept, p % (log scale)", "eval RMSE",
-                           [row["percent"] for row in rows]))
-    write_png(series, os.path.join(out, "rmse_vs_labels.png"), [row["percent"] for row in rows])
+    write_png(series, os.path.join(out, "rmse_vs_labels.png"))
 
 
 def main(argv=None) -> int:
