@@ -34,7 +34,12 @@ def pipeline_config(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def first_run(pipeline_config):
-    """The summary of the first (cold) run; later tests may run the pipeline again."""
+    """The summary of the first (cold) run; later tests may run the pipeline again. The
+    run_summary.json it wrote is kept under `written_summary` (later runs overwrite the file)."""
+    import json
+
     import local_runner
 
-    return local_runner.run(pipeline_config)
+    summary = local_runner.run(pipeline_config)
+    with open(os.path.join(pipeline_config.output_dir, local_runner.SUMMARY_FILE)) as f:
+        return {**summary, "written_summary": json.load(f)}
