@@ -8,7 +8,7 @@ OUTPUT ?= outputs
 ARGS ?=
 TESTS ?= tests
 
-.PHONY: venv run test bench-serving clean
+.PHONY: venv run test bench bench-scale bench-serving clean
 
 venv:
 	@bash scripts/ensure_venv.sh
@@ -18,6 +18,20 @@ run: venv
 
 test: venv
 	$(PYTHON) -m pytest $(TESTS)
+
+# Cost of the pipeline vs. the TFRS notebook script on ML-100K (DATA= as for run; REPEATS=3).
+# Writes bench_results/bench.{json,md}. BENCH_ARGS passes more run_bench.py flags.
+REPEATS ?= 3
+BENCH_ARGS ?=
+bench: venv
+	$(PYTHON) bench/run_bench.py $(if $(DATA),--data $(DATA)) --repeats $(REPEATS) $(BENCH_ARGS)
+
+# Cold pipeline runs on synthetic MovieLens of each size (generated once under SCALE_WORK).
+SIZES ?= 100000,1000000,10000000
+SCALE_REPEATS ?= 1
+SCALE_WORK ?= /tmp/movierec-bench-scale
+bench-scale: venv
+	$(PYTHON) bench/run_bench.py --scale $(SIZES) --repeats $(SCALE_REPEATS) --work $(SCALE_WORK) $(BENCH_ARGS)
 
 # Latency of the newest pushed model (MODEL=<version dir> to choose another).
 MODEL ?= $(lastword $(sort $(wildcard $(OUTPUT)/serving/movielens/[0-9]*)))
