@@ -44,7 +44,7 @@ def test_bench_medians_ratios_and_markdown():
     assert "| peak RSS ≤ 3 GB (largest cold run) | 2.50 GB | met |" in text
 
 
-def test_scale_markdown_and_svg_plot(tmp_path):
+def test_scale_markdown_and_plot(tmp_path):
     sizes = [{"interactions": n, "shape": {"users": u, "movies": m},
               "runs": [_pipeline(wall, [])]}
              for n, u, m, wall in [(100_000, 943, 1682, 150.0), (1_000_000, 6040, 3706, 600.0)]]
@@ -56,8 +56,8 @@ def test_scale_markdown_and_svg_plot(tmp_path):
     assert "exponent 0.60" in text
     path = tmp_path / "scale.json"
     path.write_text(json.dumps(result))
-    assert plot_scale.main([str(path), str(tmp_path / "scale.svg")]) == 0
-    assert (tmp_path / "scale.svg").read_text().startswith("<svg")
+    assert plot_scale.main([str(path), str(tmp_path / "scale.png")]) == 0
+    assert (tmp_path / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _environment():
