@@ -110,15 +110,18 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
     )
     transform.add_upstream_node(anomalies_gate)
 
+    # What the Tuner and the Trainer both read (the Tuner never reads eval: it holds out part
+    # of train; TFX requires eval_args all the same).
+    training_inputs = dict(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]))
     tunable = []
     if config.tuner_trials:  # the Tuner's best values win over run-time hyperparameters
         tuner = Tuner(
-            tuner_fn="models.tuner.tuner_fn",
-            examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema_gen.outputs["schema"],
-            train_args=trainer_pb2.TrainArgs(splits=["train"]),
-            eval_args=trainer_pb2.EvalArgs(splits=["eval"]),  # required, never read
+            tuner_fn="models.tuner.tuner_fn", **training_inputs,
             custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
                            TUNING_KEY: json.dumps(
                                {"max_trials": config.tuner_trials,
@@ -132,12 +135,7 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         tunable = [hyperparameters_gen]
 
     trainer = Trainer(
-        run_fn="models.run_fn.run_fn",
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=trainer_pb2.TrainArgs(splits=["train"]),
-        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+        run_fn="models.run_fn.run_fn", **training_inputs,
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
                        CODE_FINGERPRINT_KEY: models_fingerprint},
         hyperparameters=_hyperparameters(tunable),
