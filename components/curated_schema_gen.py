@@ -15,7 +15,9 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from pipeline.configs import require_project_path
+from pipeline.fingerprint import PROJECT_ROOT
+
 SCHEMA_FILE_KEY = standard_component_specs.SCHEMA_FILE_KEY
 SCHEMA_SHA256_KEY = "schema_sha256"
 
@@ -52,8 +54,7 @@ class CuratedSchemaGen(base_component.BaseComponent):
 
     def __init__(self, schema_file: str) -> None:
         """`schema_file`: relative to the project root, e.g. `pipeline/schema.pbtxt`."""
-        if os.path.isabs(schema_file) or ".." in schema_file.split(os.sep):
-            raise ValueError(f"schema_file must be a path inside the project, got {schema_file!r}")
+        require_project_path("schema_file", schema_file)
         super().__init__(spec=CuratedSchemaGenSpec(
             schema_file=schema_file, schema_sha256=schema_sha256(schema_file),
             schema=types.Channel(type=standard_artifacts.Schema)))

@@ -18,13 +18,12 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
 from components.hyperparameters_gen import read_values
-from models.hparams import TrainingConfig
+from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 from pipeline.configs import EvalThresholds
 from pipeline.eval_config import make_eval_config
+from pipeline.fingerprint import CODE_FINGERPRINT_KEY
 
-TRAINING_CONFIG_KEY = "training_config"
 HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY
-CODE_FINGERPRINT_KEY = "code_fingerprint"
 GATE_KEY = "gate"  # 0: evaluate only (an experiment), never bless
 THRESHOLD_KEYS = tuple(EvalThresholds().as_parameters())
 

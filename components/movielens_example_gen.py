@@ -25,10 +25,10 @@ from tfx.types.component_spec import ExecutionParameter
 
 from components import grouplens
 from models import features
+from pipeline.fingerprint import CODE_FINGERPRINT_KEY
 
 TFDS_NAME_KEY = "tfds_name"
 MAX_MALFORMED_LINES_KEY = "max_malformed_lines"
-CODE_FINGERPRINT_KEY = "code_fingerprint"
 _MALFORMED = "malformed"
 _REPORTED_LINES = 20
 

@@ -15,6 +15,11 @@ RUNTIME_HYPERPARAMETERS = {"rating_weight": float, "retrieval_weight": float, "e
                            "learning_rate": float}
 
 
+# The key under which a TrainingConfig (as JSON) travels in components' custom_config and
+# execution properties: the Trainer's, the Tuner's and the Evaluator's.
+TRAINING_CONFIG_KEY = "training_config"
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names it."""
 

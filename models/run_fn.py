@@ -12,9 +12,8 @@ from models import export
 from models import features
 from models import training
 from models.data import load_columns
-from models.hparams import TrainingConfig
+from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 
-TRAINING_CONFIG_KEY = "training_config"
 KERAS_METRICS_FILE = "keras_eval_metrics.json"
 RECALL_METRICS_FILE = "user_recall_metrics.json"
 TRAINING_LOG_FILE = "training_log.json"

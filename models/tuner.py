@@ -18,7 +18,7 @@ from tfx.components.tuner.component import TunerFnResult
 
 from models import features, training
 from models.data import load_columns
-from models.hparams import TrainingConfig
+from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 
 TUNING_KEY = "tuning"  # custom_config: {"max_trials": int, "validation_percent": int}
 OBJECTIVE = "rmse_minus_top_100"
@@ -64,8 +64,6 @@ class MultiTaskTuner(keras_tuner.RandomSearch):
 
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
-    from models.run_fn import TRAINING_CONFIG_KEY
-
     tuning = json.loads(fn_args.custom_config[TUNING_KEY])
     base = TrainingConfig.from_json(fn_args.custom_config[TRAINING_CONFIG_KEY]).with_overrides(
         {"validation_percent": tuning["validation_percent"]})

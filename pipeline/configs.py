@@ -17,6 +17,14 @@ DEFAULT_DATA = ML_100K_URL
 DISABLED = -1.0  # a threshold passed as a (run-time) parameter with this value is off
 
 
+def require_project_path(name: str, path: str) -> None:
+    """Files that ship with the code (and the image) are named relative to the project root,
+    without leaving it."""
+    if os.path.isabs(path) or ".." in path.split(os.sep):
+        raise ConfigError(f"{name} {path!r} must be a path inside the project (it ships with "
+                          f"the code and the image)")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the ratings come from and how they are split.
@@ -104,10 +112,7 @@ class PipelineConfig:
         if not 1 <= self.tuner_validation_percent <= 50:
             raise ConfigError(f"tuner_validation_percent must be in 1..50, got "
                               f"{self.tuner_validation_percent}")
-        schema = os.path.normpath(self.schema_file)
-        if os.path.isabs(schema) or schema.startswith(".."):
-            raise ConfigError(f"schema_file {self.schema_file!r} must be a path inside the "
-                              f"project (it ships with the code and the image)")
+        require_project_path("schema_file", self.schema_file)
 
     @property
     def pipeline_root(self) -> str:

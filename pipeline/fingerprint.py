@@ -8,6 +8,8 @@ import hashlib
 import os
 from typing import Iterable, List
 
+CODE_FINGERPRINT_KEY = "code_fingerprint"  # the execution property (or custom_config key)
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # What each component's executor imports from this project.

@@ -22,14 +22,14 @@ from components.baseline_resolver import PreviousBlessedModelStrategy
 from components.curated_schema_gen import CuratedSchemaGen
 from components.gated_evaluator import GatedEvaluator
 from components.hyperparameters_gen import HyperparametersGen
-from components.movielens_example_gen import CODE_FINGERPRINT_KEY, MovieLensExampleGen
-from models.hparams import RUNTIME_HYPERPARAMETERS
-from models.run_fn import TRAINING_CONFIG_KEY
+from components.movielens_example_gen import MovieLensExampleGen
+from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY
 from models.tuner import TUNING_KEY
 from pipeline import data_source
 from pipeline.configs import PipelineConfig
 from pipeline.run_summary import PUSHER_ID
-from pipeline.fingerprint import EVALUATOR_CODE, EXAMPLE_GEN_CODE, MODEL_CODE, code_fingerprint
+from pipeline.fingerprint import (CODE_FINGERPRINT_KEY, EVALUATOR_CODE, EXAMPLE_GEN_CODE,
+                                  MODEL_CODE, code_fingerprint)
 
 DATA_ROOT_PARAMETER = "data_root"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
