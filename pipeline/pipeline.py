@@ -55,16 +55,7 @@ def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
 def _runtime(name: str, default, enabled: bool):
     """A Kubeflow run-time parameter with this default, or the plain default."""
     return data_types.RuntimeParameter(name=name, ptype=type(default),
-                                                 default=default) if enabled else default
-
-
-def _hyperparameters(tunable: List[base_node.BaseNode]):
-    """The HyperParameters channel of the Tuner or HyperparametersGen, if there is one."""
-    if not tunable:
-        return None
-    outputs = tunable[0].outputs
-    return outputs["best_hyperparameters"] if "best_hyperparameters" in outputs \
-        else outputs["hyperparameters"]
+                                       default=default) if enabled else default
 
 
 def create_components(config: PipelineConfig, runtime_parameters: bool = False,
@@ -118,7 +109,9 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]))
-    tunable = []
+    # The node choosing the hyperparameters at run time (Tuner or HyperparametersGen), if any,
+    # and its HyperParameters channel, read by the Trainer and the Evaluator.
+    tunable, hyperparameters = [], None
     if config.tuner_trials:  # the Tuner's best values win over run-time hyperparameters
         tuner = Tuner(
             tuner_fn="models.tuner.tuner_fn", **training_inputs,
@@ -127,18 +120,19 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
                                {"max_trials": config.tuner_trials,
                                 "validation_percent": config.tuner_validation_percent}),
                            CODE_FINGERPRINT_KEY: models_fingerprint})
-        tunable = [tuner]
+        tunable, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
     elif runtime_parameters:
         defaults = runtime_parameter_defaults(config)
         hyperparameters_gen = HyperparametersGen(**{
             name: _runtime(name, defaults[name], True) for name in RUNTIME_HYPERPARAMETERS})
         tunable = [hyperparameters_gen]
+        hyperparameters = hyperparameters_gen.outputs["hyperparameters"]
 
     trainer = Trainer(
         run_fn="models.run_fn.run_fn", **training_inputs,
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
                        CODE_FINGERPRINT_KEY: models_fingerprint},
-        hyperparameters=_hyperparameters(tunable),
+        hyperparameters=hyperparameters,
     )
 
     evaluator_inputs = dict(
@@ -146,7 +140,7 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         training=config.training,
         thresholds={name: _runtime(name, value, runtime_parameters)
                     for name, value in config.thresholds.as_parameters().items()},
-        hyperparameters=_hyperparameters(tunable),
+        hyperparameters=hyperparameters,
         code_fingerprint=code_fingerprint(EVALUATOR_CODE))
     if experiment:  # metrics only: nothing blessed, so nothing pushed nor used as a baseline
         evaluator = GatedEvaluator(baseline_model=None, gate=False,
