@@ -67,3 +67,9 @@ TITLES_OUTPUT = "titles"  # string [B, k]
 SCORES_OUTPUT = "scores"  # float32 [B, k]
 USER_KNOWN = "user_known"  # bool [B]: False = not in the vocabulary (OOV embedding used)
 MOVIE_KNOWN = "movie_known"  # bool [B]
+
+# Files the Trainer writes next to its TensorBoard logs (the ModelRun artifact).
+TRAINING_CONFIG_FILE = "training_config.json"  # the config that trained, overrides included
+TRAINING_LOG_FILE = "training_log.json"  # epochs, early stopping, validation history
+KERAS_METRICS_FILE = "keras_eval_metrics.json"  # Keras's own metrics on the eval split
+RECALL_METRICS_FILE = "user_recall_metrics.json"  # per-user Recall@K, rated titles removed

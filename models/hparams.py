@@ -18,6 +18,8 @@ RUNTIME_HYPERPARAMETERS = {"rating_weight": float, "retrieval_weight": float, "e
 # The key under which a TrainingConfig (as JSON) travels in components' custom_config and
 # execution properties: the Trainer's, the Tuner's and the Evaluator's.
 TRAINING_CONFIG_KEY = "training_config"
+# The Tuner's settings in its custom_config: {"max_trials": int, "validation_percent": int}.
+TUNING_KEY = "tuning"
 
 
 class ConfigError(ValueError):

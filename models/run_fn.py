@@ -14,10 +14,6 @@ from models import training
 from models.data import load_columns
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 
-KERAS_METRICS_FILE = "keras_eval_metrics.json"
-RECALL_METRICS_FILE = "user_recall_metrics.json"
-TRAINING_LOG_FILE = "training_log.json"
-TRAINING_CONFIG_FILE = "training_config.json"
 
 
 def _write_json(directory: str, name: str, value) -> None:
@@ -31,7 +27,7 @@ def run_fn(fn_args: FnArgs) -> None:
         config = config.with_overrides(fn_args.hyperparameters.get("values", {}))
     logging.info("Training config: %s", config.to_json())
     tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_CONFIG_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, features.TRAINING_CONFIG_FILE), "w") as f:
         f.write(config.to_json())  # what actually trained, run-time overrides included
     tf.config.experimental.enable_op_determinism()  # same config, same metrics
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -42,7 +38,7 @@ def run_fn(fn_args: FnArgs) -> None:
     evaluation = load_columns(fn_args.eval_files, tf_transform_output)
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")
     result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
-    _write_json(fn_args.model_run_dir, TRAINING_LOG_FILE, {
+    _write_json(fn_args.model_run_dir, features.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
         "rated_fit_examples": result.rated_fit_examples, "history": result.history})
@@ -53,8 +49,8 @@ def run_fn(fn_args: FnArgs) -> None:
     recall = {name: metrics.pop(name) for name in list(metrics)
               if name.startswith("recall_")}
     logging.info("Keras evaluation on the eval split: %s; per-user recall: %s", metrics, recall)
-    _write_json(fn_args.model_run_dir, KERAS_METRICS_FILE, metrics)
-    _write_json(fn_args.model_run_dir, RECALL_METRICS_FILE, recall)
+    _write_json(fn_args.model_run_dir, features.KERAS_METRICS_FILE, metrics)
+    _write_json(fn_args.model_run_dir, features.RECALL_METRICS_FILE, recall)
 
     export.save_serving_model(result.model, tf_transform_output, fn_args.serving_model_dir,
                               max_k=config.serving_max_k)

@@ -18,9 +18,8 @@ from tfx.components.tuner.component import TunerFnResult
 
 from models import features, training
 from models.data import load_columns
-from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
+from models.hparams import TRAINING_CONFIG_KEY, TUNING_KEY, TrainingConfig
 
-TUNING_KEY = "tuning"  # custom_config: {"max_trials": int, "validation_percent": int}
 OBJECTIVE = "rmse_minus_top_100"
 RMSE_LOG = "val_root_mean_squared_error"
 TOP_100_LOG = "val_factorized_top_k/top_100_categorical_accuracy"

@@ -23,8 +23,7 @@ from components.curated_schema_gen import CuratedSchemaGen
 from components.gated_evaluator import GatedEvaluator
 from components.hyperparameters_gen import HyperparametersGen
 from components.movielens_example_gen import MovieLensExampleGen
-from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY
-from models.tuner import TUNING_KEY
+from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY, TUNING_KEY
 from pipeline import data_source
 from pipeline.configs import PipelineConfig
 from pipeline.run_summary import PUSHER_ID

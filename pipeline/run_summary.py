@@ -10,7 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 from components.atomic_pusher import ALREADY_SERVING_KEY
-from models.run_fn import RECALL_METRICS_FILE
+from models.features import RECALL_METRICS_FILE
 
 PUSHER_ID = "Pusher"
 
