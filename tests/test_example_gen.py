@@ -160,3 +160,31 @@ def test_ml_1m_format(tmp_path):
     assert _value(first, features.USER_OCCUPATION_TEXT) == [b"K-12 student"]
     assert _value(first, features.BUCKETIZED_USER_AGE) == [1.0]
     assert _value(examples[b"2"], features.MOVIE_TITLE) == ["Señorita (1999)".encode("utf-8")]
+
+
+def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
+    """The executor (its own write, no shuffle) loses and repeats nothing; splits are by hash."""
+    from tfx.components.util import examples_utils
+    from tfx.types import artifact_utils, standard_artifacts
+
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=400)
+    component = example_gen.MovieLensExampleGen(input_base=folder, train_percent=80)
+    exec_properties = dict(component.exec_properties)
+    exec_properties["input_base"] = folder
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    example_gen.Executor().Do({}, {"examples": [examples]}, exec_properties)
+
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+    assert examples_utils.get_payload_format_string(examples) == "FORMAT_TF_EXAMPLE"
+    assert examples_utils.get_file_format(examples) == "tfrecords_gzip"
+    pairs = {}
+    for split in ("train", "eval"):
+        files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
+        records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+        pairs[split] = [
+            (_value(e, features.USER_ID)[0], _value(e, features.MOVIE_ID)[0])
+            for e in map(tf.train.Example.FromString, (r.numpy() for r in records))]
+    everything = pairs["train"] + pairs["eval"]
+    assert len(everything) == len(set(everything)) == 400
+    assert 0.7 < len(pairs["train"]) / 400 < 0.9
