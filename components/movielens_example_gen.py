@@ -231,10 +231,6 @@ def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
     return examples
 
 
-def _serialize(example: tf.train.Example) -> bytes:
-    return example.SerializeToString()
-
-
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Writes each split in reading order, without TFX's shuffle before the write.
 
@@ -264,7 +260,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 prefix = os.path.join(artifact_utils.get_split_uri(outputs, split_name),
                                       write_split.DEFAULT_TF_RECORD_FILE_NAME)
                 _ = (split
-                     | f"Serialize[{split_name}]" >> beam.Map(_serialize)
+                     | f"Serialize[{split_name}]" >> beam.ParDo(write_split.MaybeSerialize())
                      | f"Write[{split_name}]" >> beam.io.WriteToTFRecord(
                          prefix, file_name_suffix=".gz"))
         examples_utils.set_payload_format(
