@@ -11,8 +11,7 @@ from typing import Dict, Tuple
 
 import tensorflow_transform as tft
 
-from models import features
-from models.data import Columns, load_columns
+from models.data import Columns, load_columns, vocabulary_sizes
 
 
 def _newest(pattern: str) -> str:
@@ -29,8 +28,7 @@ def load_transformed(pipeline_root: str) -> Tuple[Columns, Columns, int, int]:
     examples = _newest(os.path.join(transform, "transformed_examples", "*"))
     train = load_columns([os.path.join(examples, "Split-train", "*")], graph)
     evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph)
-    return (train, evaluation, graph.vocabulary_size_by_name(features.USER_VOCABULARY),
-            graph.vocabulary_size_by_name(features.MOVIE_VOCABULARY))
+    return (train, evaluation, *vocabulary_sizes(graph))
 
 
 def validation_metrics(history: Dict[str, list], best_epoch) -> Dict[str, float]:

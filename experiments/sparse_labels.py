@@ -28,9 +28,7 @@ import tensorflow as tf  # noqa: E402
 from experiments.common import load_transformed, validation_metrics  # noqa: E402
 from models import training  # noqa: E402
 from models.hparams import PRESETS  # noqa: E402
-
-RMSE = "root_mean_squared_error"
-TOP_100 = "factorized_top_k/top_100_categorical_accuracy"
+from models.model import RMSE_METRIC as RMSE, TOP_100_METRIC as TOP_100  # noqa: E402
 
 
 def _pipeline_root(args: argparse.Namespace) -> str:

@@ -21,6 +21,7 @@ import tensorflow as tf  # noqa: E402
 from experiments.common import append_jsonl, load_transformed, validation_metrics  # noqa: E402
 from models import training  # noqa: E402
 from models.hparams import PRESETS  # noqa: E402
+from models.model import RMSE_METRIC, TOP_100_METRIC  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -51,10 +52,10 @@ def main(argv=None) -> int:
         append_jsonl(args.log, record)
         val = record["validation"]
         print(f"{overrides}: epochs {result.epochs_trained} best {result.best_epoch} "
-              f"val rmse {val.get('root_mean_squared_error', float('nan')):.4f} "
-              f"top100 {val.get('factorized_top_k/top_100_categorical_accuracy', float('nan')):.4f}"
-              + (f" | EVAL rmse {record['eval']['root_mean_squared_error']:.4f} top100 "
-                 f"{record['eval']['factorized_top_k/top_100_categorical_accuracy']:.4f} "
+              f"val rmse {val.get(RMSE_METRIC, float('nan')):.4f} "
+              f"top100 {val.get(TOP_100_METRIC, float('nan')):.4f}"
+              + (f" | EVAL rmse {record['eval'][RMSE_METRIC]:.4f} top100 "
+                 f"{record['eval'][TOP_100_METRIC]:.4f} "
                  f"recall@100 {record['eval'].get('recall_at_100', float('nan')):.4f}"
                  if args.report_eval else "")
               + f" ({record['seconds']} s)", flush=True)

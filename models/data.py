@@ -59,6 +59,12 @@ def load_columns(file_patterns: List[str], tf_transform_output: tft.TFTransformO
     return columns
 
 
+def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> Tuple[int, int]:
+    """(num_users, num_movies): the Transform vocabularies' sizes, which size the towers."""
+    return (tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY),
+            tf_transform_output.vocabulary_size_by_name(features.MOVIE_VOCABULARY))
+
+
 def pair_hash(columns: Columns, seed: int, salt: int) -> tf.Tensor:
     """[N] int64 in 0..999,999: a seeded hash of each example's (user, movie) pair."""
     pairs = tf.strings.join([tf.strings.as_string(columns[features.USER_INDEX]),

@@ -15,6 +15,9 @@ from models.hparams import TrainingConfig
 
 
 TOP_K_PREFIX = "factorized_top_k/"  # FactorizedTopK's metric names
+# Keras's names for the two metrics that judge the model (validation logs add "val_").
+RMSE_METRIC = "root_mean_squared_error"
+TOP_100_METRIC = f"{TOP_K_PREFIX}top_100_categorical_accuracy"
 
 
 def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:

@@ -11,7 +11,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from models import export
 from models import features
 from models import training
-from models.data import load_columns
+from models.data import load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 
 
@@ -27,12 +27,12 @@ def run_fn(fn_args: FnArgs) -> None:
         config = config.with_overrides(fn_args.hyperparameters.get("values", {}))
     logging.info("Training config: %s", config.to_json())
     tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, features.TRAINING_CONFIG_FILE), "w") as f:
+    config_file = os.path.join(fn_args.model_run_dir, features.TRAINING_CONFIG_FILE)
+    with tf.io.gfile.GFile(config_file, "w") as f:
         f.write(config.to_json())  # what actually trained, run-time overrides included
     tf.config.experimental.enable_op_determinism()  # same config, same metrics
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    num_users = tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY)
-    num_movies = tf_transform_output.vocabulary_size_by_name(features.MOVIE_VOCABULARY)
+    num_users, num_movies = vocabulary_sizes(tf_transform_output)
 
     train = load_columns(fn_args.train_files, tf_transform_output)
     evaluation = load_columns(fn_args.eval_files, tf_transform_output)

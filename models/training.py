@@ -11,10 +11,11 @@ from models import features
 from models.data import Columns, to_dataset, training_splits
 from models.evaluation import user_recall_at_k
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
-from models.model import TOP_K_PREFIX, MovieLensModel, make_optimizer
+from models.model import RMSE_METRIC, TOP_100_METRIC, MovieLensModel, make_optimizer
 
-_MONITORED = {"loss": "val_loss", "rmse": "val_root_mean_squared_error",
-              "top_100": f"val_{TOP_K_PREFIX}top_100_categorical_accuracy"}
+# Keras's log name of each early-stopping monitor (hparams.EARLY_STOPPING_MONITORS).
+VALIDATION_LOGS = {"loss": "val_loss", "rmse": f"val_{RMSE_METRIC}",
+                   "top_100": f"val_{TOP_100_METRIC}"}
 
 
 @dataclasses.dataclass
@@ -67,7 +68,7 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
     stopper = None
     if config.early_stopping_patience:
         stopper = tf.keras.callbacks.EarlyStopping(
-            monitor=_MONITORED[config.early_stopping_monitor],
+            monitor=VALIDATION_LOGS[config.early_stopping_monitor],
             mode=EARLY_STOPPING_MONITORS[config.early_stopping_monitor],
             patience=config.early_stopping_patience, restore_best_weights=True)
         callbacks.append(stopper)

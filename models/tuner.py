@@ -16,13 +16,13 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from models import features, training
-from models.data import load_columns
+from models import training
+from models.data import load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TUNING_KEY, TrainingConfig
 
 OBJECTIVE = "rmse_minus_top_100"
-RMSE_LOG = "val_root_mean_squared_error"
-TOP_100_LOG = "val_factorized_top_k/top_100_categorical_accuracy"
+RMSE_LOG = training.VALIDATION_LOGS["rmse"]
+TOP_100_LOG = training.VALIDATION_LOGS["top_100"]
 
 
 def search_space(hp: keras_tuner.HyperParameters, base: TrainingConfig) -> None:
@@ -70,8 +70,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     tuner = MultiTaskTuner(
         base, load_columns(fn_args.train_files, tf_transform_output),  # eval: never read
-        tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY),
-        tf_transform_output.vocabulary_size_by_name(features.MOVIE_VOCABULARY),
+        *vocabulary_sizes(tf_transform_output),
         max_trials=tuning["max_trials"], seed=base.seed, directory=fn_args.working_dir,
         project_name="movielens_multitask", overwrite=True)
     return TunerFnResult(tuner=tuner, fit_kwargs={})
