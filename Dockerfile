@@ -11,6 +11,8 @@ COPY requirements.txt constraints.txt ./
 RUN python -m pip install --no-cache-dir -c constraints.txt \
       tensorflow-recommenders==0.7.7 tensorflow-datasets==4.9.10
 
+COPY names.py ./
+COPY movielens/ movielens/
 COPY components/ components/
 COPY models/ models/
 COPY pipeline/ pipeline/

@@ -8,10 +8,14 @@ OUTPUT ?= outputs
 ARGS ?=
 TESTS ?= tests
 
-.PHONY: venv run test bench bench-scale bench-serving clean
+.PHONY: venv lint run test bench bench-scale bench-serving clean
 
 venv:
 	@bash scripts/ensure_venv.sh
+
+# ruff.toml: line length, import order, unused code.
+lint: venv
+	$(PYTHON) -m ruff check .
 
 run: venv
 	$(PYTHON) local_runner.py --output-dir $(OUTPUT) $(if $(DATA),--data $(DATA)) $(ARGS)

@@ -19,10 +19,15 @@ import sys  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
-from pipeline.cli import (add_beam_flag, add_threshold_flags, add_training_flags,  # noqa: E402
-                          add_tuner_flag,
-                          beam_args_from_args, thresholds_from_args,
-                          training_config_from_args)
+from runner.flags import (  # noqa: E402
+    add_beam_flag,
+    add_threshold_flags,
+    add_training_flags,
+    add_tuner_flag,
+    beam_args_from_args,
+    thresholds_from_args,
+    training_config_from_args,
+)
 
 DEFAULT_IMAGE = "movierec-tfx:latest"
 DEFAULT_OUTPUT = "movielens-multitask-pipeline.json"
@@ -72,7 +77,8 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     """Writes the PipelineJob JSON; returns its path."""
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline, runtime_parameter_defaults
+    from movielens import source as data_source
+    from pipeline.pipeline import Mode, create_pipeline, runtime_parameter_defaults
 
     beam_args = beam_args_from_args(args)
     if args.dataflow_project or args.dataflow_region:
@@ -91,16 +97,19 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),
         output_dir=os.path.dirname(os.path.abspath(args.output)),
         output_filename=os.path.basename(args.output))
-    runner.run(create_pipeline(config, runtime_parameters=True, baseline_excludes_candidate=False),
-               parameter_values=runtime_parameter_defaults(config))
+    source = data_source.resolve(config.data.source, config.cache_dir)
+    runner.run(create_pipeline(config, source, Mode.KUBEFLOW),
+               parameter_values=runtime_parameter_defaults(config, source))
     return os.path.abspath(args.output)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from movielens.source import DataSourceError
+
     args = parse_args(argv)
     try:
         path = compile_pipeline(args)
-    except configs.ConfigError as error:
+    except (configs.ConfigError, DataSourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Pipeline compiled to {path}")

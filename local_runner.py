@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs the pipeline locally: LocalDagRunner, MLMD in SQLite under the output dir, caching on.
 
-    python local_runner.py --data ../shared/data/ml-100k        # offline: a local copy
+    python local_runner.py --data path/to/ml-100k.zip          # offline: a local copy
     python local_runner.py                                      # online: downloads ML-100K
 
 Ends with a short summary, also written as <output-dir>/run_summary.json.
@@ -20,10 +20,15 @@ import time  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
-from pipeline.cli import (add_beam_flag, add_threshold_flags, add_training_flags,  # noqa: E402
-                          add_tuner_flag,
-                          beam_args_from_args, thresholds_from_args,
-                          training_config_from_args)
+from runner.flags import (  # noqa: E402
+    add_beam_flag,
+    add_threshold_flags,
+    add_training_flags,
+    add_tuner_flag,
+    beam_args_from_args,
+    thresholds_from_args,
+    training_config_from_args,
+)
 
 SUMMARY_FILE = "run_summary.json"
 
@@ -72,12 +77,16 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
 
 def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, Any]:
     """Runs the pipeline, then writes and returns its run summary. `experiment`: train and
-    evaluate only (see pipeline.create_components)."""
+    evaluate only (pipeline.Mode.EXPERIMENT)."""
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipeline import run_lock, run_summary
-    from pipeline.pipeline import create_pipeline
+    from movielens import source as data_source
+    from pipeline.pipeline import Mode, create_pipeline
+    from runner import run_lock, run_summary
+
+    source = data_source.resolve(config.data.source, config.cache_dir)
+    mode = Mode.EXPERIMENT if experiment else Mode.PRODUCTION
 
     summary_path = os.path.join(config.output_dir, SUMMARY_FILE)
     started = time.time()
@@ -85,8 +94,7 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
         if os.path.exists(summary_path) and not experiment:
             os.remove(summary_path)  # a failed run must not leave the last summary looking current
         sqlite = metadata.sqlite_metadata_connection_config(config.metadata_path)
-        LocalDagRunner().run(
-            create_pipeline(config, sqlite, experiment=experiment))
+        LocalDagRunner().run(create_pipeline(config, source, mode, sqlite))
         summary = run_summary.collect(config.metadata_path, config.serving_dir)
         summary["wall_seconds"] = round(time.time() - started, 2)
         summary["config"] = dataclasses.asdict(config)
@@ -113,10 +121,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from pipeline.data_source import DataSourceError
-    from pipeline.run_lock import PipelineBusyError
-
-    from pipeline import compare
+    from movielens.source import DataSourceError
+    from runner import compare
+    from runner.run_lock import PipelineBusyError
 
     args = parse_args(argv)
     try:

@@ -44,7 +44,7 @@ _T_IMPORTED = time.time()
 
 # The grouplens reader is pure Python (no TFX); imported after timing the framework imports.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from components import grouplens  # noqa: E402
+from movielens import grouplens  # noqa: E402
 
 
 def load_grouplens(path: str):

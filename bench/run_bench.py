@@ -45,8 +45,10 @@ from typing import Any, Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import names  # noqa: E402
+
 GNU_TIME = "/usr/bin/time"
-RESOLVER_NODES = ("latest_blessed_model_resolver",)  # system nodes: "executed" each run, in 0 s
+RESOLVER_NODES = (names.BASELINE_RESOLVER_ID,)  # system nodes: "executed" each run, in 0 s
 TARGETS = {"cold_over_notebook_train_evaluate": 1.0, "cached_process_seconds": 15.0,
            "cached_components_executed": 0, "peak_rss_gb": 3.0, "scale_peak_rss_gb": 8.0}
 
@@ -245,7 +247,8 @@ def bench_medians(reps: List[Dict[str, Any]]) -> Dict[str, Any]:
             "examples_per_second": _median([n["train_examples_per_second"] for n in notebooks]),
         }
         ratios = [r["ratios"] for r in reps if "ratios" in r]
-        medians["ratios"] = {key: _median([r[key] for r in ratios]) for key in ratios[0]} if ratios else {}
+        medians["ratios"] = ({key: _median([r[key] for r in ratios]) for key in ratios[0]}
+                             if ratios else {})
     return medians
 
 
@@ -334,7 +337,8 @@ def bench_markdown(result: Dict[str, Any]) -> str:
     if nb:
         lines.append(f"| notebook script (imports + load + train + evaluate) | "
                      f"{_fmt(nb['process_seconds'])} | {_fmt(nb['peak_rss_gb'], 2)} | imports "
-                     f"{_fmt(nb['imports'])} s, load {_fmt(nb['load'])} s, train {_fmt(nb['train'])} s, "
+                     f"{_fmt(nb['imports'])} s, load {_fmt(nb['load'])} s, "
+                     f"train {_fmt(nb['train'])} s, "
                      f"evaluate {_fmt(nb['evaluate'])} s |")
     lines.append(f"| `local_runner.py` cold | {_fmt(m['cold_process_seconds'])} | "
                  f"{_fmt(m['cold_peak_rss_gb'], 2)} (max {_fmt(m['cold_max_peak_rss_gb'], 2)}) | "
@@ -347,30 +351,36 @@ def bench_markdown(result: Dict[str, Any]) -> str:
         f"{name} {_fmt(value)}" for name, value in m["components"].items()
         if name not in RESOLVER_NODES), ""]
     t = m["trainer"]
-    lines += ["| training (3 epochs, batch 8192) | epoch 1 s | later epochs s | examples/s (later epochs) |",
+    lines += ["| training (3 epochs, batch 8192) | epoch 1 s | later epochs s "
+              "| examples/s (later epochs) |",
               "|---|---|---|---|",
               f"| pipeline Trainer (top-K off in training) | {_fmt(t['first_epoch_seconds'])} | "
               f"{_fmt(t['steady_epoch_seconds'], 2)} | {_fmt(t['examples_per_second'], 0)} |"]
     if nb:
-        lines.append(f"| notebook (FactorizedTopK on in training) | {_fmt(nb['first_epoch_seconds'])} | "
-                     f"{_fmt(nb['steady_epoch_seconds'], 2)} | {_fmt(nb['examples_per_second'], 0)} |")
+        lines.append(f"| notebook (FactorizedTopK on in training) | "
+                     f"{_fmt(nb['first_epoch_seconds'])} | "
+                     f"{_fmt(nb['steady_epoch_seconds'], 2)} | "
+                     f"{_fmt(nb['examples_per_second'], 0)} |")
     lines.append("")
     if ratios:
         lines += ["| ratio (per repetition, then median) | value |", "|---|---|"]
-        lines += [f"| {key.replace('_', ' ')} | {_fmt(value, 2)} |" for key, value in ratios.items()]
+        lines += [f"| {key.replace('_', ' ')} | {_fmt(value, 2)} |"
+                  for key, value in ratios.items()]
         lines.append("")
     targets = [
         ("cold pipeline process ≤ 1.0× notebook train+evaluate",
          _fmt(ratios.get("cold_process_over_notebook_train_evaluate"), 2) + "×",
          None if ratios.get("cold_process_over_notebook_train_evaluate") is None
-         else ratios["cold_process_over_notebook_train_evaluate"] <= TARGETS["cold_over_notebook_train_evaluate"]),
+         else (ratios["cold_process_over_notebook_train_evaluate"]
+               <= TARGETS["cold_over_notebook_train_evaluate"])),
         ("cached re-run ≤ 15 s process wall", _fmt(m["cached_process_seconds"]) + " s",
          None if m["cached_process_seconds"] is None
          else m["cached_process_seconds"] <= TARGETS["cached_process_seconds"]),
         ("cached re-run executes 0 components", _fmt(m["cached_components_executed"], 0),
          None if m["cached_components_executed"] is None else m["cached_components_executed"] == 0),
         ("peak RSS ≤ 3 GB (largest cold run)", _fmt(m["cold_max_peak_rss_gb"], 2) + " GB",
-         None if not m["cold_max_peak_rss_gb"] else m["cold_max_peak_rss_gb"] <= TARGETS["peak_rss_gb"]),
+         None if not m["cold_max_peak_rss_gb"]
+         else m["cold_max_peak_rss_gb"] <= TARGETS["peak_rss_gb"]),
     ]
     lines += ["| target | measured | status |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {_status(ok)} |" for name, value, ok in targets]
@@ -378,18 +388,19 @@ def bench_markdown(result: Dict[str, Any]) -> str:
                for r in result["repetitions"]][:1]
     if metrics and metrics[0][0]:
         pipe, note = metrics[0]
-        lines += ["", "Same weighting, repetition 1 (different splits: hash 80/20 vs shuffled take/skip): "
-                  f"pipeline (TFMA) RMSE {pipe.get('rating/root_mean_squared_error', 0):.4f}, "
-                  f"top-100 {pipe.get('retrieval/top_100_categorical_accuracy', 0):.4f}"
-                  + (f"; notebook RMSE {note['root_mean_squared_error']:.4f}, top-100 "
-                     f"{note['factorized_top_k/top_100_categorical_accuracy']:.4f}" if note else "")
+        lines += ["", "Same weighting, repetition 1 (different splits: hash 80/20 vs shuffled "
+                  "take/skip): "
+                  f"pipeline (TFMA) RMSE {pipe.get(names.TFMA_RMSE, 0):.4f}, "
+                  f"top-100 {pipe.get(names.tfma_top_k(100), 0):.4f}"
+                  + (f"; notebook RMSE {note[names.RMSE_METRIC]:.4f}, top-100 "
+                     f"{note[names.TOP_100_METRIC]:.4f}" if note else "")
                   + "."]
     return "\n".join(lines) + "\n"
 
 
 def scale_markdown(result: Dict[str, Any]) -> str:
     env = result["environment"]
-    lines = [f"## `make bench-scale` — synthetic MovieLens", "",
+    lines = ["## `make bench-scale` — synthetic MovieLens", "",
              f"{env['date']}, commit {env['commit']}, {env['cpus']} CPUs; one cold run per size "
              f"unless stated; peak RSS from {env['peak_rss_source']}.", ""]
     sizes = [s for s in result["sizes"] if s.get("runs")]
@@ -418,9 +429,10 @@ def scale_markdown(result: Dict[str, Any]) -> str:
                      + " | ".join(comps) + f" | {_fmt(throughput, 0)} |")
         if previous and wall:
             import math
-            growth.append(f"{previous[0]:,} → {s['interactions']:,}: time ×{wall / previous[1]:.2f} "
-                          f"for ×{s['interactions'] / previous[0]:.0f} data (exponent "
-                          f"{math.log(wall / previous[1]) / math.log(s['interactions'] / previous[0]):.2f})")
+            time_ratio, data_ratio = wall / previous[1], s["interactions"] / previous[0]
+            growth.append(f"{previous[0]:,} → {s['interactions']:,}: time ×{time_ratio:.2f} "
+                          f"for ×{data_ratio:.0f} data (exponent "
+                          f"{math.log(time_ratio) / math.log(data_ratio):.2f})")
         if wall:
             previous = (s["interactions"], wall)
     if growth:
@@ -452,13 +464,14 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the pipeline output folders")
     parser.add_argument("--no-notebook", action="store_true")
     parser.add_argument("--pipeline-arg", action="append", default=[],
-                        help="extra local_runner.py flag, repeatable (e.g. --pipeline-arg=--epochs=1)")
+                        help="extra local_runner.py flag, repeatable "
+                             "(e.g. --pipeline-arg=--epochs=1)")
     args = parser.parse_args(argv)
     if args.scale:
         result = scale(args)
     else:
+        from movielens.source import download
         from pipeline import configs
-        from pipeline.data_source import download
 
         data = args.data or download(configs.ML_100K_URL,
                                      os.path.join(configs.PipelineConfig.cache_dir, "downloads"),

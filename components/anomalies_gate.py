@@ -7,12 +7,12 @@ to depend on this gate so that bad data never reaches training.
 import os
 from typing import List
 
-from tfx.dsl.component.experimental.annotations import InputArtifact
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies
 from tfx.utils import io_utils
-from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 # File that ExampleValidator writes per split (tfx.components.example_validator.executor).
 ANOMALIES_FILE = "SchemaDiff.pb"
@@ -47,5 +47,8 @@ def check_anomalies(anomalies: ExampleAnomalies) -> None:
 
 
 @component
-def AnomaliesGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:
+def AnomaliesGate(anomalies: InputArtifact[ExampleAnomalies],
+                  code_fingerprint: Parameter[str]) -> None:
+    """`code_fingerprint`: of this module, so that editing it re-runs the gate."""
+    del code_fingerprint  # only part of the cache key
     check_anomalies(anomalies)

@@ -1,39 +1,45 @@
-"""AtomicPusher: TFX's Pusher, but a version directory appears whole or not at all.
+"""AtomicPusher: TFX's Pusher, plus a version folder that appears whole and no push of a model
+already being served.
 
-TF Serving polls the model base directory and loads any new numeric version it sees. TFX's
-Pusher copies files into `<base>/<version>` in place, so a poll during the copy can find a
-half-written model. This one copies into a hidden `<base>/.incoming-<version>-<pid>` (TF
-Serving ignores non-numeric names) and renames it to `<base>/<version>`: one atomic step on a
-POSIX filesystem. A model identical to the newest served version is not pushed again.
+What TFX 1.16's Pusher already does, and this one keeps (it calls it for the copy): it checks
+the blessing, names the version by the Unix time, skips a version folder that already exists,
+copies the SavedModel with `saved_model.pb` last (a loader that finds `saved_model.pb` finds
+every other file), and archives a copy in the PushedModel artifact.
 
-Object stores (gs://, s3://) have no atomic directory rename, only atomic objects. There the
-version is copied in place with `saved_model.pb` last: a SavedModel cannot be loaded without
-it, and once it exists every other file does, so a poll during the copy sees an unloadable
-folder (TF Serving retries failed loads: `--max_num_load_retries`, default 5, one minute
-apart) and never a partial model. Only folders holding `saved_model.pb` count as versions.
+What it lacks, and this one adds:
+- On a local filesystem, TF Serving polls the model base folder and can load a version folder
+  while files are still being copied into it (everything but `saved_model.pb` is there, then
+  that too: a poll in between fails a load, and TF Serving retries). Here TFX copies into a
+  hidden staging folder `<base>/.incoming-<pid>/` (TF Serving ignores non-numeric names) and
+  the version folder is renamed into place: one atomic step on a POSIX filesystem. Staging
+  folders of processes that died mid-copy are removed by the next push.
+- A model identical (same files, same bytes) to the newest served version is not pushed
+  again: the PushedModel says `already_serving_version` instead.
+Object stores (gs://, s3://) have no atomic rename: there TFX's copy, `saved_model.pb` last,
+is the guarantee, and only folders holding `saved_model.pb` count as versions.
 """
 
 import hashlib
 import os
 import shutil
-import time
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import types
 from tfx.components.pusher import executor as pusher_executor
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, proto_utils
-from tfx.components import Pusher
+
+import names
+from components.code_fingerprint import code_fingerprint
 
 INCOMING_PREFIX = ".incoming-"
-ALREADY_SERVING_KEY = "already_serving_version"
-
-
 SAVED_MODEL_FILE = "saved_model.pb"
+_PUSHED_VERSION = "pushed_version"  # the property TFX's Pusher sets on a PushedModel
 
 
 def _is_local(path: str) -> bool:
@@ -59,88 +65,102 @@ def directory_digest(path: str) -> str:
 
 
 def served_versions(base_directory: str) -> List[int]:
-    """The complete numeric version directories TF Serving would load, oldest first."""
+    """The complete numeric version folders TF Serving would load, oldest first."""
     if not fileio.isdir(base_directory):
         return []
-    names = (name.rstrip("/") for name in fileio.listdir(base_directory))
-    return sorted(int(name) for name in names if name.isdigit() and fileio.exists(
+    folders = (name.rstrip("/") for name in fileio.listdir(base_directory))
+    return sorted(int(name) for name in folders if name.isdigit() and fileio.exists(
         os.path.join(base_directory, name, SAVED_MODEL_FILE)))
 
 
+def already_served_version(model_path: str, base_directory: str) -> Optional[int]:
+    """The newest served version if it holds exactly this model, else None."""
+    versions = served_versions(base_directory)
+    if versions and directory_digest(model_path) == directory_digest(
+            os.path.join(base_directory, str(versions[-1]))):
+        return versions[-1]
+    return None
+
+
 def _remove_abandoned_copies(base_directory: str) -> None:
-    """Deletes `.incoming-*` folders whose pushing process is gone (it died mid-copy)."""
+    """Deletes staging folders whose pushing process is gone (it died mid-copy)."""
     if not os.path.isdir(base_directory):
         return
     for name in os.listdir(base_directory):
         if not name.startswith(INCOMING_PREFIX):
             continue
-        pid = int(name.rsplit("-", 1)[-1])
         try:
-            os.kill(pid, 0)
+            os.kill(int(name.rsplit("-", 1)[-1]), 0)
             continue  # still copying
-        except ProcessLookupError:
+        except (ProcessLookupError, ValueError):
             shutil.rmtree(os.path.join(base_directory, name), ignore_errors=True)
         except PermissionError:
             continue  # someone else's live process
 
 
-def _copy_saved_model_last(model_path: str, target: str) -> None:
-    """Copies file by file, `saved_model.pb` last (each object appears whole on GCS/S3)."""
-    for name in sorted(_files(model_path), key=lambda n: n == SAVED_MODEL_FILE):
-        fileio.makedirs(os.path.dirname(os.path.join(target, name)))
-        fileio.copy(os.path.join(model_path, name), os.path.join(target, name), overwrite=True)
-
-
-def push_atomically(model_path: str, base_directory: str) -> Optional[str]:
-    """Copies the model to a new version directory; None when the newest version equals it."""
-    local = _is_local(base_directory)
-    if local:
-        _remove_abandoned_copies(base_directory)
-    versions = served_versions(base_directory)
-    if versions and directory_digest(model_path) == directory_digest(
-            os.path.join(base_directory, str(versions[-1]))):
-        return None
-    version = max(int(time.time()), versions[-1] + 1 if versions else 0)
-    target = os.path.join(base_directory, str(version))
-    fileio.makedirs(base_directory)
-    if local:
-        incoming = os.path.join(base_directory, f"{INCOMING_PREFIX}{version}-{os.getpid()}")
-        io_utils.copy_dir(model_path, incoming)
-        os.rename(incoming, target)
-    else:
-        _copy_saved_model_last(model_path, target)
-    return str(version)
+def _destination(exec_properties: Dict[str, Any]) -> pusher_pb2.PushDestination:
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                              destination)
+    if destination.WhichOneof("destination") != "filesystem":
+        raise ValueError("AtomicPusher pushes to a filesystem destination only")
+    return destination
 
 
 class AtomicPusherExecutor(pusher_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return
-        destination = pusher_pb2.PushDestination()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
-        if destination.WhichOneof("destination") != "filesystem":
-            raise ValueError("AtomicPusher pushes to a filesystem destination only")
+        destination = _destination(exec_properties)
         base_directory = destination.filesystem.base_directory
-        model_path = self.GetModelPath(input_dict)
-        version = push_atomically(model_path, base_directory)
-        if version is None:
-            newest = served_versions(base_directory)[-1]
-            logging.info("Model already served as version %s; not pushed again.", newest)
+        served = already_served_version(self.GetModelPath(input_dict), base_directory)
+        if served is not None:
+            logging.info("Model already served as version %s; not pushed again.", served)
             self._MarkNotPushed(model_push)
-            model_push.set_string_custom_property(ALREADY_SERVING_KEY, str(newest))
+            model_push.set_string_custom_property(names.ALREADY_SERVING_KEY, str(served))
             return
+        if not _is_local(base_directory):
+            super().Do(input_dict, output_dict, exec_properties)  # saved_model.pb last
+            return
+
+        _remove_abandoned_copies(base_directory)
+        staging = os.path.join(base_directory, f"{INCOMING_PREFIX}{os.getpid()}")
+        if fileio.exists(staging):  # this process's own failed attempt: TFX would skip it
+            io_utils.delete_dir(staging)
+        destination.filesystem.base_directory = staging
+        super().Do(input_dict, output_dict, {
+            **exec_properties,
+            standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)})
+        staged = model_push.get_string_custom_property(_PUSHED_VERSION)
+        # TFX names versions by the second: a push in the same second as the newest gets +1.
+        newest = served_versions(base_directory)
+        version = str(max(int(staged), newest[-1] + 1 if newest else 0))
         serving_path = os.path.join(base_directory, version)
-        fileio.makedirs(model_push.uri)
+        os.rename(os.path.join(staging, staged), serving_path)
+        io_utils.delete_dir(staging)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
         logging.info("Model pushed to %s.", serving_path)
 
 
-class AtomicPusher(Pusher):
+class AtomicPusherSpec(standard_component_specs.PusherSpec):
+    PARAMETERS = {**standard_component_specs.PusherSpec.PARAMETERS,
+                  names.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str)}
+
+
+class AtomicPusher(base_component.BaseComponent):
+    """TFX's Pusher (same inputs, output and destination) with AtomicPusherExecutor."""
+
+    SPEC_CLASS = AtomicPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)
+
+    def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
+                 push_destination: pusher_pb2.PushDestination) -> None:
+        super().__init__(spec=AtomicPusherSpec(
+            model=model, model_blessing=model_blessing, push_destination=push_destination,
+            code_fingerprint=code_fingerprint([__name__]),
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -17,11 +17,11 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
+from components.code_fingerprint import code_fingerprint
+from components.eval_config import EvalThresholds, make_eval_config
 from components.hyperparameters_gen import read_values
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
-from pipeline.configs import EvalThresholds
-from pipeline.eval_config import make_eval_config
-from pipeline.fingerprint import CODE_FINGERPRINT_KEY
+from names import CODE_FINGERPRINT_KEY
 
 HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY
 GATE_KEY = "gate"  # 0: evaluate only (an experiment), never bless
@@ -32,7 +32,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         TRAINING_CONFIG_KEY: ExecutionParameter(type=str),
-        CODE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
         GATE_KEY: ExecutionParameter(type=int, optional=True),
         **{name: ExecutionParameter(type=float) for name in THRESHOLD_KEYS},
     }
@@ -74,8 +74,7 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  baseline_model: Optional[types.BaseChannel], training: TrainingConfig,
                  thresholds: Dict[str, Union[float, data_types.RuntimeParameter]],
-                 hyperparameters: Optional[types.BaseChannel] = None,
-                 code_fingerprint: Optional[str] = None, gate: bool = True) -> None:
+                 hyperparameters: Optional[types.BaseChannel] = None, gate: bool = True) -> None:
         """`thresholds`: EvalThresholds.as_parameters(), or run-time parameters in its place.
         `gate=False`: metrics only, never a blessing (experiments).
 
@@ -91,7 +90,7 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
             eval_config=make_eval_config(training, compiled, gate),
             gate=int(gate),
             training_config=training.to_json(),
-            code_fingerprint=code_fingerprint,
+            code_fingerprint=code_fingerprint([__name__]),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             **thresholds))

@@ -20,7 +20,10 @@ HYPERPARAMETERS_FILE = "best_hyperparameters.txt"  # the name the Tuner writes
 @component
 def HyperparametersGen(hyperparameters: OutputArtifact[HyperParameters],
                        rating_weight: Parameter[float], retrieval_weight: Parameter[float],
-                       epochs: Parameter[int], learning_rate: Parameter[float]) -> None:
+                       epochs: Parameter[int], learning_rate: Parameter[float],
+                       code_fingerprint: Parameter[str]) -> None:
+    """`code_fingerprint`: of this module, only part of the cache key."""
+    del code_fingerprint
     values = {"rating_weight": rating_weight, "retrieval_weight": retrieval_weight,
               "epochs": epochs, "learning_rate": learning_rate}
     fileio.makedirs(hyperparameters.uri)

@@ -28,7 +28,8 @@ import tensorflow as tf  # noqa: E402
 from experiments.common import load_transformed, validation_metrics  # noqa: E402
 from models import training  # noqa: E402
 from models.hparams import PRESETS  # noqa: E402
-from models.model import RMSE_METRIC as RMSE, TOP_100_METRIC as TOP_100  # noqa: E402
+from names import RMSE_METRIC as RMSE  # noqa: E402
+from names import TOP_100_METRIC as TOP_100
 
 
 def _pipeline_root(args: argparse.Namespace) -> str:

@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 from experiments.common import append_jsonl, load_transformed, validation_metrics  # noqa: E402
 from models import training  # noqa: E402
 from models.hparams import PRESETS  # noqa: E402
-from models.model import RMSE_METRIC, TOP_100_METRIC  # noqa: E402
+from names import RMSE_METRIC, TOP_100_METRIC  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import features
+import names
 from models.hparams import TrainingConfig
 
 Columns = Dict[str, tf.Tensor]
@@ -54,21 +54,21 @@ def load_columns(file_patterns: List[str], tf_transform_output: tft.TFTransformO
     if not files:
         raise FileNotFoundError(f"no transformed examples match {file_patterns}")
     columns = canonical_order(_read_columns(files, tf_transform_output.transformed_feature_spec()))
-    if features.RATING_MASK not in columns:
-        columns[features.RATING_MASK] = tf.ones_like(columns[features.RATING_LABEL])
+    if names.RATING_MASK not in columns:
+        columns[names.RATING_MASK] = tf.ones_like(columns[names.RATING_LABEL])
     return columns
 
 
 def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> Tuple[int, int]:
     """(num_users, num_movies): the Transform vocabularies' sizes, which size the towers."""
-    return (tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY),
-            tf_transform_output.vocabulary_size_by_name(features.MOVIE_VOCABULARY))
+    return (tf_transform_output.vocabulary_size_by_name(names.USER_VOCABULARY),
+            tf_transform_output.vocabulary_size_by_name(names.MOVIE_VOCABULARY))
 
 
 def pair_hash(columns: Columns, seed: int, salt: int) -> tf.Tensor:
     """[N] int64 in 0..999,999: a seeded hash of each example's (user, movie) pair."""
-    pairs = tf.strings.join([tf.strings.as_string(columns[features.USER_INDEX]),
-                             tf.strings.as_string(columns[features.MOVIE_INDEX])], "/")
+    pairs = tf.strings.join([tf.strings.as_string(columns[names.USER_INDEX]),
+                             tf.strings.as_string(columns[names.MOVIE_INDEX])], "/")
     return tf.strings.to_hash_bucket_strong(pairs, _HASH_BUCKETS, key=[seed, salt])
 
 
@@ -81,9 +81,9 @@ def keep_label_fraction(columns: Columns, fraction: float, seed: int) -> Columns
     if fraction >= 1.0:
         return columns
     kept = pair_hash(columns, seed, _LABEL_SALT) < int(round(fraction * _HASH_BUCKETS))
-    mask = columns[features.RATING_MASK] * tf.cast(kept, tf.float32)
-    return {**columns, features.RATING_MASK: mask,
-            features.RATING_LABEL: columns[features.RATING_LABEL] * mask}
+    mask = columns[names.RATING_MASK] * tf.cast(kept, tf.float32)
+    return {**columns, names.RATING_MASK: mask,
+            names.RATING_LABEL: columns[names.RATING_LABEL] * mask}
 
 
 def split_validation(columns: Columns, percent: int, seed: int) -> Tuple[Columns, Columns]:
@@ -98,7 +98,7 @@ def training_splits(columns: Columns, config: TrainingConfig) -> Tuple[Columns, 
     columns = keep_label_fraction(columns, config.label_fraction, config.seed)
     fit, validation = split_validation(columns, config.validation_percent, config.seed)
     if config.retrieval_weight == 0:
-        fit = select(fit, fit[features.RATING_MASK] > 0)
+        fit = select(fit, fit[names.RATING_MASK] > 0)
     return fit, validation
 
 

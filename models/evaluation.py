@@ -5,14 +5,14 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from models import features
+import names
 
 
 def _pairs(columns: Dict[str, np.ndarray], num_users: int, num_movies: int) -> np.ndarray:
     """[num_users + 1, num_movies] bool: the user interacted with the catalog title."""
-    matrix = np.zeros((num_users + features.NUM_OOV_BUCKETS, num_movies), dtype=bool)
-    users = np.asarray(columns[features.USER_INDEX])
-    movies = np.asarray(columns[features.MOVIE_INDEX])
+    matrix = np.zeros((num_users + names.NUM_OOV_BUCKETS, num_movies), dtype=bool)
+    users = np.asarray(columns[names.USER_INDEX])
+    movies = np.asarray(columns[names.MOVIE_INDEX])
     known = movies < num_movies  # an OOV title is in no candidate list
     matrix[users[known], movies[known]] = True
     return matrix
@@ -27,7 +27,7 @@ def user_recall_at_k(scores: np.ndarray, train: Dict[str, np.ndarray],
     (they are not recommendations) and from the eval titles (none: the splits share no
     pair, but a duplicate pair is not a hit). Users with no eval title left are skipped.
     """
-    num_users = scores.shape[0] - features.NUM_OOV_BUCKETS
+    num_users = scores.shape[0] - names.NUM_OOV_BUCKETS
     num_movies = scores.shape[1]
     seen = _pairs(train, num_users, num_movies)
     relevant = _pairs(evaluation, num_users, num_movies) & ~seen

@@ -24,14 +24,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import features
+import names
 from models.model import MovieLensModel
 
 # Inputs a serving_default request must carry; other raw features get a default if absent.
-REQUIRED_SERVING_FEATURES = (features.USER_ID, features.MOVIE_TITLE)
+REQUIRED_SERVING_FEATURES = (names.USER_ID, names.MOVIE_TITLE)
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _STRINGS = tf.TensorSpec([None], tf.string)
-_K = tf.TensorSpec([], tf.int32, name=features.K_INPUT)
+_K = tf.TensorSpec([], tf.int32, name=names.K_INPUT)
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
@@ -60,7 +60,8 @@ def _check_ids(values: tf.Tensor, name: str, allow_empty: bool = False) -> List[
     repaired = tf.strings.unicode_transcode(values, "UTF-8", "UTF-8", errors="replace")
     checks = [_require(tf.equal(repaired, values), f"{name} must be valid UTF-8")]
     if not allow_empty:
-        checks.append(_require(tf.strings.length(values) > 0, f"{name} must not be an empty string"))
+        checks.append(_require(tf.strings.length(values) > 0,
+                               f"{name} must not be an empty string"))
     return checks
 
 
@@ -74,14 +75,14 @@ class ServingModule(tf.Module):
         self.movie_tower = model.movie_tower
         self.rating_head = model.rating_head
         self.num_movies = model.num_movies
-        self.num_users = tf_transform_output.vocabulary_size_by_name(features.USER_VOCABULARY)
+        self.num_users = tf_transform_output.vocabulary_size_by_name(names.USER_VOCABULARY)
         self.max_k = min(max_k, self.num_movies - 1)
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_spec = tf_transform_output.raw_feature_spec()
         self._serving_spec = _lenient_spec(self._raw_spec)
         # The brute-force index: every catalog title and its embedding, fixed at export time.
         self.catalog_titles = tf.Variable(
-            tf_transform_output.vocabulary_by_name(features.MOVIE_VOCABULARY), trainable=False,
+            tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY), trainable=False,
             name="catalog_titles")
         catalog = model.catalog_embeddings()
         self.catalog = tf.Variable(catalog, trainable=False, name="catalog_embeddings")
@@ -100,25 +101,25 @@ class ServingModule(tf.Module):
 
     def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
         best = tf.math.top_k(scores, k=k)
-        return {features.TITLES_OUTPUT: tf.gather(self.catalog_titles, best.indices),
-                features.SCORES_OUTPUT: best.values}
+        return {names.TITLES_OUTPUT: tf.gather(self.catalog_titles, best.indices),
+                names.SCORES_OUTPUT: best.values}
 
     def _catalog_scores(self, user_embeddings: tf.Tensor) -> tf.Tensor:
         """[B, catalog]: each user's retrieval score for every title (the brute-force index)."""
         return tf.linalg.matmul(user_embeddings, self.catalog, transpose_b=True)
 
     def _scores(self, transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        user = self.user_tower(transformed[features.USER_INDEX])
-        movie = self.movie_tower(transformed[features.MOVIE_INDEX])
+        user = self.user_tower(transformed[names.USER_INDEX])
+        movie = self.movie_tower(transformed[names.MOVIE_INDEX])
         return {
-            features.RATING_OUTPUT: self.rating_head(
-                (user, movie, transformed[features.USER_INDEX], transformed[features.MOVIE_INDEX])),
-            features.RETRIEVAL_OUTPUT: self._catalog_scores(user),
+            names.RATING_OUTPUT: self.rating_head(
+                (user, movie, transformed[names.USER_INDEX], transformed[names.MOVIE_INDEX])),
+            names.RETRIEVAL_OUTPUT: self._catalog_scores(user),
         }
 
     def _user_scores(self, user_ids: tf.Tensor, k: tf.Tensor):
-        with tf.control_dependencies(_check_ids(user_ids, features.USER_ID) + [self._check_k(k)]):
-            users = self._index(features.USER_ID, user_ids, features.USER_INDEX)
+        with tf.control_dependencies(_check_ids(user_ids, names.USER_ID) + [self._check_k(k)]):
+            users = self._index(names.USER_ID, user_ids, names.USER_INDEX)
         return users, self._catalog_scores(self.user_tower(users))
 
     # -- signatures -----------------------------------------------------------------------
@@ -135,29 +136,29 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[_STRINGS, _STRINGS])
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> Dict[str, tf.Tensor]:
-        checks = (_check_ids(user_id, features.USER_ID)
-                  + _check_ids(movie_title, features.MOVIE_TITLE)
+        checks = (_check_ids(user_id, names.USER_ID)
+                  + _check_ids(movie_title, names.MOVIE_TITLE)
                   + [_require(tf.size(user_id) == tf.size(movie_title),
                               "user_id and movie_title must have the same length")])
         with tf.control_dependencies(checks):
-            users = self._index(features.USER_ID, user_id, features.USER_INDEX)
-            movies = self._index(features.MOVIE_TITLE, movie_title, features.MOVIE_INDEX)
+            users = self._index(names.USER_ID, user_id, names.USER_INDEX)
+            movies = self._index(names.MOVIE_TITLE, movie_title, names.MOVIE_INDEX)
         user, movie = self.user_tower(users), self.movie_tower(movies)
         rating = self.rating_head((user, movie, users, movies))
-        return {features.PREDICTED_RATING: rating[:, 0],
-                features.USER_EMBEDDING: user, features.MOVIE_EMBEDDING: movie,
-                features.USER_KNOWN: users < self.num_users,
-                features.MOVIE_KNOWN: movies < self.num_movies}
+        return {names.PREDICTED_RATING: rating[:, 0],
+                names.USER_EMBEDDING: user, names.MOVIE_EMBEDDING: movie,
+                names.USER_KNOWN: users < self.num_users,
+                names.MOVIE_KNOWN: movies < self.num_movies}
 
     @tf.function(input_signature=[_STRINGS, _K])
     def recommend(self, user_id: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
         users, scores = self._user_scores(user_id, k)
-        return {**self._top_k(scores, k), features.USER_KNOWN: users < self.num_users}
+        return {**self._top_k(scores, k), names.USER_KNOWN: users < self.num_users}
 
     @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
     def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
                             exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
-        checks = _check_ids(exclude_titles, features.EXCLUDE_INPUT, allow_empty=True) + [
+        checks = _check_ids(exclude_titles, names.EXCLUDE_INPUT, allow_empty=True) + [
             _require(tf.shape(exclude_titles)[0] == tf.size(user_id),
                      "exclude_titles must have one row per user_id")]
         with tf.control_dependencies(checks):
@@ -168,28 +169,28 @@ class ServingModule(tf.Module):
         with tf.control_dependencies([_require(left >= k,
                                                "k exceeds the titles left after exclusion")]):
             scores = tf.where(excluded, tf.constant(-np.inf, scores.dtype), scores)
-        return {**self._top_k(scores, k), features.USER_KNOWN: users < self.num_users}
+        return {**self._top_k(scores, k), names.USER_KNOWN: users < self.num_users}
 
     @tf.function(input_signature=[_STRINGS, _K])
     def similar_movies(self, movie_title: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
-        with tf.control_dependencies(_check_ids(movie_title, features.MOVIE_TITLE)
+        with tf.control_dependencies(_check_ids(movie_title, names.MOVIE_TITLE)
                                      + [self._check_k(k)]):
-            movies = self._index(features.MOVIE_TITLE, movie_title, features.MOVIE_INDEX)
+            movies = self._index(names.MOVIE_TITLE, movie_title, names.MOVIE_INDEX)
         query = tf.math.l2_normalize(self.movie_tower(movies), axis=1)
         scores = tf.linalg.matmul(query, self.catalog_unit, transpose_b=True)
         itself = tf.one_hot(movies, self.num_movies, on_value=True, off_value=False)  # OOV: none
         scores = tf.where(itself, tf.constant(-np.inf, scores.dtype), scores)
-        return {**self._top_k(scores, k), features.MOVIE_KNOWN: movies < self.num_movies}
+        return {**self._top_k(scores, k), names.MOVIE_KNOWN: movies < self.num_movies}
 
     def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
         return {
-            features.SERVING_SIGNATURE: self.serve_examples.get_concrete_function(),
-            features.TRANSFORM_SIGNATURE: self.transform_examples.get_concrete_function(),
-            features.PREDICT_SIGNATURE: self.predict.get_concrete_function(),
-            features.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
-            features.RECOMMEND_EXCLUDING_SIGNATURE:
+            names.SERVING_SIGNATURE: self.serve_examples.get_concrete_function(),
+            names.TRANSFORM_SIGNATURE: self.transform_examples.get_concrete_function(),
+            names.PREDICT_SIGNATURE: self.predict.get_concrete_function(),
+            names.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
+            names.RECOMMEND_EXCLUDING_SIGNATURE:
                 self.recommend_excluding.get_concrete_function(),
-            features.SIMILAR_SIGNATURE: self.similar_movies.get_concrete_function(),
+            names.SIMILAR_SIGNATURE: self.similar_movies.get_concrete_function(),
         }
 
 
@@ -206,12 +207,12 @@ def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes) -> List[
 
     k = np.int32(10)
     return [
-        request(features.SERVING_SIGNATURE, examples=[example]),
-        request(features.PREDICT_SIGNATURE, user_id=[user_id], movie_title=[movie_title]),
-        request(features.RECOMMEND_SIGNATURE, user_id=[user_id], k=k),
-        request(features.RECOMMEND_EXCLUDING_SIGNATURE, user_id=[user_id], k=k,
+        request(names.SERVING_SIGNATURE, examples=[example]),
+        request(names.PREDICT_SIGNATURE, user_id=[user_id], movie_title=[movie_title]),
+        request(names.RECOMMEND_SIGNATURE, user_id=[user_id], k=k),
+        request(names.RECOMMEND_EXCLUDING_SIGNATURE, user_id=[user_id], k=k,
                 exclude_titles=[[movie_title]]),
-        request(features.SIMILAR_SIGNATURE, movie_title=[movie_title], k=k),
+        request(names.SIMILAR_SIGNATURE, movie_title=[movie_title], k=k),
     ]
 
 
@@ -220,11 +221,11 @@ def save_serving_model(model: MovieLensModel, tf_transform_output: tft.TFTransfo
     """Saves the SavedModel, then its warm-up requests (the most frequent user and title)."""
     module = ServingModule(model, tf_transform_output, max_k)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
-    user = tf_transform_output.vocabulary_by_name(features.USER_VOCABULARY)[0]
-    title = tf_transform_output.vocabulary_by_name(features.MOVIE_VOCABULARY)[0]
+    user = tf_transform_output.vocabulary_by_name(names.USER_VOCABULARY)[0]
+    title = tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY)[0]
     example = tf.train.Example(features=tf.train.Features(feature={
-        features.USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user])),
-        features.MOVIE_TITLE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[title])),
+        names.USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user])),
+        names.MOVIE_TITLE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[title])),
     }))
     path = os.path.join(export_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))

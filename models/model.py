@@ -10,14 +10,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models import features
+import names
 from models.hparams import TrainingConfig
-
-
-TOP_K_PREFIX = "factorized_top_k/"  # FactorizedTopK's metric names
-# Keras's names for the two metrics that judge the model (validation logs add "val_").
-RMSE_METRIC = "root_mean_squared_error"
-TOP_100_METRIC = f"{TOP_K_PREFIX}top_100_categorical_accuracy"
 
 
 def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
@@ -47,10 +41,10 @@ class RatingHead(tf.keras.layers.Layer):
         self.use_biases = config.rating_biases
         if self.use_biases:
             self.user_bias = tf.keras.layers.Embedding(
-                num_users + features.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
+                num_users + names.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
                 name="user_bias")
             self.movie_bias = tf.keras.layers.Embedding(
-                num_movies + features.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
+                num_movies + names.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
                 name="movie_bias")
             self.rating_mean = tf.constant(rating_mean, tf.float32)
 
@@ -62,10 +56,14 @@ class RatingHead(tf.keras.layers.Layer):
         return rating
 
 
+def _mean_squared_norm(embeddings: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.reduce_sum(tf.square(embeddings), 1))
+
+
 def masked_rating_weights(inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
     """[B, 1] weights of the rating loss: the rating mask (1 when the input has none)."""
-    labels = inputs[features.RATING_LABEL]
-    mask = inputs.get(features.RATING_MASK)
+    labels = inputs[names.RATING_LABEL]
+    mask = inputs.get(names.RATING_MASK)
     if mask is None:
         mask = tf.ones_like(labels)
     return tf.expand_dims(tf.cast(mask, tf.float32), axis=1)
@@ -92,9 +90,9 @@ class MovieLensModel(tfrs.Model):
                 raise ValueError("sampling_bias_correction needs movie_probabilities")
             self.movie_probabilities = tf.constant(movie_probabilities, tf.float32)
         self.user_tower = tf.keras.layers.Embedding(
-            num_users + features.NUM_OOV_BUCKETS, config.embedding_dim, name="user_embedding")
+            num_users + names.NUM_OOV_BUCKETS, config.embedding_dim, name="user_embedding")
         self.movie_tower = tf.keras.layers.Embedding(
-            num_movies + features.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
+            num_movies + names.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
         self.rating_head = RatingHead(config, num_users, num_movies, rating_mean,
                                       name="rating_head")
         self.rating_task = tfrs.tasks.Ranking(
@@ -113,20 +111,20 @@ class MovieLensModel(tfrs.Model):
         return self.movie_tower(tf.range(self.num_movies, dtype=tf.int64))
 
     def call(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        users, movies = inputs[features.USER_INDEX], inputs[features.MOVIE_INDEX]
+        users, movies = inputs[names.USER_INDEX], inputs[names.MOVIE_INDEX]
         user_embeddings = self.user_tower(users)
         movie_embeddings = self.movie_tower(movies)
         rating = self.rating_head((user_embeddings, movie_embeddings, users, movies))
-        return {"user_embedding": user_embeddings, "movie_embedding": movie_embeddings,
-                "rating": rating}
+        return {names.USER_EMBEDDING: user_embeddings, names.MOVIE_EMBEDDING: movie_embeddings,
+                names.RATING_OUTPUT: rating}
 
     def task_losses(self, inputs: Dict[str, tf.Tensor],
                     training: bool = False) -> Dict[str, tf.Tensor]:
         """Each task's unweighted loss; also updates the tasks' metrics."""
         outputs = self(inputs)
-        labels = tf.expand_dims(inputs[features.RATING_LABEL], axis=1)
+        labels = tf.expand_dims(inputs[names.RATING_LABEL], axis=1)
         weights = masked_rating_weights(inputs)
-        rating_loss = self.rating_task(labels=labels, predictions=outputs["rating"],
+        rating_loss = self.rating_task(labels=labels, predictions=outputs[names.RATING_OUTPUT],
                                        sample_weight=weights)
         # Keras averages the weighted losses over the whole batch: rescale to the rated ones.
         batch_size = tf.cast(tf.shape(weights)[0], tf.float32)
@@ -135,27 +133,28 @@ class MovieLensModel(tfrs.Model):
             "rating": rating_loss,
             # Top-K over the whole catalog is far costlier than the step itself: only in evaluation.
             "retrieval": self.retrieval_task(
-                outputs["user_embedding"], outputs["movie_embedding"],
+                outputs[names.USER_EMBEDDING], outputs[names.MOVIE_EMBEDDING],
                 compute_metrics=not training,
                 candidate_sampling_probability=self._sampling_probability(inputs)),
-            "embedding_l2": (tf.reduce_mean(tf.reduce_sum(tf.square(outputs["user_embedding"]), 1))
-                             + tf.reduce_mean(tf.reduce_sum(
-                                 tf.square(outputs["movie_embedding"]), 1))),
+            "embedding_l2": (_mean_squared_norm(outputs[names.USER_EMBEDDING])
+                             + _mean_squared_norm(outputs[names.MOVIE_EMBEDDING])),
         }
 
     def _sampling_probability(self, inputs: Dict[str, tf.Tensor]) -> Optional[tf.Tensor]:
         """Each batch movie's share of the training examples (logQ correction), or None."""
         if self.movie_probabilities is None:
             return None
-        return tf.gather(self.movie_probabilities, inputs[features.MOVIE_INDEX])
+        return tf.gather(self.movie_probabilities, inputs[names.MOVIE_INDEX])
 
     def train_step(self, inputs):
         """As TFRS's, without the top-K metrics: not computed in training, they would log 0."""
         logs = super().train_step(inputs)
-        return {name: value for name, value in logs.items() if not name.startswith(TOP_K_PREFIX)}
+        return {name: value for name, value in logs.items()
+                if not name.startswith(names.TOP_K_PREFIX)}
 
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         losses = self.task_losses(inputs, training=training)
         weights = {"rating": self.config.rating_weight, "retrieval": self.config.retrieval_weight,
                    "embedding_l2": self.config.embedding_l2}
-        return tf.add_n([weights[task] * loss for task, loss in losses.items() if weights[task] > 0])
+        return tf.add_n([weights[task] * loss for task, loss in losses.items()
+                         if weights[task] > 0])

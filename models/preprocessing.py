@@ -5,7 +5,7 @@ from typing import Dict, Tuple, Union
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import features
+import names
 
 Tensor = Union[tf.Tensor, tf.SparseTensor, tf.RaggedTensor]
 
@@ -32,13 +32,13 @@ def _anonymous_lookup(ids: tf.Tensor, vocabulary_file: tf.Tensor) -> Tuple[tf.Te
         vocabulary_file, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
         value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
     table = tf.lookup.StaticVocabularyTable(
-        initializer, num_oov_buckets=features.NUM_OOV_BUCKETS, experimental_is_anonymous=True)
+        initializer, num_oov_buckets=names.NUM_OOV_BUCKETS, experimental_is_anonymous=True)
     return table.lookup(ids), table.size()
 
 
 def _vocabulary_index(ids: tf.Tensor, vocabulary_name: str) -> tf.Tensor:
     vocabulary = tft.vocabulary(ids, vocab_filename=vocabulary_name)
-    return tft.apply_vocabulary(ids, vocabulary, num_oov_buckets=features.NUM_OOV_BUCKETS,
+    return tft.apply_vocabulary(ids, vocabulary, num_oov_buckets=names.NUM_OOV_BUCKETS,
                                 lookup_fn=_anonymous_lookup)
 
 
@@ -67,12 +67,12 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     whole catalog the data knows: it is the retrieval candidate set. Only ids are analyzed (no
     label statistic), so reading the eval split here leaks nothing about eval labels.
     """
-    user_ids = _to_vector(inputs[features.USER_ID], b"")
-    movie_titles = _to_vector(inputs[features.MOVIE_TITLE], b"")
-    ratings, mask = rating_and_mask(inputs[features.USER_RATING])
+    user_ids = _to_vector(inputs[names.USER_ID], b"")
+    movie_titles = _to_vector(inputs[names.MOVIE_TITLE], b"")
+    ratings, mask = rating_and_mask(inputs[names.USER_RATING])
     return {
-        features.USER_INDEX: _vocabulary_index(user_ids, features.USER_VOCABULARY),
-        features.MOVIE_INDEX: _vocabulary_index(movie_titles, features.MOVIE_VOCABULARY),
-        features.RATING_LABEL: ratings,
-        features.RATING_MASK: mask,
+        names.USER_INDEX: _vocabulary_index(user_ids, names.USER_VOCABULARY),
+        names.MOVIE_INDEX: _vocabulary_index(movie_titles, names.MOVIE_VOCABULARY),
+        names.RATING_LABEL: ratings,
+        names.RATING_MASK: mask,
     }

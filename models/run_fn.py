@@ -8,12 +8,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from models import export
-from models import features
-from models import training
+import names
+from models import export, training
 from models.data import load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
-
 
 
 def _write_json(directory: str, name: str, value) -> None:
@@ -27,7 +25,7 @@ def run_fn(fn_args: FnArgs) -> None:
         config = config.with_overrides(fn_args.hyperparameters.get("values", {}))
     logging.info("Training config: %s", config.to_json())
     tf.io.gfile.makedirs(fn_args.model_run_dir)
-    config_file = os.path.join(fn_args.model_run_dir, features.TRAINING_CONFIG_FILE)
+    config_file = os.path.join(fn_args.model_run_dir, names.TRAINING_CONFIG_FILE)
     with tf.io.gfile.GFile(config_file, "w") as f:
         f.write(config.to_json())  # what actually trained, run-time overrides included
     tf.config.experimental.enable_op_determinism()  # same config, same metrics
@@ -38,7 +36,7 @@ def run_fn(fn_args: FnArgs) -> None:
     evaluation = load_columns(fn_args.eval_files, tf_transform_output)
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")
     result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
-    _write_json(fn_args.model_run_dir, features.TRAINING_LOG_FILE, {
+    _write_json(fn_args.model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
         "rated_fit_examples": result.rated_fit_examples, "history": result.history})
@@ -49,8 +47,8 @@ def run_fn(fn_args: FnArgs) -> None:
     recall = {name: metrics.pop(name) for name in list(metrics)
               if name.startswith("recall_")}
     logging.info("Keras evaluation on the eval split: %s; per-user recall: %s", metrics, recall)
-    _write_json(fn_args.model_run_dir, features.KERAS_METRICS_FILE, metrics)
-    _write_json(fn_args.model_run_dir, features.RECALL_METRICS_FILE, recall)
+    _write_json(fn_args.model_run_dir, names.KERAS_METRICS_FILE, metrics)
+    _write_json(fn_args.model_run_dir, names.RECALL_METRICS_FILE, recall)
 
     export.save_serving_model(result.model, tf_transform_output, fn_args.serving_model_dir,
                               max_k=config.serving_max_k)

@@ -7,15 +7,15 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from models import features
+import names
 from models.data import Columns, to_dataset, training_splits
 from models.evaluation import user_recall_at_k
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
-from models.model import RMSE_METRIC, TOP_100_METRIC, MovieLensModel, make_optimizer
+from models.model import MovieLensModel, make_optimizer
 
 # Keras's log name of each early-stopping monitor (hparams.EARLY_STOPPING_MONITORS).
-VALIDATION_LOGS = {"loss": "val_loss", "rmse": f"val_{RMSE_METRIC}",
-                   "top_100": f"val_{TOP_100_METRIC}"}
+VALIDATION_LOGS = {"loss": "val_loss", "rmse": f"val_{names.RMSE_METRIC}",
+                   "top_100": f"val_{names.TOP_100_METRIC}"}
 
 
 @dataclasses.dataclass
@@ -31,15 +31,15 @@ class FitResult:
 
 def rated_mean(columns: Columns) -> float:
     """Mean rating of the rated examples (the rating head's offset with rating_biases)."""
-    mask = columns[features.RATING_MASK].numpy()
-    labels = columns[features.RATING_LABEL].numpy()
+    mask = columns[names.RATING_MASK].numpy()
+    labels = columns[names.RATING_LABEL].numpy()
     return float((labels * mask).sum() / max(mask.sum(), 1.0))
 
 
 def movie_probabilities(columns: Columns, num_movies: int) -> np.ndarray:
     """[num_movies + 1]: each movie's share of the examples (floored at one example)."""
-    counts = np.bincount(columns[features.MOVIE_INDEX].numpy(),
-                         minlength=num_movies + features.NUM_OOV_BUCKETS).astype(np.float64)
+    counts = np.bincount(columns[names.MOVIE_INDEX].numpy(),
+                         minlength=num_movies + names.NUM_OOV_BUCKETS).astype(np.float64)
     return np.maximum(counts, 1.0) / max(counts.sum(), 1.0)
 
 
@@ -62,7 +62,7 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         ) -> FitResult:
     """Trains on the train split (minus the validation carve-out), early-stopping if set."""
     fit_columns, validation = training_splits(train, config)
-    size = lambda columns: int(tf.shape(columns[features.USER_INDEX])[0])  # noqa: E731
+    size = lambda columns: int(tf.shape(columns[names.USER_INDEX])[0])  # noqa: E731
     model = build_model(config, num_users, num_movies, fit_columns)
     callbacks = list(callbacks or [])
     stopper = None
@@ -83,12 +83,12 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         best_epoch=stopper.best_epoch + 1 if stopper is not None else None,
         history={name: [float(v) for v in values] for name, values in history.items()},
         fit_examples=size(fit_columns), validation_examples=size(validation),
-        rated_fit_examples=int(fit_columns[features.RATING_MASK].numpy().sum()))
+        rated_fit_examples=int(fit_columns[names.RATING_MASK].numpy().sum()))
 
 
 def all_user_scores(model: MovieLensModel, num_users: int) -> np.ndarray:
     """[num_users + 1, num_movies]: every user's (and the OOV row's) retrieval scores."""
-    users = model.user_tower(tf.range(num_users + features.NUM_OOV_BUCKETS, dtype=tf.int64))
+    users = model.user_tower(tf.range(num_users + names.NUM_OOV_BUCKETS, dtype=tf.int64))
     return tf.linalg.matmul(users, model.catalog_embeddings(), transpose_b=True).numpy()
 
 

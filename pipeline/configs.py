@@ -1,28 +1,18 @@
 """Pipeline configuration as data: one PipelineConfig, passed to create_pipeline()."""
 
 import dataclasses
-import math
 import os
 import re
-from typing import Dict, Optional, Tuple
+from typing import Tuple
 
+import names
+from components.curated_schema_gen import require_project_path
+from components.eval_config import EvalThresholds
 from models.hparams import ConfigError, TrainingConfig
+from movielens.source import ML_100K_URL
 
 PIPELINE_NAME = "movielens-multitask"  # lowercase and hyphens: valid on Kubeflow too
-MODEL_NAME = "movielens"
-# The GroupLens archive (the file TFDS's movielens builder downloads) and its SHA-256.
-ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
-ML_100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
 DEFAULT_DATA = ML_100K_URL
-DISABLED = -1.0  # a threshold passed as a (run-time) parameter with this value is off
-
-
-def require_project_path(name: str, path: str) -> None:
-    """Files that ship with the code (and the image) are named relative to the project root,
-    without leaving it."""
-    if os.path.isabs(path) or ".." in path.split(os.sep):
-        raise ConfigError(f"{name} {path!r} must be a path inside the project (it ships with "
-                          f"the code and the image)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,45 +36,13 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalThresholds:
-    """The blessing gate. A task's thresholds apply only when its loss weight is > 0.
-
-    Value thresholds are checked on every run; change thresholds against the last blessed
-    model (TFMA ignores them on the first run, when there is no baseline). None disables one.
-    """
-
-    max_rmse: Optional[float] = 1.2
-    min_top_100_accuracy: Optional[float] = 0.15
-    max_rmse_increase: Optional[float] = 0.05
-    max_top_100_decrease: Optional[float] = 0.02
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"threshold {field.name} must be a number >= 0 or None, "
-                                  f"got {value}")
-
-    def as_parameters(self) -> Dict[str, float]:
-        """Each threshold as a float execution parameter; DISABLED (-1) stands for None."""
-        return {field.name: DISABLED if getattr(self, field.name) is None
-                else float(getattr(self, field.name)) for field in dataclasses.fields(self)}
-
-    @classmethod
-    def from_parameters(cls, values: Dict[str, float]) -> "EvalThresholds":
-        """Inverse of as_parameters: any negative value disables its threshold."""
-        return cls(**{field.name: None if values[field.name] < 0 else values[field.name]
-                      for field in dataclasses.fields(cls)})
-
-
-@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     output_dir: str
     data: DataConfig = DataConfig()
     training: TrainingConfig = TrainingConfig()
     thresholds: EvalThresholds = EvalThresholds()
     pipeline_name: str = PIPELINE_NAME
-    model_name: str = MODEL_NAME
+    model_name: str = names.MODEL_NAME
     enable_cache: bool = True
     # The curated schema, relative to the project root (shipped with the code and the image).
     schema_file: str = "pipeline/schema.pbtxt"

@@ -1,49 +1,73 @@
 """The TFX DAG: ExampleGen → statistics, schema, validation → Transform → Trainer →
-Evaluator (against the last blessed model) → Pusher."""
+Evaluator (against the last blessed model) → Pusher.
 
+`create_pipeline` only builds: the runners resolve the data source first (the one piece of
+I/O, with errors a person can act on) and pass what ExampleGen reads.
+"""
+
+import enum
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, Optional, Union
 
 # Direct imports, not `tfx.v1`: that umbrella also imports the Google Cloud extensions
 # (aiplatform), seconds of start-up that every run, even a fully cached one, would pay.
 from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform, Tuner
-from tfx.dsl.components.base import base_node
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy)
+    LatestBlessedModelStrategy,
+)
 from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
+import names
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import PreviousBlessedModelStrategy
+from components.code_fingerprint import code_fingerprint
 from components.curated_schema_gen import CuratedSchemaGen
 from components.gated_evaluator import GatedEvaluator
 from components.hyperparameters_gen import HyperparametersGen
-from components.movielens_example_gen import MovieLensExampleGen
+from components.movielens_example_gen.component import MovieLensExampleGen
 from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY, TUNING_KEY
-from pipeline import data_source
+from movielens.source import ResolvedSource
 from pipeline.configs import PipelineConfig
-from pipeline.run_summary import PUSHER_ID
-from pipeline.fingerprint import (CODE_FINGERPRINT_KEY, EVALUATOR_CODE, EXAMPLE_GEN_CODE,
-                                  MODEL_CODE, code_fingerprint)
 
 DATA_ROOT_PARAMETER = "data_root"
-BASELINE_RESOLVER = "latest_blessed_model_resolver"
-SCHEMA_GEN_ID = "SchemaGen"
-EVALUATOR_ID = "Evaluator"
+# The code Transform and the Trainer (or Tuner) run, named by dotted path.
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.run_fn.run_fn"
+TUNER_FN = "models.tuner.tuner_fn"
 
 
-def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
+class Mode(enum.Enum):
+    """What the pipeline is for.
+
+    PRODUCTION: the local pipeline; the Evaluator's baseline is the latest blessed model other
+      than the one just trained (so a re-run with nothing changed is fully cached), a blessed
+      model is pushed.
+    EXPERIMENT: train and evaluate only (no baseline, no blessing, no Pusher), sharing every
+      cached upstream output with PRODUCTION: comparisons that must not touch serving or
+      become the next run's baseline.
+    KUBEFLOW: PRODUCTION for Kubeflow Pipelines v2: the data location, the tunable
+      hyperparameters and the thresholds are run-time parameters, and the baseline comes
+      from TFX's LatestBlessedModelStrategy (the only kind of resolver KFP v2 compiles).
+    """
+
+    PRODUCTION = "production"
+    EXPERIMENT = "experiment"
+    KUBEFLOW = "kubeflow"
+
+
+def runtime_parameter_defaults(config: PipelineConfig,
+                               source: ResolvedSource) -> Dict[str, Any]:
     """Name → default of every run-time parameter (the data folder, the tunable
     hyperparameters and the blessing thresholds, -1 = off).
 
     The Kubeflow spec does not carry RuntimeParameter defaults: the runner passes these as the
     PipelineJob's parameter values.
     """
-    source = data_source.resolve(config.data.source, config.cache_dir)
     hyperparameters = {} if config.tuner_trials else {  # with a Tuner, it chooses them
         name: ptype(getattr(config.training, name))
         for name, ptype in RUNTIME_HYPERPARAMETERS.items()}
@@ -51,53 +75,94 @@ def runtime_parameter_defaults(config: PipelineConfig) -> Dict[str, Any]:
             **config.thresholds.as_parameters()}
 
 
-def _runtime(name: str, default, enabled: bool):
-    """A Kubeflow run-time parameter with this default, or the plain default."""
-    return data_types.RuntimeParameter(name=name, ptype=type(default),
-                                       default=default) if enabled else default
+def _parameter(mode: Mode, name: str, default: Any) -> Union[Any, data_types.RuntimeParameter]:
+    """A run-time parameter with this default on Kubeflow, else the plain default."""
+    if mode is not Mode.KUBEFLOW:
+        return default
+    return data_types.RuntimeParameter(name=name, ptype=type(default), default=default)
 
 
-def create_components(config: PipelineConfig, runtime_parameters: bool = False,
-                      baseline_excludes_candidate: bool = True,
-                      experiment: bool = False) -> List[base_node.BaseNode]:
-    """The components; with `runtime_parameters`, the data location, the run-time tunable
-    hyperparameters and the thresholds become parameters of each run (Kubeflow) instead of
-    compile-time values. `baseline_excludes_candidate`: the Evaluator's baseline is the latest
-    blessed model other than the one just trained (so a re-run with nothing changed is fully
-    cached); off, TFX's LatestBlessedModelStrategy (the only one Kubeflow v2 compiles).
-    `experiment`: train and evaluate only (no resolver, no blessing, no Pusher), sharing every
-    cached upstream output with the full pipeline: for comparisons that must not touch serving
-    or become the next run's baseline."""
-    source = data_source.resolve(config.data.source, config.cache_dir)
+def _hyperparameters_node(config: PipelineConfig, mode: Mode, training_inputs: Dict[str, Any],
+                          defaults: Dict[str, Any]):
+    """The node choosing hyperparameters at run time, or None: a Tuner's search when tuning
+    (its best values win over run-time hyperparameters), else on Kubeflow the run's
+    parameters as a HyperParameters artifact."""
+    if config.tuner_trials:
+        return Tuner(
+            tuner_fn=TUNER_FN, **training_inputs,
+            custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
+                           TUNING_KEY: json.dumps(
+                               {"max_trials": config.tuner_trials,
+                                "validation_percent": config.tuner_validation_percent}),
+                           names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.tuner"])})
+    if mode is Mode.KUBEFLOW:
+        return HyperparametersGen(
+            **{name: _parameter(mode, name, defaults[name]) for name in RUNTIME_HYPERPARAMETERS},
+            code_fingerprint=code_fingerprint(["components.hyperparameters_gen"]))
+    return None
+
+
+def _baseline_resolver(mode: Mode, candidate: Channel) -> Resolver:
+    """The Evaluator's baseline: the latest blessed model (other than `candidate` locally)."""
+    every_model = Channel(type=standard_artifacts.Model)
+    every_blessing = Channel(type=standard_artifacts.ModelBlessing)
+    if mode is Mode.KUBEFLOW:
+        resolver = Resolver(strategy_class=LatestBlessedModelStrategy,
+                            model=every_model, model_blessing=every_blessing)
+    else:
+        resolver = Resolver(strategy_class=PreviousBlessedModelStrategy, candidate=candidate,
+                            model=every_model, model_blessing=every_blessing)
+    return resolver.with_id(names.BASELINE_RESOLVER_ID)
+
+
+def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode = Mode.PRODUCTION,
+                    metadata_connection_config: Optional[Any] = None) -> tfx_pipeline.Pipeline:
+    """The pipeline for `config`, reading `source` (from `movielens.source.resolve`).
+
+    MLMD is the orchestrator's (Kubeflow's) unless a connection is given.
+    """
+    defaults = runtime_parameter_defaults(config, source)
+    parameter = lambda name: _parameter(mode, name, defaults[name])  # noqa: E731
+
+    # Ratings (a GroupLens archive or TFDS) → tf.Examples, split train/eval by a hash; fails on
+    # malformed lines past the tolerance and on duplicate ratings.
     example_gen = MovieLensExampleGen(
-        input_base=_runtime(DATA_ROOT_PARAMETER, source.input_base, runtime_parameters),
+        input_base=parameter(DATA_ROOT_PARAMETER),
         file_pattern=source.file_pattern,
         tfds_name=source.tfds_name,
         train_percent=config.data.train_percent,
-        max_malformed_lines=config.data.max_malformed_lines,
-        code_fingerprint=code_fingerprint(EXAMPLE_GEN_CODE),
-    )
+        max_malformed_lines=config.data.max_malformed_lines)
+
+    # Statistics of each split, for validation.
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = CuratedSchemaGen(schema_file=config.schema_file).with_id(SCHEMA_GEN_ID)
+
+    # The curated schema checked into the repository (not inferred from this run's data),
+    # without the user side features where the source has no user file.
+    schema_gen = CuratedSchemaGen(
+        schema_file=config.schema_file,
+        absent_features=() if source.has_user_features else names.USER_SIDE_FEATURES,
+    ).with_id(names.SCHEMA_GEN_ID)
+
+    # Statistics against the schema; the gate stops the run before Transform on any anomaly.
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"],
+                                   code_fingerprint=code_fingerprint(["components.anomalies_gate"]))
 
-    models_fingerprint = code_fingerprint(MODEL_CODE)
+    # Id vocabularies from train + eval (the movie vocabulary is the retrieval catalog), ids
+    # mapped to indices.
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn="models.preprocessing.preprocessing_fn",
-        # Vocabularies from train + eval: the movie vocabulary is the retrieval catalog.
+        preprocessing_fn=PREPROCESSING_FN,
         splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"],
                                                  transform=["train", "eval"]),
-        custom_config={CODE_FINGERPRINT_KEY: models_fingerprint},
+        custom_config={names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.preprocessing"])},
         # Nothing reads Transform's own pre/post-transform statistics (StatisticsGen and the
         # gate already validated the raw data) nor its analyzer cache (one analysis per
         # data version, cached by TFX as a whole): both cost a full extra pass.
         disable_statistics=True,
-        disable_analyzer_cache=True,
-    )
+        disable_analyzer_cache=True)
     transform.add_upstream_node(anomalies_gate)
 
     # What the Tuner and the Trainer both read (the Tuner never reads eval: it holds out part
@@ -108,80 +173,54 @@ def create_components(config: PipelineConfig, runtime_parameters: bool = False,
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]))
-    # The node choosing the hyperparameters at run time (Tuner or HyperparametersGen), if any,
-    # and its HyperParameters channel, read by the Trainer and the Evaluator.
-    tunable, hyperparameters = [], None
-    if config.tuner_trials:  # the Tuner's best values win over run-time hyperparameters
-        tuner = Tuner(
-            tuner_fn="models.tuner.tuner_fn", **training_inputs,
-            custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
-                           TUNING_KEY: json.dumps(
-                               {"max_trials": config.tuner_trials,
-                                "validation_percent": config.tuner_validation_percent}),
-                           CODE_FINGERPRINT_KEY: models_fingerprint})
-        tunable, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
-    elif runtime_parameters:
-        defaults = runtime_parameter_defaults(config)
-        hyperparameters_gen = HyperparametersGen(**{
-            name: _runtime(name, defaults[name], True) for name in RUNTIME_HYPERPARAMETERS})
-        tunable = [hyperparameters_gen]
-        hyperparameters = hyperparameters_gen.outputs["hyperparameters"]
 
+    # Optional: hyperparameters chosen at run time (a Tuner, or Kubeflow run parameters).
+    hyperparameters_node = _hyperparameters_node(config, mode, training_inputs, defaults)
+    hyperparameters = None
+    if hyperparameters_node is not None:
+        hyperparameters = hyperparameters_node.outputs[
+            "best_hyperparameters" if config.tuner_trials else "hyperparameters"]
+
+    # The multi-task model: trained on train, exported with its serving signatures.
     trainer = Trainer(
-        run_fn="models.run_fn.run_fn", **training_inputs,
+        run_fn=RUN_FN, **training_inputs,
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
-                       CODE_FINGERPRINT_KEY: models_fingerprint},
-        hyperparameters=hyperparameters,
-    )
+                       names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.run_fn"])},
+        hyperparameters=hyperparameters)
 
+    components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+                  transform, *([hyperparameters_node] if hyperparameters_node else []), trainer]
     evaluator_inputs = dict(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        training=config.training,
-        thresholds={name: _runtime(name, value, runtime_parameters)
-                    for name, value in config.thresholds.as_parameters().items()},
-        hyperparameters=hyperparameters,
-        code_fingerprint=code_fingerprint(EVALUATOR_CODE))
-    if experiment:  # metrics only: nothing blessed, so nothing pushed nor used as a baseline
+        training=config.training, hyperparameters=hyperparameters,
+        thresholds={name: parameter(name) for name in config.thresholds.as_parameters()})
+
+    if mode is Mode.EXPERIMENT:
+        # Metrics only: nothing blessed, so nothing pushed nor used as a later baseline.
         evaluator = GatedEvaluator(baseline_model=None, gate=False,
-                                   **evaluator_inputs).with_id(EVALUATOR_ID)
-        return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                transform, *tunable, trainer, evaluator]
+                                   **evaluator_inputs).with_id(names.EVALUATOR_ID)
+        components.append(evaluator)
+    else:
+        # The baseline the change thresholds compare with.
+        baseline_resolver = _baseline_resolver(mode, trainer.outputs["model"])
 
-    every_model = Channel(type=standard_artifacts.Model)
-    every_blessing = Channel(type=standard_artifacts.ModelBlessing)
-    if baseline_excludes_candidate:
-        baseline_resolver = Resolver(
-            strategy_class=PreviousBlessedModelStrategy, candidate=trainer.outputs["model"],
-            model=every_model, model_blessing=every_blessing)
-    else:  # Kubeflow v2 compiles only TFX's built-in strategies
-        baseline_resolver = Resolver(
-            strategy_class=LatestBlessedModelStrategy,
-            model=every_model, model_blessing=every_blessing)
-    baseline_resolver = baseline_resolver.with_id(BASELINE_RESOLVER)
-    evaluator = GatedEvaluator(baseline_model=baseline_resolver.outputs["model"],
-                               **evaluator_inputs).with_id(EVALUATOR_ID)
+        # TFMA on the eval split: RMSE and top-K; blesses past the thresholds.
+        evaluator = GatedEvaluator(baseline_model=baseline_resolver.outputs["model"],
+                                   **evaluator_inputs).with_id(names.EVALUATOR_ID)
 
-    pusher = AtomicPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)),
-    ).with_id(PUSHER_ID)
-    return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-            transform, *tunable, trainer, baseline_resolver, evaluator, pusher]
+        # A blessed model goes to TF Serving's model folder as a new version.
+        pusher = AtomicPusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=pusher_pb2.PushDestination(
+                filesystem=pusher_pb2.PushDestination.Filesystem(
+                    base_directory=config.serving_dir))).with_id(names.PUSHER_ID)
+        components += [baseline_resolver, evaluator, pusher]
 
-
-def create_pipeline(config: PipelineConfig, metadata_connection_config=None,
-                    runtime_parameters: bool = False,
-                    baseline_excludes_candidate: bool = True,
-                    experiment: bool = False) -> tfx_pipeline.Pipeline:
-    """The pipeline; MLMD is the orchestrator's (Kubeflow's) unless a connection is given."""
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=create_components(config, runtime_parameters, baseline_excludes_candidate,
-                                     experiment),
+        components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(config.beam_pipeline_args),
-    )
+        beam_pipeline_args=list(config.beam_pipeline_args))

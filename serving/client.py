@@ -2,7 +2,8 @@
 
     python -m serving.client --rest http://localhost:8501 recommend --user 42 -k 10
     python -m serving.client --grpc localhost:8500 predict --user 42 --title "Heat (1995)"
-    python -m serving.client --model-dir outputs/serving/movielens/1795812846 similar --title "Star Wars (1977)"
+    python -m serving.client --model-dir outputs/serving/movielens/1795812846 \\
+        similar --title "Star Wars (1977)"
 
 Requests use TF Serving's columnar ("inputs") format, since `k` is a scalar beside batched ids.
 The local mode feeds the same JSON to the SavedModel the way TF Serving's REST API decodes it.
@@ -17,30 +18,31 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Sequence
 
-DEFAULT_MODEL_NAME = "movielens"
+import names  # the model's contract: signature, input and output names (no TensorFlow)
 
-# Signature and tensor names (the model's contract; models/features.py holds the same names).
-PREDICT, RECOMMEND, RECOMMEND_EXCLUDING, SIMILAR = (
-    "predict", "recommend", "recommend_excluding", "similar_movies")
+DEFAULT_MODEL_NAME = names.MODEL_NAME
 
 
 def predict_request(users: Sequence[str], titles: Sequence[str]) -> Dict[str, Any]:
-    return {"signature_name": PREDICT,
-            "inputs": {"user_id": list(users), "movie_title": list(titles)}}
+    return {"signature_name": names.PREDICT_SIGNATURE,
+            "inputs": {names.USER_ID: list(users), names.MOVIE_TITLE: list(titles)}}
 
 
 def recommend_request(users: Sequence[str], k: int,
                       exclude: Optional[Sequence[Sequence[str]]] = None) -> Dict[str, Any]:
     if not exclude:
-        return {"signature_name": RECOMMEND, "inputs": {"user_id": list(users), "k": k}}
+        return {"signature_name": names.RECOMMEND_SIGNATURE,
+                "inputs": {names.USER_ID: list(users), names.K_INPUT: k}}
     width = max(len(row) for row in exclude)
     padded = [list(row) + [""] * (width - len(row)) for row in exclude]  # "" pads
-    return {"signature_name": RECOMMEND_EXCLUDING,
-            "inputs": {"user_id": list(users), "k": k, "exclude_titles": padded}}
+    return {"signature_name": names.RECOMMEND_EXCLUDING_SIGNATURE,
+            "inputs": {names.USER_ID: list(users), names.K_INPUT: k,
+                       names.EXCLUDE_INPUT: padded}}
 
 
 def similar_request(titles: Sequence[str], k: int) -> Dict[str, Any]:
-    return {"signature_name": SIMILAR, "inputs": {"movie_title": list(titles), "k": k}}
+    return {"signature_name": names.SIMILAR_SIGNATURE,
+            "inputs": {names.MOVIE_TITLE: list(titles), names.K_INPUT: k}}
 
 
 def _decode_json_value(value: Any) -> Any:
@@ -111,7 +113,7 @@ class GrpcClient:
         proto.model_spec.signature_name = request["signature_name"]
         for name, value in request["inputs"].items():
             value = _decode_json_value(value)
-            array = np.array(value, dtype=np.int32) if name == "k" else np.array(value, dtype=object)
+            array = np.array(value, dtype=np.int32 if name == names.K_INPUT else object)
             proto.inputs[name].CopyFrom(tf.make_tensor_proto(array))
         try:
             response = self.stub.Predict(proto, timeout=self.timeout)
@@ -144,7 +146,8 @@ class LocalClient:
 
 
 def _print_ranked(outputs: Dict[str, Any], known_key: str, label: str) -> None:
-    for row, (titles, scores) in enumerate(zip(outputs["titles"], outputs["scores"])):
+    ranked = zip(outputs[names.TITLES_OUTPUT], outputs[names.SCORES_OUTPUT])
+    for row, (titles, scores) in enumerate(ranked):
         if not outputs[known_key][row]:
             print(f"({label} not in the vocabulary: answered from the OOV embedding)")
         for rank, (title, score) in enumerate(zip(titles, scores), start=1):

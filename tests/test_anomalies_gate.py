@@ -39,7 +39,7 @@ def test_clean_data_passes(tmp_path):
 
 
 def _example(**overrides):
-    from components.movielens_example_gen import make_example
+    from components.movielens_example_gen.examples import make_example
 
     values = dict(user_id="42", movie_title="Toy Story (1995)", rating=4.0,
                   timestamp=880000000, movie_id="1", genres=[3, 4, 5], gender=1,
@@ -49,8 +49,8 @@ def _example(**overrides):
 
 
 def _validate_against_curated_schema(examples):
-    import tensorflow_data_validation as tfdv
     import tensorflow as tf
+    import tensorflow_data_validation as tfdv
 
     from components.curated_schema_gen import schema_path
     from pipeline.configs import PipelineConfig

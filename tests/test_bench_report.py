@@ -8,7 +8,8 @@ from bench import plot_scale, run_bench
 def _pipeline(wall, executed, state="executed"):
     names = ["MovieLensExampleGen", "latest_blessed_model_resolver", "Transform", "Trainer",
              "Evaluator"]
-    return {"exit_code": 0, "wall_seconds": wall, "peak_rss_gb": 2.5, "in_pipeline_seconds": wall - 10,
+    return {"exit_code": 0, "wall_seconds": wall, "peak_rss_gb": 2.5,
+            "in_pipeline_seconds": wall - 10,
             "components": {n: {"state": state, "wall_seconds": wall / 10} for n in names},
             "executed": executed, "eval_metrics": {"rating/root_mean_squared_error": 1.1,
                                                    "retrieval/top_100_categorical_accuracy": 0.24},

@@ -7,8 +7,8 @@ import pytest
 
 import local_runner
 from components.atomic_pusher import directory_digest
-from pipeline import compare
 from pipeline.configs import ConfigError
+from runner import compare
 
 
 def test_pareto_front_keeps_the_non_dominated_points():

@@ -1,17 +1,20 @@
 """Configuration checks and the code fingerprint that keeps caching honest."""
 
 import json
+import os
 import shutil
 
 import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 
+from components.code_fingerprint import code_fingerprint, project_files
+from components.eval_config import make_eval_config
 from models.hparams import TrainingConfig
-from pipeline import configs, data_source
-from pipeline.eval_config import make_eval_config
+from movielens import source as data_source
+from names import PROJECT_ROOT
+from pipeline import configs
 from tests import movielens_fixture
-from pipeline.fingerprint import EXAMPLE_GEN_CODE, MODEL_CODE, PROJECT_ROOT, code_fingerprint
 
 
 def test_training_config_round_trips_through_json():
@@ -21,24 +24,49 @@ def test_training_config_round_trips_through_json():
         TrainingConfig.from_dict({"rating_wieght": 1.0})
 
 
-def test_editing_a_components_code_changes_its_fingerprint_only(tmp_path):
-    for package in ("models", "components"):
+def test_code_fingerprints_follow_what_each_executor_imports(tmp_path):
+    """The fingerprint covers the entry module and every project module it imports, however
+    indirectly, and nothing else: adding an import brings a module into the key."""
+    for package in ("models", "components", "movielens", "pipeline"):
         shutil.copytree(f"{PROJECT_ROOT}/{package}", tmp_path / package)
+    shutil.copy(f"{PROJECT_ROOT}/names.py", tmp_path / "names.py")
     root = str(tmp_path)
-    model, example_gen = (code_fingerprint(MODEL_CODE, root=root),
-                          code_fingerprint(EXAMPLE_GEN_CODE, root=root))
-    assert model == code_fingerprint(MODEL_CODE, root=root)  # stable
-    with open(tmp_path / "models" / "model.py", "a") as f:
-        f.write("\n# a change\n")
-    assert code_fingerprint(MODEL_CODE, root=root) != model
-    assert code_fingerprint(EXAMPLE_GEN_CODE, root=root) == example_gen
-    with open(tmp_path / "models" / "features.py", "a") as f:  # ExampleGen writes these names
-        f.write("\n# a change\n")
-    example_gen_after = code_fingerprint(EXAMPLE_GEN_CODE, root=root)
+    example_gen, trainer, transform = (
+        code_fingerprint([module], root=root) for module in (
+            "components.movielens_example_gen.executor", "models.run_fn", "models.preprocessing"))
+    assert trainer == code_fingerprint(["models.run_fn"], root=root)  # stable
+
+    def append(path: str, text: str) -> None:
+        with open(tmp_path / path, "a") as f:
+            f.write(text)
+
+    append("models/model.py", "\n# a change\n")  # the Trainer's code, not Transform's
+    assert code_fingerprint(["models.run_fn"], root=root) != trainer
+    assert code_fingerprint(["models.preprocessing"], root=root) == transform
+    append("names.py", "\n# a change\n")  # everyone's names
+    example_gen_after = code_fingerprint(["components.movielens_example_gen.executor"], root=root)
     assert example_gen_after != example_gen
-    with open(tmp_path / "components" / "atomic_pusher.py", "a") as f:  # not ExampleGen's code
-        f.write("\n# a change\n")
-    assert code_fingerprint(EXAMPLE_GEN_CODE, root=root) == example_gen_after
+    assert code_fingerprint(["models.preprocessing"], root=root) != transform
+
+    append("components/atomic_pusher.py", "\n# a change\n")  # not imported by ExampleGen...
+    assert code_fingerprint(["components.movielens_example_gen.executor"], root=root) == example_gen_after
+    append("components/movielens_example_gen/executor.py", "\nfrom components import atomic_pusher\n")
+    with_import = code_fingerprint(["components.movielens_example_gen.executor"], root=root)
+    append("components/atomic_pusher.py", "\n# another change\n")  # ...until it imports it
+    assert code_fingerprint(["components.movielens_example_gen.executor"], root=root) != with_import
+    assert "components/atomic_pusher.py" in {
+        os.path.relpath(path, root)
+        for path in project_files(["components.movielens_example_gen.executor"], root=root)}
+
+
+def test_code_fingerprints_cover_the_installed_libraries(monkeypatch):
+    from components import code_fingerprint as fingerprints
+
+    before = code_fingerprint(["models.preprocessing"])
+    assert fingerprints.library_versions()["tfx"] == "1.16.0"
+    monkeypatch.setattr(fingerprints, "library_versions",
+                        lambda: {**dict.fromkeys(fingerprints.LIBRARIES, ""), "tfx": "1.17.0"})
+    assert code_fingerprint(["models.preprocessing"]) != before
 
 
 def test_thresholds_follow_the_trained_tasks():
@@ -110,7 +138,7 @@ def test_presets_and_flags():
     import argparse
 
     from models.hparams import PRESETS
-    from pipeline.cli import add_training_flags, training_config_from_args
+    from runner.flags import add_training_flags, training_config_from_args
 
     parser = argparse.ArgumentParser()
     add_training_flags(parser)

@@ -2,11 +2,9 @@
 loses a line silently. The figures in the README's Reliability section come from this file."""
 
 import os
-import zipfile
 
 import pytest
 
-from components import grouplens
 from tests import movielens_fixture
 from tests.test_example_gen import _read
 

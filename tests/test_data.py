@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features
+import names
 from models.data import keep_label_fraction, split_validation, training_splits
 from models.evaluation import user_recall_at_k
 from models.hparams import ConfigError, TrainingConfig
@@ -15,16 +15,16 @@ from models.preprocessing import rating_and_mask
 def _columns(size: int = 5000, seed: int = 0):
     rng = np.random.default_rng(seed)
     return {
-        features.USER_INDEX: tf.constant(rng.integers(0, 300, size), tf.int64),
-        features.MOVIE_INDEX: tf.constant(rng.integers(0, 500, size), tf.int64),
-        features.RATING_LABEL: tf.constant(rng.integers(1, 6, size), tf.float32),
-        features.RATING_MASK: tf.ones([size]),
+        names.USER_INDEX: tf.constant(rng.integers(0, 300, size), tf.int64),
+        names.MOVIE_INDEX: tf.constant(rng.integers(0, 500, size), tf.int64),
+        names.RATING_LABEL: tf.constant(rng.integers(1, 6, size), tf.float32),
+        names.RATING_MASK: tf.ones([size]),
     }
 
 
 def _pairs(columns):
-    return list(zip(columns[features.USER_INDEX].numpy().tolist(),
-                    columns[features.MOVIE_INDEX].numpy().tolist()))
+    return list(zip(columns[names.USER_INDEX].numpy().tolist(),
+                    columns[names.MOVIE_INDEX].numpy().tolist()))
 
 
 def test_missing_or_nan_ratings_get_mask_zero():
@@ -40,20 +40,20 @@ def test_missing_or_nan_ratings_get_mask_zero():
 def test_label_fraction_keeps_a_seeded_share_of_pairs_and_every_example():
     columns = _columns()
     kept = keep_label_fraction(columns, 0.25, seed=7)
-    mask = kept[features.RATING_MASK].numpy()
+    mask = kept[names.RATING_MASK].numpy()
     assert len(mask) == 5000 and 0.22 < mask.mean() < 0.28
-    assert np.all(kept[features.RATING_LABEL].numpy()[mask == 0] == 0)
+    assert np.all(kept[names.RATING_LABEL].numpy()[mask == 0] == 0)
     again = keep_label_fraction(columns, 0.25, seed=7)
-    np.testing.assert_array_equal(again[features.RATING_MASK].numpy(), mask)
+    np.testing.assert_array_equal(again[names.RATING_MASK].numpy(), mask)
     other = keep_label_fraction(columns, 0.25, seed=8)
-    assert not np.array_equal(other[features.RATING_MASK].numpy(), mask)
+    assert not np.array_equal(other[names.RATING_MASK].numpy(), mask)
     # Chosen per pair, not per position: reordering the examples moves the choice with them.
     order = np.random.default_rng(1).permutation(5000)
     shuffled = {k: tf.gather(v, order) for k, v in columns.items()}
     np.testing.assert_array_equal(
-        keep_label_fraction(shuffled, 0.25, seed=7)[features.RATING_MASK].numpy(), mask[order])
+        keep_label_fraction(shuffled, 0.25, seed=7)[names.RATING_MASK].numpy(), mask[order])
     # Nested: the 10 % kept are among the 25 % kept (same hash, lower threshold).
-    smaller = keep_label_fraction(columns, 0.10, seed=7)[features.RATING_MASK].numpy()
+    smaller = keep_label_fraction(columns, 0.10, seed=7)[names.RATING_MASK].numpy()
     assert np.all(mask[smaller == 1] == 1)
 
 
@@ -70,17 +70,17 @@ def test_validation_split_is_a_deterministic_disjoint_carve_of_train():
 def test_rating_only_training_drops_unrated_examples():
     config = TrainingConfig(rating_weight=1.0, retrieval_weight=0.0, label_fraction=0.1)
     fit, _ = training_splits(_columns(), config)
-    assert np.all(fit[features.RATING_MASK].numpy() == 1)
+    assert np.all(fit[names.RATING_MASK].numpy() == 1)
     joint, _ = training_splits(_columns(), TrainingConfig(label_fraction=0.1))
-    assert len(joint[features.RATING_MASK].numpy()) == 5000
+    assert len(joint[names.RATING_MASK].numpy()) == 5000
 
 
 def test_recall_removes_rated_titles_and_averages_over_users():
     # 2 users (+ OOV row), 4 titles. User 0 rated title 0 in train; eval: titles 1 and 3.
     scores = np.array([[9.0, 1.0, 5.0, 3.0], [0.0, 9.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0]])
-    train = {features.USER_INDEX: np.array([0]), features.MOVIE_INDEX: np.array([0])}
-    evaluation = {features.USER_INDEX: np.array([0, 0, 1]),
-                  features.MOVIE_INDEX: np.array([1, 3, 1])}
+    train = {names.USER_INDEX: np.array([0]), names.MOVIE_INDEX: np.array([0])}
+    evaluation = {names.USER_INDEX: np.array([0, 0, 1]),
+                  names.MOVIE_INDEX: np.array([1, 3, 1])}
     metrics = user_recall_at_k(scores, train, evaluation, ks=(1, 2))
     # User 0 ranks 2, 3, 1 once title 0 is removed: top-1 no hit, top-2 one of two.
     assert metrics["recall_at_1"] == pytest.approx((0 + 1) / 2)

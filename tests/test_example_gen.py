@@ -7,9 +7,11 @@ import apache_beam as beam
 import pytest
 import tensorflow as tf
 
-from components import grouplens
-from components import movielens_example_gen as example_gen
-from models import features
+import names
+from components.movielens_example_gen import examples as example_records
+from components.movielens_example_gen import executor as example_gen
+from components.movielens_example_gen.component import MovieLensExampleGen
+from movielens import grouplens
 from tests import movielens_fixture
 
 
@@ -46,11 +48,11 @@ def test_folder_and_zip_give_the_same_examples_with_string_ids_and_side_features
     assert sorted(e.SerializeToString(deterministic=True) for e in from_folder) == \
         sorted(e.SerializeToString(deterministic=True) for e in from_zip)
     example = from_folder[0]
-    assert set(example.features.feature) == set(features.RAW_FEATURE_SPEC)
-    assert _value(example, features.USER_ID)[0].decode().isdigit()  # ids are strings
-    assert example.features.feature[features.USER_ID].HasField("bytes_list")
-    assert 1.0 <= _value(example, features.USER_RATING)[0] <= 5.0
-    titles = {_value(e, features.MOVIE_TITLE)[0].decode("utf-8") for e in from_folder}
+    assert set(example.features.feature) == set(example_records.RAW_FEATURE_SPEC)
+    assert _value(example, names.USER_ID)[0].decode().isdigit()  # ids are strings
+    assert example.features.feature[names.USER_ID].HasField("bytes_list")
+    assert 1.0 <= _value(example, names.USER_RATING)[0] <= 5.0
+    titles = {_value(e, names.MOVIE_TITLE)[0].decode("utf-8") for e in from_folder}
     assert "Misérables, Les (1995)" in titles  # latin-1 in u.item, UTF-8 in the example
 
 
@@ -86,18 +88,52 @@ def test_user_side_features_follow_tfds_conventions(tmp_path):
     assert (user.gender, user.bucketized_age, user.occupation) == (0, 18.0, "student")
 
 
+def _line_offsets(path: str):
+    """Byte offset at which each line of the file starts, by 1-based line number."""
+    with open(path, "rb") as f:
+        data = f.read()
+    starts = [0] + [i + 1 for i, byte in enumerate(data) if byte == ord("\n")]
+    return {number: start for number, start in enumerate(starts, start=1)}
+
+
 def test_malformed_lines_fail_with_file_and_line_number(tmp_path):
+    """A zip member is read by one reader (line numbers); a folder's file in parallel byte
+    ranges (byte offsets, since a range reader cannot count the lines before its range)."""
     folder = movielens_fixture.write_ml100k(
         str(tmp_path / "bad"), num_ratings=100,
         extra_rating_lines=["1\t2\tabc\t881250949", "1\t9999\t3\t881250949", "only\ttwo"])
-    with pytest.raises(Exception) as failure:
-        _read(folder + "/*")
-    message = str(failure.value)
-    assert "3 malformed line(s)" in message
+    archive = movielens_fixture.zip_folder(folder, str(tmp_path / "bad.zip"))
     ratings_file = os.path.join(folder, "u.data")
-    assert f"{ratings_file}:101: rating 'abc' is not a number" in message
-    assert f"{ratings_file}:102: movie id 9999 is not in u.item" in message
-    assert f"{ratings_file}:103: expected 4 tab-separated fields, got 2" in message
+    offsets = _line_offsets(ratings_file)
+    for path, ratings, where in (
+            (archive, f"{archive}/u.data", lambda number: f":{number}"),
+            (folder + "/*", ratings_file, lambda number: f" (at byte {offsets[number]})")):
+        with pytest.raises(Exception) as failure:
+            _read(path)
+        message = str(failure.value)
+        assert "3 malformed line(s)" in message
+        assert f"{ratings}{where(101)}: rating 'abc' is not a number" in message
+        assert f"{ratings}{where(102)}: movie id 9999 is not in u.item" in message
+        assert f"{ratings}{where(103)}: expected 4 tab-separated fields, got 2" in message
+
+
+def test_the_ratings_file_is_read_in_byte_ranges_with_exact_offsets(tmp_path):
+    """Beam splits the file into ranges; together they hold every line once, each with the
+    offset it starts at (this pins the reader's use of Beam's private text source)."""
+    from components.movielens_example_gen import parsing
+
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "d"), num_ratings=500)
+    path = os.path.join(folder, "u.data")
+    source = parsing._TextSourceWithOffsets(path)
+    bundles = list(source.split(desired_bundle_size=1000))
+    assert len(bundles) > 5  # the file (~10 kB) is read in many ranges
+    lines = [record for bundle in bundles for record in bundle.source.read(
+        bundle.source.get_range_tracker(bundle.start_position, bundle.stop_position))]
+    with open(path, "rb") as f:
+        expected = f.read().splitlines()
+    assert [raw for _, _, raw in lines] == expected
+    offsets = _line_offsets(path)
+    assert [offset for _, offset, _ in lines] == [offsets[n] for n in range(1, len(expected) + 1)]
 
 
 def test_malformed_lines_within_tolerance_are_reported_and_skipped(tmp_path, caplog):
@@ -107,7 +143,8 @@ def test_malformed_lines_within_tolerance_are_reported_and_skipped(tmp_path, cap
         examples = _read(folder + "/*", max_malformed_lines=1)
     assert len(examples) == 100
     assert "1 malformed line(s)" in caplog.text
-    assert "u.data:101: rating '7' is outside 1-5" in caplog.text
+    offset = _line_offsets(os.path.join(folder, "u.data"))[101]
+    assert f"u.data (at byte {offset}): rating '7' is outside 1-5" in caplog.text
 
 
 def test_bad_item_file_line_is_reported(tmp_path):
@@ -137,12 +174,13 @@ def test_tfds_source_under_mock_data():
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=20, policy=tfds.testing.MockPolicy.USE_CODE):
-        examples = list(example_gen.tfds_ratings("movielens/100k-ratings"))
+        examples = list(example_records.tfds_ratings("movielens/100k-ratings"))
     assert len(examples) == 20
     for example in examples:
-        parsed = tf.io.parse_single_example(example.SerializeToString(), features.RAW_FEATURE_SPEC)
-        assert parsed[features.USER_ID].dtype == tf.string
-        assert parsed[features.USER_GENDER].numpy() in (0, 1)
+        parsed = tf.io.parse_single_example(example.SerializeToString(),
+                                            example_records.RAW_FEATURE_SPEC)
+        assert parsed[names.USER_ID].dtype == tf.string
+        assert parsed[names.USER_GENDER].numpy() in (0, 1)
 
 
 def test_ml_1m_format(tmp_path):
@@ -153,13 +191,13 @@ def test_ml_1m_format(tmp_path):
         .encode("latin-1"))
     (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
     (folder / "ratings.dat").write_text("1::1::5::978300760\n2::2::3::978302109\n")
-    examples = {_value(e, features.USER_ID)[0]: e for e in _read(str(folder) + "/*")}
+    examples = {_value(e, names.USER_ID)[0]: e for e in _read(str(folder) + "/*")}
     assert set(examples) == {b"1", b"2"}
     first = examples[b"1"]
-    assert _value(first, features.MOVIE_GENRES) == [3, 4, 5]
-    assert _value(first, features.USER_OCCUPATION_TEXT) == [b"K-12 student"]
-    assert _value(first, features.BUCKETIZED_USER_AGE) == [1.0]
-    assert _value(examples[b"2"], features.MOVIE_TITLE) == ["Señorita (1999)".encode("utf-8")]
+    assert _value(first, names.MOVIE_GENRES) == [3, 4, 5]
+    assert _value(first, names.USER_OCCUPATION_TEXT) == [b"K-12 student"]
+    assert _value(first, names.BUCKETIZED_USER_AGE) == [1.0]
+    assert _value(examples[b"2"], names.MOVIE_TITLE) == ["Señorita (1999)".encode("utf-8")]
 
 
 def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
@@ -168,7 +206,7 @@ def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
     from tfx.types import artifact_utils, standard_artifacts
 
     folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=400)
-    component = example_gen.MovieLensExampleGen(input_base=folder, train_percent=80)
+    component = MovieLensExampleGen(input_base=folder, train_percent=80)
     exec_properties = dict(component.exec_properties)
     exec_properties["input_base"] = folder
     examples = standard_artifacts.Examples()
@@ -183,7 +221,7 @@ def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
         files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
         records = tf.data.TFRecordDataset(files, compression_type="GZIP")
         pairs[split] = [
-            (_value(e, features.USER_ID)[0], _value(e, features.MOVIE_ID)[0])
+            (_value(e, names.USER_ID)[0], _value(e, names.MOVIE_ID)[0])
             for e in map(tf.train.Example.FromString, (r.numpy() for r in records))]
     everything = pairs["train"] + pairs["eval"]
     assert len(everything) == len(set(everything)) == 400

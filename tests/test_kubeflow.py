@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
-from pipeline.fingerprint import PROJECT_ROOT
+from names import PROJECT_ROOT
 
 COMPONENTS = {"MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
               "AnomaliesGate", "Transform", "HyperparametersGen", "Trainer", "Evaluator",
@@ -64,7 +64,7 @@ def test_executors_run_our_code_from_the_image(compiled):
                   for name, e in executors.items() if "container" in e}
     assert {c["image"] for c in containers.values()} == {"registry.example/movierec-tfx:1"}
     arguments = {name: " ".join(c.get("args", [])) for name, c in containers.items()}
-    assert "components.movielens_example_gen.Executor" in arguments["MovieLensExampleGen"]
+    assert "components.movielens_example_gen.executor.Executor" in arguments["MovieLensExampleGen"]
     assert "components.atomic_pusher.AtomicPusherExecutor" in arguments["Pusher"]
     assert "components.gated_evaluator.GatedEvaluatorExecutor" in arguments["Evaluator"]
     assert "models.run_fn.run_fn" in json.dumps(job)  # by dotted path: nothing uploaded
@@ -153,5 +153,16 @@ def test_the_image_sets_legacy_keras_and_carries_our_code():
     with open(os.path.join(PROJECT_ROOT, "Dockerfile")) as f:
         dockerfile = f.read()
     assert "ENV TF_USE_LEGACY_KERAS=1" in dockerfile
-    for package in ("components", "models", "pipeline"):
-        assert f"COPY {package}/ {package}/" in dockerfile
+    # Every file of ours that an executor imports (the pipeline names them by dotted path).
+    from components.code_fingerprint import project_files
+    from pipeline import pipeline
+
+    entries = ["components." + name[:-3] for name in os.listdir(f"{PROJECT_ROOT}/components")
+               if name.endswith(".py")]
+    entries += [path.rsplit(".", 1)[0] for path in (pipeline.PREPROCESSING_FN, pipeline.RUN_FN,
+                                                     pipeline.TUNER_FN)]
+    for path in project_files(entries):
+        relative = os.path.relpath(path, PROJECT_ROOT)
+        top = relative.split(os.sep)[0]
+        copied = f"COPY {top}/ {top}/" if os.sep in relative else f"COPY {top} ./"
+        assert copied in dockerfile, f"the image lacks {relative}"

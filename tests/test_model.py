@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features
+import names
 from models.hparams import TrainingConfig
 from models.model import MovieLensModel, make_optimizer
 
@@ -14,9 +14,9 @@ NUM_USERS, NUM_MOVIES = 20, 30
 def _batch(size: int = 64, seed: int = 0):
     rng = np.random.default_rng(seed)
     return {
-        features.USER_INDEX: tf.constant(rng.integers(0, NUM_USERS, size), tf.int64),
-        features.MOVIE_INDEX: tf.constant(rng.integers(0, NUM_MOVIES, size), tf.int64),
-        features.RATING_LABEL: tf.constant(rng.integers(1, 6, size), tf.float32),
+        names.USER_INDEX: tf.constant(rng.integers(0, NUM_USERS, size), tf.int64),
+        names.MOVIE_INDEX: tf.constant(rng.integers(0, NUM_MOVIES, size), tf.int64),
+        names.RATING_LABEL: tf.constant(rng.integers(1, 6, size), tf.float32),
     }
 
 
@@ -112,15 +112,15 @@ def _masked_batch(size: int = 64, seed: int = 0):
     batch = _batch(size, seed)
     mask = np.random.default_rng(seed + 1).integers(0, 2, size).astype(np.float32)
     mask[:2] = [1.0, 0.0]
-    return {**batch, features.RATING_MASK: tf.constant(mask)}
+    return {**batch, names.RATING_MASK: tf.constant(mask)}
 
 
 def test_masked_examples_ratings_do_not_change_the_loss_or_its_gradient():
     batch = _masked_batch()
-    unrated = batch[features.RATING_MASK].numpy() == 0
-    changed = batch[features.RATING_LABEL].numpy().copy()
+    unrated = batch[names.RATING_MASK].numpy() == 0
+    changed = batch[names.RATING_LABEL].numpy().copy()
     changed[unrated] = 1000.0  # any rating: it must not matter
-    other = {**batch, features.RATING_LABEL: tf.constant(changed)}
+    other = {**batch, names.RATING_LABEL: tf.constant(changed)}
     model = _model(rating_weight=1.0, retrieval_weight=1.0)
     loss, grads = _gradients(model, batch)
     other_loss, other_grads = _gradients(model, other)
@@ -134,9 +134,9 @@ def test_masked_examples_ratings_do_not_change_the_loss_or_its_gradient():
 def test_rating_loss_is_the_mean_over_rated_examples_only():
     batch = _masked_batch()
     model = _model()
-    rated = batch[features.RATING_MASK].numpy() == 1
+    rated = batch[names.RATING_MASK].numpy() == 1
     predicted = model(batch)["rating"].numpy()[:, 0]
-    expected = np.mean((predicted[rated] - batch[features.RATING_LABEL].numpy()[rated]) ** 2)
+    expected = np.mean((predicted[rated] - batch[names.RATING_LABEL].numpy()[rated]) ** 2)
     loss = model.task_losses(batch, training=True)["rating"]
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
 
@@ -144,23 +144,23 @@ def test_rating_loss_is_the_mean_over_rated_examples_only():
 def test_an_all_ones_mask_is_the_same_as_no_mask():
     batch = _batch()
     model = _model()
-    with_mask = {**batch, features.RATING_MASK: tf.ones([64])}
+    with_mask = {**batch, names.RATING_MASK: tf.ones([64])}
     np.testing.assert_array_equal(model.compute_loss(batch, training=True).numpy(),
                                   model.compute_loss(with_mask, training=True).numpy())
 
 
 def test_unrated_examples_still_train_retrieval():
     batch = _masked_batch()
-    everything_rated = {**batch, features.RATING_MASK: tf.ones([64])}
+    everything_rated = {**batch, names.RATING_MASK: tf.ones([64])}
     model = _model(rating_weight=1.0, retrieval_weight=1.0)
     masked = model.task_losses(batch, training=True)["retrieval"]
     unmasked = model.task_losses(everything_rated, training=True)["retrieval"]
     np.testing.assert_allclose(masked.numpy(), unmasked.numpy(), rtol=1e-6)
     # A user seen only in unrated examples still gets a gradient (from retrieval alone).
-    only_unrated = {features.USER_INDEX: tf.constant([3, 4], tf.int64),
-                    features.MOVIE_INDEX: tf.constant([5, 6], tf.int64),
-                    features.RATING_LABEL: tf.constant([0.0, 0.0]),
-                    features.RATING_MASK: tf.constant([0.0, 0.0])}
+    only_unrated = {names.USER_INDEX: tf.constant([3, 4], tf.int64),
+                    names.MOVIE_INDEX: tf.constant([5, 6], tf.int64),
+                    names.RATING_LABEL: tf.constant([0.0, 0.0]),
+                    names.RATING_MASK: tf.constant([0.0, 0.0])}
     _, grads = _gradients(model, only_unrated)
     user_grad = tf.convert_to_tensor(grads[model.user_tower.embeddings.ref()]).numpy()
     assert np.abs(user_grad[3]).sum() > 0
@@ -176,10 +176,10 @@ def test_masked_rmse_ignores_unrated_examples():
     model.compile(optimizer=make_optimizer(model.config))
     metrics = model.evaluate(tf.data.Dataset.from_tensor_slices(batch).batch(16),
                              return_dict=True, verbose=0)
-    rated = batch[features.RATING_MASK].numpy() == 1
+    rated = batch[names.RATING_MASK].numpy() == 1
     predicted = model(batch)["rating"].numpy()[:, 0]
     expected = np.sqrt(np.mean(
-        (predicted[rated] - batch[features.RATING_LABEL].numpy()[rated]) ** 2))
+        (predicted[rated] - batch[names.RATING_LABEL].numpy()[rated]) ** 2))
     np.testing.assert_allclose(metrics["root_mean_squared_error"], expected, rtol=1e-5)
 
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import local_runner
-from pipeline.pipeline import BASELINE_RESOLVER
+import names
 
 EXPECTED_COMPONENTS = {
     "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
@@ -72,8 +72,8 @@ def test_rerun_with_nothing_changed_reuses_everything_and_pushes_nothing(config,
     for _ in range(2):  # a prototype re-ran the Evaluator and re-pushed on the first re-run
         summary = local_runner.run(config)
         states = _states(summary)
-        assert all(states[c] == "cached" for c in EXPECTED_COMPONENTS - {BASELINE_RESOLVER}), \
-            states
+        resolved_anew = {names.BASELINE_RESOLVER_ID}
+        assert all(states[c] == "cached" for c in EXPECTED_COMPONENTS - resolved_anew), states
         assert summary["pushed_model"] is None  # the same model is already the newest version
         assert summary["already_serving"] == first_run["pushed_model"]
         assert sorted(os.listdir(config.serving_dir)) == versions_before
@@ -119,7 +119,7 @@ def test_run_time_hyperparameters_and_thresholds_reach_trainer_and_evaluator(con
         used = json.load(f)
     assert used["rating_weight"] == 0.25
     assert used["epochs"] == 1 and used["retrieval_weight"] == 1.0
-    from pipeline import run_summary  # the run's threshold, not the compiled one, gated it
+    from runner import run_summary  # the run's threshold, not the compiled one, gated it
     summary = run_summary.collect(compiled.metadata_path, compiled.serving_dir)
     assert summary["blessed"] is False and summary["pushed_model"] is None
     assert summary["eval_metrics"]["rating/root_mean_squared_error"] < 10.0  # compiled: bless

@@ -7,13 +7,13 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from models import features
+import names
 from models.preprocessing import preprocessing_fn
 
 RAW_SPEC = {
-    features.USER_ID: tf.io.FixedLenFeature([], tf.string),
-    features.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
-    features.USER_RATING: tf.io.FixedLenFeature([], tf.float32),
+    names.USER_ID: tf.io.FixedLenFeature([], tf.string),
+    names.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
+    names.USER_RATING: tf.io.FixedLenFeature([], tf.float32),
 }
 
 
@@ -29,25 +29,25 @@ def _analyze_and_transform(rows):
 
 def test_vocabularies_cover_every_title_and_unknown_ids_go_to_the_oov_bucket():
     rows = [
-        {features.USER_ID: b"1", features.MOVIE_TITLE: "Misérables, Les (1995)".encode(),
-         features.USER_RATING: 4.0},
-        {features.USER_ID: b"1", features.MOVIE_TITLE: b"Heat (1995)", features.USER_RATING: 5.0},
-        {features.USER_ID: b"2", features.MOVIE_TITLE: b"Heat (1995)", features.USER_RATING: 2.0},
+        {names.USER_ID: b"1", names.MOVIE_TITLE: "Misérables, Les (1995)".encode(),
+         names.USER_RATING: 4.0},
+        {names.USER_ID: b"1", names.MOVIE_TITLE: b"Heat (1995)", names.USER_RATING: 5.0},
+        {names.USER_ID: b"2", names.MOVIE_TITLE: b"Heat (1995)", names.USER_RATING: 2.0},
     ]
     transformed, output = _analyze_and_transform(rows)
 
-    movies = [t.decode() for t in output.vocabulary_by_name(features.MOVIE_VOCABULARY)]
-    users = output.vocabulary_by_name(features.USER_VOCABULARY)
+    movies = [t.decode() for t in output.vocabulary_by_name(names.MOVIE_VOCABULARY)]
+    users = output.vocabulary_by_name(names.USER_VOCABULARY)
     assert sorted(movies) == ["Heat (1995)", "Misérables, Les (1995)"]
     assert sorted(users) == [b"1", b"2"]
     assert movies[0] == "Heat (1995)"  # most frequent first
     for row, out in zip(rows, transformed):
-        assert movies[out[features.MOVIE_INDEX]] == row[features.MOVIE_TITLE].decode()
-        assert out[features.RATING_LABEL] == row[features.USER_RATING]
+        assert movies[out[names.MOVIE_INDEX]] == row[names.MOVIE_TITLE].decode()
+        assert out[names.RATING_LABEL] == row[names.USER_RATING]
 
     layer = output.transform_features_layer()
-    result = layer({features.USER_ID: tf.constant([b"1", b"nobody"]),
-                    features.MOVIE_TITLE: tf.constant([b"Heat (1995)", b"Unknown (2099)"]),
-                    features.USER_RATING: tf.constant([3.0, 3.0])})
-    assert result[features.MOVIE_INDEX].numpy().tolist() == [0, len(movies)]  # OOV = size
-    assert result[features.USER_INDEX].numpy()[1] == len(users)
+    result = layer({names.USER_ID: tf.constant([b"1", b"nobody"]),
+                    names.MOVIE_TITLE: tf.constant([b"Heat (1995)", b"Unknown (2099)"]),
+                    names.USER_RATING: tf.constant([3.0, 3.0])})
+    assert result[names.MOVIE_INDEX].numpy().tolist() == [0, len(movies)]  # OOV = size
+    assert result[names.USER_INDEX].numpy()[1] == len(users)

@@ -15,8 +15,8 @@ import pytest
 
 import local_runner
 from components.atomic_pusher import directory_digest
+from names import PROJECT_ROOT
 from pipeline import configs
-from pipeline.fingerprint import PROJECT_ROOT
 
 UPSTREAM_OF_TRAINER = ("MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
                        "AnomaliesGate", "Transform")

@@ -4,19 +4,21 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 import tensorflow as tf
 
+import names
 from components import atomic_pusher
-from components.movielens_example_gen import make_example
-from models import features
+from components.movielens_example_gen.examples import make_example
 from serving import client
 from tests.conftest import FIXTURE_MOVIES
 
-SIGNATURES_WITH_WARMUP = {features.SERVING_SIGNATURE, features.PREDICT_SIGNATURE,
-                          features.RECOMMEND_SIGNATURE, features.RECOMMEND_EXCLUDING_SIGNATURE,
-                          features.SIMILAR_SIGNATURE}
+SIGNATURES_WITH_WARMUP = {names.SERVING_SIGNATURE, names.PREDICT_SIGNATURE,
+                          names.RECOMMEND_SIGNATURE, names.RECOMMEND_EXCLUDING_SIGNATURE,
+                          names.SIMILAR_SIGNATURE}
 
 
 def _serve_in_subprocess(model_dir, requests, tmp_path):
@@ -104,8 +106,8 @@ def test_predict_matches_the_in_process_model(served):
     examples = [make_example(u, t, 0.0, 0, "0", [1], 0, 1.0, "", "").SerializeToString()
                 for u, t in [("1", "Misérables, Les (1995)"), ("2", "Movie 10 (1959)"),
                              ("nobody", "Unknown (2099)")]]
-    in_process = tf.saved_model.load(served["model_dir"]).signatures[features.SERVING_SIGNATURE](
-        examples=tf.constant(examples))[features.RATING_OUTPUT].numpy()[:, 0]
+    in_process = tf.saved_model.load(served["model_dir"]).signatures[names.SERVING_SIGNATURE](
+        examples=tf.constant(examples))[names.RATING_OUTPUT].numpy()[:, 0]
     assert outputs["rating"] == pytest.approx(in_process.tolist(), abs=1e-5)
 
 
@@ -136,17 +138,51 @@ def test_client_cli_prints_recommendations(served, capsys):
     assert "user_id must not be an empty string" in capsys.readouterr().err
 
 
-def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
-    model = tmp_path / "model"
+def _push(model_dir, base: str):
+    """Runs the Pusher's executor on a blessed model at `model_dir` (a Trainer's Format-Serving
+    folder); returns the PushedModel artifact."""
+    from tfx.proto import pusher_pb2
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    model, blessing, pushed = (standard_artifacts.Model(), standard_artifacts.ModelBlessing(),
+                               standard_artifacts.PushedModel())
+    model.uri = os.path.dirname(str(model_dir))
+    blessing.set_int_custom_property("blessed", 1)
+    pushed.uri = tempfile.mkdtemp()
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base)))
+    atomic_pusher.AtomicPusherExecutor().Do(
+        {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination)})
+    return pushed
+
+
+def _pushed_version(pushed):
+    """The version a push created, or None when the model was already served."""
+    if pushed.get_int_custom_property("pushed"):
+        return pushed.get_string_custom_property("pushed_version")
+    assert pushed.get_string_custom_property(names.ALREADY_SERVING_KEY)
+    return None
+
+
+def _serving_model(tmp_path):
+    model = tmp_path / "model" / "Format-Serving"  # where the Trainer exports
     (model / "variables").mkdir(parents=True)
     (model / "saved_model.pb").write_bytes(b"graph")
-    (model / "variables" / "variables.index").write_bytes(b"index")
+    (model / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights")
+    return model
+
+
+def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
+    model = _serving_model(tmp_path)
     base = tmp_path / "serving"
 
-    version = atomic_pusher.push_atomically(str(model), str(base))
+    version = _pushed_version(_push(model, base))
     assert os.listdir(base) == [version]
-    assert (base / version / "variables" / "variables.index").read_bytes() == b"index"
-    assert atomic_pusher.push_atomically(str(model), str(base)) is None  # same model
+    assert (base / version / "variables" / "variables.data-00000-of-00001").read_bytes() == \
+        b"weights"
+    assert _pushed_version(_push(model, base)) is None  # same model
     (model / "saved_model.pb").write_bytes(b"graph 2")
 
     def die_mid_copy(source, destination, **_):
@@ -155,48 +191,50 @@ def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
 
     monkeypatch.setattr(atomic_pusher.io_utils, "copy_dir", die_mid_copy)
     with pytest.raises(OSError):
-        atomic_pusher.push_atomically(str(model), str(base))
+        _push(model, base)
     assert atomic_pusher.served_versions(str(base)) == [int(version)]  # nothing half-written
+    staging = f"{atomic_pusher.INCOMING_PREFIX}{os.getpid()}"  # left for the next push to clean
+    assert sorted(os.listdir(base)) == sorted([version, staging])
     monkeypatch.undo()
-    dead = base / f"{atomic_pusher.INCOMING_PREFIX}1-999999999"  # a pid that cannot exist
+    dead = base / f"{atomic_pusher.INCOMING_PREFIX}999999999"  # a pid that cannot exist
     dead.mkdir()
-    newer = atomic_pusher.push_atomically(str(model), str(base))
+    newer = _pushed_version(_push(model, base))
     assert atomic_pusher.served_versions(str(base)) == [int(version), int(newer)]
-    assert not dead.exists()  # abandoned copies are cleaned up
+    assert (base / newer / "saved_model.pb").read_bytes() == b"graph 2"
+    assert sorted(os.listdir(base)) == sorted([version, newer])  # staging cleaned up
 
 
 def test_push_to_an_object_store_writes_saved_model_pb_last(tmp_path, monkeypatch):
     """No rename on GCS/S3: a version counts only once saved_model.pb, copied last, exists.
     TF's in-memory ram:// filesystem stands in for gs://."""
-    model = tmp_path / "model"
-    (model / "variables").mkdir(parents=True)
-    (model / "saved_model.pb").write_bytes(b"graph")
-    (model / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights")
+    model = _serving_model(tmp_path)
     base = f"ram://serving-{os.getpid()}/movielens"
 
     copied = []
     real_copy = atomic_pusher.fileio.copy
 
     def recording_copy(source, destination, overwrite=False):
-        copied.append(os.path.basename(destination))
+        if destination.startswith(base):  # not TFX's archive copy in the PushedModel
+            copied.append(os.path.basename(destination))
         real_copy(source, destination, overwrite=overwrite)
 
     monkeypatch.setattr(atomic_pusher.fileio, "copy", recording_copy)
-    version = atomic_pusher.push_atomically(str(model), base)
+    version = _pushed_version(_push(model, base))
     assert copied[-1] == "saved_model.pb" and len(copied) == 2
     assert atomic_pusher.served_versions(base) == [int(version)]
-    assert atomic_pusher.push_atomically(str(model), base) is None  # same model
+    assert _pushed_version(_push(model, base)) is None  # same model
 
     (model / "saved_model.pb").write_bytes(b"graph 2")
 
     def die_before_the_graph(source, destination, overwrite=False):
-        if destination.endswith("saved_model.pb"):
+        if destination.startswith(base) and destination.endswith("saved_model.pb"):
             raise OSError("killed during the copy")
         real_copy(source, destination, overwrite=overwrite)
 
     monkeypatch.setattr(atomic_pusher.fileio, "copy", die_before_the_graph)
+    time.sleep(1.1)  # TFX names versions by the second
     with pytest.raises(OSError):
-        atomic_pusher.push_atomically(str(model), base)
+        _push(model, base)
     assert atomic_pusher.served_versions(base) == [int(version)]  # the partial copy is no version
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from bench import synthetic_movielens
-from components import grouplens
+from movielens import grouplens
 
 FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation", "u.info")
 

@@ -9,10 +9,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
-from components.atomic_pusher import ALREADY_SERVING_KEY
-from models.features import RECALL_METRICS_FILE
-
-PUSHER_ID = "Pusher"
+import names
 
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "executed",
@@ -49,10 +46,12 @@ def _node_id(store: metadata_store.MetadataStore, execution, node_type_id: int) 
 
 
 def _outputs(store: metadata_store.MetadataStore, execution_ids: List[int]) -> Dict[str, list]:
+    output_events = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
     events = [e for e in store.get_events_by_execution_ids(execution_ids)
-              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+              if e.type in output_events]
     artifacts = store.get_artifacts_by_id(list({e.artifact_id for e in events}))
-    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
+    type_ids = list({a.type_id for a in artifacts})
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(type_ids)}
     by_type: Dict[str, list] = {}
     for artifact in artifacts:
         by_type.setdefault(types[artifact.type_id], []).append(artifact)
@@ -85,13 +84,13 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     pusher_cached = False
     for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
         node = _node_id(store, execution, node_type_id)
-        pusher_cached |= (node == PUSHER_ID
+        pusher_cached |= (node == names.PUSHER_ID
                           and execution.last_known_state == metadata_store_pb2.Execution.CACHED)
         components.append({
             "component": node,
             "state": _STATES.get(execution.last_known_state, str(execution.last_known_state)),
-            "wall_seconds": round(
-                (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000, 2),
+            "wall_seconds": round((execution.last_update_time_since_epoch
+                                   - execution.create_time_since_epoch) / 1000, 2),
         })
     outputs = _outputs(store, [e.id for e in executions])
     evaluation: Optional[Dict[str, float]] = None
@@ -99,7 +98,7 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         evaluation = load_eval_metrics(outputs["ModelEvaluation"][0].uri)
     user_recall = None
     for model_run in outputs.get("ModelRun", []):  # the Trainer's per-user Recall@K
-        path = os.path.join(model_run.uri, RECALL_METRICS_FILE)
+        path = os.path.join(model_run.uri, names.RECALL_METRICS_FILE)
         if os.path.exists(path):
             with open(path) as f:
                 user_recall = json.load(f)
@@ -110,8 +109,8 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         already_serving = _value(pushed, "pushed_destination")  # an earlier run pushed it
     elif pushed is not None and _value(pushed, "pushed"):
         pushed_path = _value(pushed, "pushed_destination")
-    elif pushed is not None and _value(pushed, ALREADY_SERVING_KEY):
-        already_serving = os.path.join(serving_dir, str(_value(pushed, ALREADY_SERVING_KEY)))
+    elif pushed is not None and _value(pushed, names.ALREADY_SERVING_KEY):
+        already_serving = os.path.join(serving_dir, str(_value(pushed, names.ALREADY_SERVING_KEY)))
     return {
         "pipeline_run": run.name,
         "eval_metrics": evaluation,

@@ -45,12 +45,17 @@ class MalformedLine:
     """A line that could not be turned into a record, with where it is and why."""
 
     file: str
-    line_number: int
+    line_number: int  # 1-based; with `by_offset`, the line's byte offset in the file instead
     reason: str
     text: str
+    # True where the file was read in parallel byte ranges: a range reader cannot know how
+    # many lines come before its range, only where the line starts.
+    by_offset: bool = False
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line_number}: {self.reason}: {self.text[:120]!r}"
+        where = (f"{self.file} (at byte {self.line_number})" if self.by_offset
+                 else f"{self.file}:{self.line_number}")
+        return f"{where}: {self.reason}: {self.text[:120]!r}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Turns DataConfig.source into what MovieLensExampleGen reads (downloading a URL once)."""
+"""Turns a data source (a GroupLens folder, .zip or URL, or a TFDS name) into what
+MovieLensExampleGen reads, downloading a URL once.
+
+The runners call `resolve` before they build the pipeline: it is the pipeline's only data I/O
+outside the components, done where a bad source can be reported as a plain error.
+"""
 
 import dataclasses
 import hashlib
@@ -9,10 +14,12 @@ import tempfile
 import urllib.request
 from typing import Optional
 
-from components import grouplens
-from pipeline import configs
+from movielens import grouplens
 
-_KNOWN_SHA256 = {configs.ML_100K_URL: configs.ML_100K_SHA256}
+# The GroupLens archive (the file TFDS's movielens builder downloads) and its SHA-256.
+ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+ML_100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
+_KNOWN_SHA256 = {ML_100K_URL: ML_100K_SHA256}
 
 
 class DataSourceError(ValueError):
@@ -24,6 +31,18 @@ class ResolvedSource:
     input_base: str  # folder the ExampleGen driver fingerprints
     file_pattern: str  # archive name in it, or "*" when the folder is the extracted archive
     tfds_name: str = ""
+    # Whether the examples carry the user side features (only 100k and 1m have a user file).
+    has_user_features: bool = True
+
+
+# GroupLens archives (and TFDS variants) without a user file, by the name they are published
+# under: how a remote source, which is not read when the pipeline is compiled, is told apart.
+_WITHOUT_USERS = ("10m", "20m", "25m", "latest")
+
+
+def _named_without_users(name: str) -> bool:
+    name = name.lower()
+    return any(f"ml-{tag}" in name or f"movielens/{tag}" in name for tag in _WITHOUT_USERS)
 
 
 def _sha256(path: str) -> str:
@@ -47,7 +66,7 @@ def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
             os.unlink(partial)
             raise DataSourceError(
                 f"could not download {url}: {error}. Offline, pass a local copy instead, e.g. "
-                f"--data ../shared/data/ml-100k (a GroupLens folder or .zip)") from error
+                f"--data path/to/ml-100k.zip (a GroupLens .zip or its extracted folder)") from error
         os.replace(partial, target)
     if sha256 and _sha256(target) != sha256:
         raise DataSourceError(f"{target} (from {url}) does not have the expected SHA-256 {sha256}; "
@@ -60,7 +79,8 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
     if source.startswith("tfds:"):
         name = source[len("tfds:"):]
         if not name.startswith("movielens/") or not name.endswith("-ratings"):
-            raise DataSourceError(f"data source {source!r}: expected tfds:movielens/<variant>-ratings")
+            raise DataSourceError(
+                f"data source {source!r}: expected tfds:movielens/<variant>-ratings")
         # TFDS datasets are immutable per name/version: the description is the fingerprint.
         marker_dir = os.path.join(cache_dir, "tfds", name.replace("/", "_"))
         marker = os.path.join(marker_dir, "source.json")
@@ -69,12 +89,15 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
             os.makedirs(marker_dir, exist_ok=True)  # rewritten only on change: mtime is cached
             with open(marker, "w") as f:
                 f.write(description)
-        return ResolvedSource(marker_dir, "*", tfds_name=name)
+        return ResolvedSource(marker_dir, "*", tfds_name=name,
+                              has_user_features=not _named_without_users(name))
     if "://" in source and not source.startswith(("http://", "https://")):
         # A remote filesystem (gs://, s3://...): read by the workers, not checkable from here.
+        users = not _named_without_users(source)
         if source.endswith(".zip"):
-            return ResolvedSource(source.rsplit("/", 1)[0], source.rsplit("/", 1)[1])
-        return ResolvedSource(source.rstrip("/"), "*")
+            return ResolvedSource(source.rsplit("/", 1)[0], source.rsplit("/", 1)[1],
+                                  has_user_features=users)
+        return ResolvedSource(source.rstrip("/"), "*", has_user_features=users)
     if source.startswith(("http://", "https://")):
         source = download(source, os.path.join(cache_dir, "downloads"), _KNOWN_SHA256.get(source))
     path = os.path.abspath(source)
@@ -88,5 +111,7 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
         raise DataSourceError(str(error)) from None
     if os.path.isdir(path):
         # The folder that holds the files, so the driver's fingerprint ("*") covers them.
-        return ResolvedSource(os.path.dirname(os.path.join(path, layout.ratings)), "*")
-    return ResolvedSource(os.path.dirname(path), os.path.basename(path))
+        return ResolvedSource(os.path.dirname(os.path.join(path, layout.ratings)), "*",
+                              has_user_features=layout.users is not None)
+    return ResolvedSource(os.path.dirname(path), os.path.basename(path),
+                          has_user_features=layout.users is not None)

@@ -1,20 +1,53 @@
-"""TFMA configuration: RMSE on `rating`, top-K accuracy on `retrieval`, and the blessing gate."""
+"""TFMA configuration: RMSE on `rating`, top-K accuracy on `retrieval`, and the blessing gate.
 
+GatedEvaluator's executor builds it at run time (the thresholds can be run-time parameters);
+the pipeline validates the compiled values with the same code.
+"""
+
+import dataclasses
 import json
-from typing import List
+import math
+from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 
-from models import features
-from models.hparams import TrainingConfig
-from pipeline.configs import ConfigError, EvalThresholds
+import names
+from models.hparams import ConfigError, TrainingConfig
 
-RMSE_METRIC = "root_mean_squared_error"
+DISABLED = -1.0  # a threshold passed as a (run-time) parameter with this value is off
 
 
-def top_k_metric_name(k: int) -> str:
-    """Same names as TFRS's FactorizedTopK metrics (without its `factorized_top_k/` prefix)."""
-    return f"top_{k}_categorical_accuracy"
+@dataclasses.dataclass(frozen=True)
+class EvalThresholds:
+    """The blessing gate. A task's thresholds apply only when its loss weight is > 0.
+
+    Value thresholds are checked on every run; change thresholds against the last blessed
+    model (TFMA ignores them on the first run, when there is no baseline). None disables one.
+    """
+
+    max_rmse: Optional[float] = 1.2
+    min_top_100_accuracy: Optional[float] = 0.15
+    max_rmse_increase: Optional[float] = 0.05
+    max_top_100_decrease: Optional[float] = 0.02
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"threshold {field.name} must be a number >= 0 or None, "
+                                  f"got {value}")
+
+    def as_parameters(self) -> Dict[str, float]:
+        """Each threshold as a float execution parameter; DISABLED (-1) stands for None."""
+        return {field.name: DISABLED if getattr(self, field.name) is None
+                else float(getattr(self, field.name)) for field in dataclasses.fields(self)}
+
+    @classmethod
+    def from_parameters(cls, values: Dict[str, float]) -> "EvalThresholds":
+        """Inverse of as_parameters: any negative value disables its threshold."""
+        return cls(**{field.name: None if values[field.name] < 0 else values[field.name]
+                      for field in dataclasses.fields(cls)})
+
 
 
 def _rmse_metric(thresholds: EvalThresholds) -> tfma.MetricConfig:
@@ -25,7 +58,7 @@ def _rmse_metric(thresholds: EvalThresholds) -> tfma.MetricConfig:
         threshold.change_threshold.direction = tfma.MetricDirection.LOWER_IS_BETTER
         threshold.change_threshold.absolute.value = thresholds.max_rmse_increase
     return tfma.MetricConfig(class_name="RootMeanSquaredError",
-                             config=json.dumps({"name": RMSE_METRIC}),
+                             config=json.dumps({"name": names.RMSE_METRIC}),
                              threshold=threshold if threshold.ByteSize() else None)
 
 
@@ -46,7 +79,7 @@ def _top_k_metrics(training: TrainingConfig, thresholds: EvalThresholds,
                 threshold.change_threshold.absolute.value = -thresholds.max_top_100_decrease
         metrics.append(tfma.MetricConfig(
             class_name="SparseTopKCategoricalAccuracy",
-            config=json.dumps({"k": k, "name": top_k_metric_name(k)}),
+            config=json.dumps({"k": k, "name": names.top_k_metric(k)}),
             threshold=threshold if threshold.ByteSize() else None))
     return metrics
 
@@ -71,14 +104,14 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds,
                          "TFX would never bless (and so never push) the model")
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name=features.SERVING_SIGNATURE,
-            preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
-            label_keys={features.RATING_OUTPUT: features.USER_RATING,
-                        features.RETRIEVAL_OUTPUT: features.MOVIE_INDEX},
+            signature_name=names.SERVING_SIGNATURE,
+            preprocessing_function_names=[names.TRANSFORM_SIGNATURE],
+            label_keys={names.RATING_OUTPUT: names.USER_RATING,
+                        names.RETRIEVAL_OUTPUT: names.MOVIE_INDEX},
         )],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
-            tfma.MetricsSpec(output_names=[features.RATING_OUTPUT], metrics=[rmse]),
-            tfma.MetricsSpec(output_names=[features.RETRIEVAL_OUTPUT], metrics=top_k),
+            tfma.MetricsSpec(output_names=[names.RATING_OUTPUT], metrics=[rmse]),
+            tfma.MetricsSpec(output_names=[names.RETRIEVAL_OUTPUT], metrics=top_k),
         ],
     )

@@ -11,12 +11,11 @@ import json
 import os
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+import names
 from pipeline.configs import ConfigError, PipelineConfig
 
 Weights = Tuple[float, float]  # (rating_weight, retrieval_weight)
 SEED_WEIGHTS: Tuple[Weights, ...] = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the tutorial's three
-RMSE = "rating/root_mean_squared_error"
-TOP_K = "retrieval/top_{k}_categorical_accuracy"
 COMPARISON_DIR = "comparison"
 
 
@@ -51,8 +50,8 @@ def markdown_table(rows: List[Dict[str, Any]], top_ks: Sequence[int]) -> str:
     for row in rows:
         metrics = row["metrics"]
         cells = [f"({row['rating_weight']:g}, {row['retrieval_weight']:g})",
-                 f"{metrics[RMSE]:.4f}"]
-        cells += [f"{metrics[TOP_K.format(k=k)]:.4f}" for k in top_ks]
+                 f"{metrics[names.TFMA_RMSE]:.4f}"]
+        cells += [f"{metrics[names.tfma_top_k(k)]:.4f}" for k in top_ks]
         cells.append("yes" if row["pareto"] else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -66,8 +65,8 @@ def plot(rows: List[Dict[str, Any]], path: str) -> None:
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=(6.4, 4.8), dpi=120)
-    xs = [row["metrics"][RMSE] for row in rows]
-    ys = [row["metrics"][TOP_K.format(k=100)] for row in rows]
+    xs = [row["metrics"][names.TFMA_RMSE] for row in rows]
+    ys = [row["metrics"][names.tfma_top_k(100)] for row in rows]
     axes.scatter(xs, ys, color=["tab:red" if row["pareto"] else "tab:gray" for row in rows])
     for row, x, y in zip(rows, xs, ys):
         axes.annotate(f"({row['rating_weight']:g}, {row['retrieval_weight']:g})", (x, y),
@@ -98,7 +97,8 @@ def compare(config: PipelineConfig, settings: Sequence[Weights],
         rows.append({"rating_weight": rating_weight, "retrieval_weight": retrieval_weight,
                      "pipeline_run": summary["pipeline_run"], "metrics": summary["eval_metrics"],
                      "components": {c["component"]: c["state"] for c in summary["components"]}})
-    front = pareto_front([(r["metrics"][RMSE], r["metrics"][TOP_K.format(k=100)]) for r in rows])
+    front = pareto_front([(r["metrics"][names.TFMA_RMSE], r["metrics"][names.tfma_top_k(100)])
+                          for r in rows])
     for row, on_front in zip(rows, front):
         row["pareto"] = on_front
     folder = os.path.join(config.output_dir, COMPARISON_DIR)

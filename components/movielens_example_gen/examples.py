@@ -1,0 +1,88 @@
+"""MovieLens ratings as tf.Examples with TFDS's `movielens/*-ratings` feature names.
+
+Ids are strings (serving requests carry "42", not 42). The user side features exist only where
+the source has them (GroupLens 100k and 1m, TFDS): the 10m, 20m, 25m and latest archives have
+no user file, and their examples simply lack those features, with no stand-in values.
+"""
+
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence
+
+import tensorflow as tf
+
+import names
+
+# Features of every example, and the user side features of sources that have them.
+RATING_FEATURE_SPEC: Dict[str, Any] = {
+    names.USER_ID: tf.io.FixedLenFeature([], tf.string),
+    names.MOVIE_TITLE: tf.io.FixedLenFeature([], tf.string),
+    names.USER_RATING: tf.io.FixedLenFeature([], tf.float32),
+    names.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
+    names.MOVIE_ID: tf.io.FixedLenFeature([], tf.string),
+    names.MOVIE_GENRES: tf.io.VarLenFeature(tf.int64),
+}
+USER_FEATURE_SPEC: Dict[str, Any] = {
+    names.USER_GENDER: tf.io.FixedLenFeature([], tf.int64),
+    names.BUCKETIZED_USER_AGE: tf.io.FixedLenFeature([], tf.float32),
+    names.USER_OCCUPATION_TEXT: tf.io.FixedLenFeature([], tf.string),
+    names.USER_ZIP_CODE: tf.io.FixedLenFeature([], tf.string),
+}
+RAW_FEATURE_SPEC: Dict[str, Any] = {**RATING_FEATURE_SPEC, **USER_FEATURE_SPEC}
+
+
+def _strings(value: str) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+
+
+def _ints(values: Iterable[int]) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+def _floats(value: float) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+
+
+def make_example(user_id: str, movie_title: str, rating: float, timestamp: int, movie_id: str,
+                 genres: Sequence[int], gender: Optional[int] = None,
+                 bucketized_age: Optional[float] = None, occupation: Optional[str] = None,
+                 zip_code: Optional[str] = None) -> tf.train.Example:
+    """One rating; the user side features are written only when given (all or none)."""
+    feature = {
+        names.USER_ID: _strings(user_id),
+        names.MOVIE_TITLE: _strings(movie_title),
+        names.USER_RATING: _floats(rating),
+        names.TIMESTAMP: _ints([timestamp]),
+        names.MOVIE_ID: _strings(movie_id),
+        names.MOVIE_GENRES: _ints(genres),
+    }
+    user = (gender, bucketized_age, occupation, zip_code)
+    if any(value is not None for value in user):
+        if any(value is None for value in user):
+            raise ValueError("user side features are all given or none")
+        feature.update({
+            names.USER_GENDER: _ints([gender]),
+            names.BUCKETIZED_USER_AGE: _floats(bucketized_age),
+            names.USER_OCCUPATION_TEXT: _strings(occupation),
+            names.USER_ZIP_CODE: _strings(zip_code),
+        })
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def tfds_ratings(name: str, data_dir: Optional[str] = None) -> Iterator[tf.train.Example]:
+    """Streams a TFDS `movielens/*-ratings` dataset (downloads it when online)."""
+    import tensorflow_datasets as tfds  # only this source needs it
+
+    dataset = tfds.load(name, split="train", data_dir=data_dir)
+    for record in tfds.as_numpy(dataset):
+        user = {}
+        if names.USER_GENDER in record:  # 100k and 1m; the 20m and 25m variants have none
+            user = dict(gender=int(bool(record[names.USER_GENDER])),
+                        bucketized_age=float(record[names.BUCKETIZED_USER_AGE]),
+                        occupation=record[names.USER_OCCUPATION_TEXT].decode("utf-8"),
+                        zip_code=record[names.USER_ZIP_CODE].decode("utf-8"))
+        yield make_example(
+            user_id=record[names.USER_ID].decode("utf-8"),
+            movie_title=record[names.MOVIE_TITLE].decode("utf-8"),
+            rating=float(record[names.USER_RATING]),
+            timestamp=int(record[names.TIMESTAMP]),
+            movie_id=record[names.MOVIE_ID].decode("utf-8"),
+            genres=[int(g) for g in record[names.MOVIE_GENRES]], **user)

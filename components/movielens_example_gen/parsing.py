@@ -1,0 +1,193 @@
+"""The Beam side of MovieLensExampleGen: GroupLens files → lines → tf.Examples, in parallel.
+
+The ratings file is read with Beam's own splittable text source wherever Beam has a
+filesystem for it (local disk, gs://, s3://...): each worker reads a byte range, so no process
+sees the whole file. A zip member cannot be read from the middle, and TF-only filesystems
+(ram://) are not Beam's: those are read by one sequential reader. The movies and users tables
+are read and parsed inside the pipeline too and reach the rating parser as side inputs (a few
+thousand rows each, keyed by id).
+
+Every line that cannot be used becomes a `grouplens.MalformedLine` naming its file and its line
+number, or, where a byte range was read, the byte offset at which the line starts (a range
+reader cannot know how many lines precede its range); the message says which.
+"""
+
+import os
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.io import textio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from components.movielens_example_gen.examples import make_example
+from movielens import grouplens
+
+MALFORMED = "malformed"  # the tagged output holding MalformedLines
+
+# A line of an input file: (file label, line number or byte offset, whether it is an offset,
+# the raw bytes without the line break). Plain tuples: Beam encodes them without pickling.
+Line = Tuple[str, int, bool, bytes]
+
+
+class _TextSourceWithOffsets(textio._TextSource):  # pylint: disable=protected-access
+    """Beam's splittable text source, yielding each line with its file and byte offset.
+
+    `_TextSource.read_records` claims each line's start offset on the range tracker before it
+    yields the line, so at each yield the tracker's last attempted record start is that line's
+    offset (pinned by tests/test_example_gen.py).
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, min_bundle_size=0,
+                         compression_type=CompressionTypes.UNCOMPRESSED,
+                         strip_trailing_newlines=True, coder=coders.BytesCoder())
+
+    def read_records(self, file_name: str, range_tracker) -> Iterator[Tuple[str, int, bytes]]:
+        for raw in super().read_records(file_name, range_tracker):
+            yield file_name, range_tracker.last_attempted_record_start(), raw
+
+    def output_type_hint(self):
+        return beam.typehints.Tuple[str, int, bytes]
+
+
+def is_splittable(path: str) -> bool:
+    """A plain file on a filesystem Beam knows (local, gs://, s3://...), not in a zip."""
+    try:
+        FileSystems.get_filesystem(path)
+    except ValueError:
+        return False
+    return True
+
+
+def _sequential_lines(member: str, layout: grouplens.ArchiveLayout) -> Iterator[Line]:
+    name = grouplens.label(layout, member)
+    with grouplens.open_member(layout, member) as handle:
+        for number, raw in enumerate(handle, start=1):
+            yield name, number, False, raw.rstrip(b"\r\n")
+
+
+def read_lines(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member: str,
+               step: str) -> beam.PCollection:
+    """The lines of one file of the archive, as `Line`s, read in parallel where possible."""
+    path = None if layout.zip_path else os.path.join(layout.root, member)
+    if path is not None and is_splittable(path):
+        return (pipeline | f"Read{step}" >> beam.io.Read(_TextSourceWithOffsets(path))
+                | f"Label{step}" >> beam.MapTuple(
+                    lambda _, offset, raw, name=grouplens.label(layout, member):
+                    (name, offset, True, raw)))
+    return (pipeline | f"Member{step}" >> beam.Create([member])
+            | f"Read{step}" >> beam.FlatMap(_sequential_lines, layout))
+
+
+def _text(line: Line, layout: grouplens.ArchiveLayout, member: str) -> Optional[str]:
+    """The line's text, or None for a line to skip (blank, or the file's header)."""
+    _, position, by_offset, raw = line
+    if not raw.strip():
+        return None
+    text = grouplens.decode_line(raw, layout.encoding_of(member))
+    first = position == (0 if by_offset else 1)
+    if first and layout.has_header and grouplens.is_header(layout.format, text):
+        return None
+    return text
+
+
+def _malformed(line: Line, reason: str) -> beam.pvalue.TaggedOutput:
+    name, position, by_offset, raw = line
+    return beam.pvalue.TaggedOutput(MALFORMED, grouplens.MalformedLine(
+        name, position, reason, raw.decode("latin-1"), by_offset=by_offset))
+
+
+class ParseTable(beam.DoFn):
+    """Movie or user lines → (id, (position, record)); bad lines → MALFORMED."""
+
+    def __init__(self, layout: grouplens.ArchiveLayout, member: str, parse) -> None:
+        self._layout, self._member, self._parse = layout, member, parse
+
+    def process(self, line: Line) -> Iterator[Any]:
+        try:
+            text = _text(line, self._layout, self._member)
+            if text is None:
+                return
+            record = self._parse(self._layout.format, text)
+        except ValueError as error:
+            yield _malformed(line, str(error))
+            return
+        record_id = record.movie_id if hasattr(record, "movie_id") else record.user_id
+        yield record_id, (line, record)
+
+
+class KeepFirst(beam.DoFn):
+    """One record per id: the first in the file; every later one is a duplicate id."""
+
+    def process(self, keyed: Tuple[str, Any]) -> Iterator[Any]:
+        record_id, entries = keyed
+        ordered = sorted(entries, key=lambda entry: entry[0][:3])
+        yield record_id, ordered[0][1]
+        for line, _ in ordered[1:]:
+            yield _malformed(line, f"duplicate id {record_id}")
+
+
+class ParseRatings(beam.DoFn):
+    """Rating lines → tf.Examples joined with their movie (and user); bad lines → MALFORMED."""
+
+    def __init__(self, layout: grouplens.ArchiveLayout) -> None:
+        self._layout = layout
+
+    def process(self, line: Line, movies: Dict[str, grouplens.Movie],
+                users: Dict[str, grouplens.User]) -> Iterator[Any]:
+        layout = self._layout
+        try:
+            text = _text(line, layout, layout.ratings)
+            if text is None:
+                return
+            rating = grouplens.parse_rating(layout.format, text)
+            movie = movies.get(rating.movie_id)
+            if movie is None:
+                raise ValueError(f"movie id {rating.movie_id} is not in {layout.movies}")
+            user = None
+            if layout.users:
+                user = users.get(rating.user_id)
+                if user is None:
+                    raise ValueError(f"user id {rating.user_id} is not in {layout.users}")
+        except ValueError as error:
+            yield _malformed(line, str(error))
+            return
+        side = {} if user is None else dict(
+            gender=user.gender, bucketized_age=user.bucketized_age,
+            occupation=user.occupation, zip_code=user.zip_code)
+        yield make_example(rating.user_id, movie.title, rating.rating, rating.timestamp,
+                           movie.movie_id, movie.genres, **side)
+
+
+def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member: Optional[str],
+               parse, step: str) -> Tuple[beam.PCollection, beam.PCollection]:
+    """(id → record pairs, malformed lines) of the movies or users file (none: both empty)."""
+    if member is None:
+        empty = pipeline | f"No{step}" >> beam.Create([])
+        return empty, pipeline | f"No{step}Errors" >> beam.Create([])
+    parsed = (read_lines(pipeline, layout, member, step)
+              | f"Parse{step}" >> beam.ParDo(ParseTable(layout, member, parse)).with_outputs(
+                  MALFORMED, main="records"))
+    unique = (parsed.records | f"Group{step}" >> beam.GroupByKey()
+              | f"Unique{step}" >> beam.ParDo(KeepFirst()).with_outputs(MALFORMED, main="records"))
+    errors = ((parsed[MALFORMED], unique[MALFORMED])
+              | f"{step}Errors" >> beam.Flatten())
+    return unique.records, errors
+
+
+def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
+                 ) -> Tuple[beam.PCollection, beam.PCollection]:
+    """(tf.Examples, malformed lines of every file) of a GroupLens archive or folder."""
+    movies, movie_errors = read_table(pipeline, layout, layout.movies, grouplens.parse_movie,
+                                      "Movies")
+    users, user_errors = read_table(pipeline, layout, layout.users, grouplens.parse_user,
+                                    "Users")
+    parsed = (read_lines(pipeline, layout, layout.ratings, "Ratings")
+              | "ParseRatings" >> beam.ParDo(
+                  ParseRatings(layout), movies=beam.pvalue.AsDict(movies),
+                  users=beam.pvalue.AsDict(users)).with_outputs(MALFORMED, main="examples"))
+    malformed = ((parsed[MALFORMED], movie_errors, user_errors)
+                 | "AllMalformed" >> beam.Flatten())
+    return parsed.examples, malformed

@@ -1,0 +1,1 @@
+"""GroupLens MovieLens data: reading the archives and resolving where they come from."""

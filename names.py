@@ -1,0 +1,119 @@
+"""The one place that names every feature, signature, request key, metric and file we share.
+
+ExampleGen writes the raw feature names, Transform reads them and writes the transformed ones,
+the Trainer reads those, the exported signatures answer to the request keys, the Evaluator and
+the run summary report the metric keys, and the serving client sends requests with them. This
+module imports nothing (no TensorFlow, nothing of ours), so every layer, the client included,
+can import it.
+"""
+
+import os
+
+# The project's root folder: where files that ship with the code (the curated schema) live.
+PROJECT_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# The model's name under TF Serving (its model base folder is <serving>/<MODEL_NAME>/<version>).
+MODEL_NAME = "movielens"
+
+# --- Raw features written by MovieLensExampleGen (TFDS `movielens/*-ratings` names) ---------
+USER_ID = "user_id"  # string, e.g. "42"
+MOVIE_TITLE = "movie_title"  # string, e.g. "Dances with Wolves (1990)"
+USER_RATING = "user_rating"  # float, 1..5 stars
+TIMESTAMP = "timestamp"  # int, seconds since the epoch
+MOVIE_ID = "movie_id"  # string
+MOVIE_GENRES = "movie_genres"  # int list, TFDS genre indices (0 = unknown ... 18 = Western)
+USER_GENDER = "user_gender"  # int, 1 = male, 0 = female (TFDS: bool)
+BUCKETIZED_USER_AGE = "bucketized_user_age"  # float, lower bound of the ML-1M age bucket
+USER_OCCUPATION_TEXT = "user_occupation_text"  # string
+USER_ZIP_CODE = "user_zip_code"  # string
+# The user side features: only sources with a user file (GroupLens 100k and 1m, TFDS) have them.
+USER_SIDE_FEATURES = (USER_GENDER, BUCKETIZED_USER_AGE, USER_OCCUPATION_TEXT, USER_ZIP_CODE)
+
+# --- Transformed features (outputs of preprocessing_fn) --------------------------------------
+USER_INDEX = "user_index"  # int64 [B], 0..num_users-1, num_users = OOV
+MOVIE_INDEX = "movie_index"  # int64 [B], 0..num_movies-1, num_movies = OOV
+RATING_LABEL = "rating_label"  # float32 [B], 0 where the rating is missing
+RATING_MASK = "rating_mask"  # float32 [B]: 1 = rated, 0 = unrated (no rating loss, retrieval)
+
+# TFT vocabulary names (files in the transform graph's assets).
+USER_VOCABULARY = "user_id_vocabulary"
+MOVIE_VOCABULARY = "movie_title_vocabulary"
+NUM_OOV_BUCKETS = 1  # TFT puts OOV buckets after the vocabulary: index == vocabulary size.
+
+# --- Signatures of the exported model ---------------------------------------------------------
+SERVING_SIGNATURE = "serving_default"
+TRANSFORM_SIGNATURE = "transform_features"
+PREDICT_SIGNATURE = "predict"
+RECOMMEND_SIGNATURE = "recommend"
+RECOMMEND_EXCLUDING_SIGNATURE = "recommend_excluding"
+SIMILAR_SIGNATURE = "similar_movies"
+RAW_ID_SIGNATURES = (PREDICT_SIGNATURE, RECOMMEND_SIGNATURE, RECOMMEND_EXCLUDING_SIGNATURE,
+                     SIMILAR_SIGNATURE)
+
+# Output keys of `serving_default` (TFMA's output_names).
+RATING_OUTPUT = "rating"  # float32 [B, 1]
+RETRIEVAL_OUTPUT = "retrieval"  # float32 [B, num_movies]: one score per catalog title
+
+# Inputs and outputs of the raw-id signatures (TF Serving request/response keys).
+K_INPUT = "k"  # int32 scalar
+EXCLUDE_INPUT = "exclude_titles"  # string [B, N], "" = padding
+PREDICTED_RATING = "rating"  # float32 [B]
+USER_EMBEDDING = "user_embedding"  # float32 [B, dim]
+MOVIE_EMBEDDING = "movie_embedding"  # float32 [B, dim]
+TITLES_OUTPUT = "titles"  # string [B, k]
+SCORES_OUTPUT = "scores"  # float32 [B, k]
+USER_KNOWN = "user_known"  # bool [B]: False = not in the vocabulary (OOV embedding used)
+MOVIE_KNOWN = "movie_known"  # bool [B]
+
+# --- Metrics ------------------------------------------------------------------------------------
+# Keras's names (the model's logs; validation logs add "val_").
+RMSE_METRIC = "root_mean_squared_error"
+TOP_K_PREFIX = "factorized_top_k/"  # TFRS FactorizedTopK's prefix
+
+
+def top_k_metric(k: int) -> str:
+    """Top-K accuracy over the catalog, as TFMA names it (FactorizedTopK's name, no prefix)."""
+    return f"top_{k}_categorical_accuracy"
+
+
+def keras_top_k_metric(k: int) -> str:
+    """The same metric as Keras logs it (TFRS's FactorizedTopK)."""
+    return f"{TOP_K_PREFIX}{top_k_metric(k)}"
+
+
+TOP_100_METRIC = keras_top_k_metric(100)
+
+
+def tfma_metric_key(output_name: str, metric_name: str) -> str:
+    """A metric of the Evaluator's overall slice, as the run summary keys it."""
+    return f"{output_name}/{metric_name}"
+
+
+TFMA_RMSE = tfma_metric_key(RATING_OUTPUT, RMSE_METRIC)
+
+
+def tfma_top_k(k: int) -> str:
+    return tfma_metric_key(RETRIEVAL_OUTPUT, top_k_metric(k))
+
+
+def recall_metric(k: int) -> str:
+    """Per-user Recall@K (rated titles removed), as the Trainer writes it."""
+    return f"recall_at_{k}"
+
+
+RECALL_USERS = "recall_users"  # how many eval users the recall averages over
+
+# --- Files the Trainer writes next to its TensorBoard logs (the ModelRun artifact) ------------
+TRAINING_CONFIG_FILE = "training_config.json"  # the config that trained, overrides included
+TRAINING_LOG_FILE = "training_log.json"  # epochs, early stopping, validation history
+KERAS_METRICS_FILE = "keras_eval_metrics.json"  # Keras's own metrics on the eval split
+RECALL_METRICS_FILE = "user_recall_metrics.json"  # per-user Recall@K, rated titles removed
+
+# --- Pipeline node ids and properties that the run summary reads back from MLMD --------------
+SCHEMA_GEN_ID = "SchemaGen"
+BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+EVALUATOR_ID = "Evaluator"
+PUSHER_ID = "Pusher"
+ALREADY_SERVING_KEY = "already_serving_version"  # on a PushedModel that was not pushed again
+# The execution property (or custom_config key) holding a component's code fingerprint.
+CODE_FINGERPRINT_KEY = "code_fingerprint"

@@ -1,0 +1,1 @@
+"""The runner side: command-line flags, the run lock, the run summary, comparisons."""
