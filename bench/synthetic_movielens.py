@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Writes a synthetic MovieLens dataset in GroupLens 100k format, at any size.
+"""Writes a synthetic MovieLens dataset in GroupLens 100k or 25m format, at any size.
 
     python bench/synthetic_movielens.py --interactions 1000000 --out /tmp/ml-synth-1m
     python bench/synthetic_movielens.py --interactions 10000000 --out /tmp/ml-synth-10m
+    python bench/synthetic_movielens.py --interactions 10000000 --format 25m --out /tmp/ml-25m-10m
 
-Files: `u.data` (user, item, rating 1-5, timestamp; tab-separated), `u.item` (latin-1,
-`id|title|release|video release|url|19 genre flags`), `u.user` (`id|age|gender|occupation|zip`),
-plus `u.genre`, `u.occupation` and `u.info` as in the GroupLens archive. The project's reader
-(`components/grouplens.py`) takes the folder as it takes ml-100k.
+`--format 100k` (default): `u.data` (user, item, rating 1-5, timestamp; tab-separated), `u.item`
+(latin-1, `id|title|release|video release|url|19 genre flags`), `u.user`
+(`id|age|gender|occupation|zip`), plus `u.genre`, `u.occupation` and `u.info` as in the
+GroupLens archive.
+`--format 25m`: `ratings.csv` (`userId,movieId,rating,timestamp`, half stars 0.5-5.0) and
+`movies.csv` (`movieId,title,genres`, UTF-8, genres by name), each with its header line, titles
+with commas or quotes quoted as RFC 4180 says; no user file, as in ML-20M/25M.
+The project's reader (`components/grouplens.py`) takes either folder as it takes the real one.
 
 MovieLens's shape:
 - users: every user rates at least 20 movies (as in ML-100K/1M), the rest of the ratings are
@@ -17,24 +22,29 @@ MovieLens's shape:
   (user, movie) pair appears at most once;
 - ratings: a latent score user bias + movie quality + noise (unit variance) cut at the normal
   quantiles of ML-100K's marginals (1: 6.1 %, 2: 11.4 %, 3: 27.1 %, 4: 34.2 %, 5: 21.2 %), so
-  the marginals match in expectation and there is signal to learn;
+  the marginals match in expectation and there is signal to learn (25m: ten half-star levels,
+  `RATING_SHARES_25M`);
 - timestamps: each user is active over a span starting in [1997-09-20, 1998-04-22] (ML-100K's
-  range), scaled to the dataset's size is not attempted;
-- titles: generated words + year, unique, a few with latin-1 letters.
+  range; 25m: ML-25M's, [1995-01-09, 2019-11-21]), scaled to the dataset's size is not attempted;
+- titles: generated words + year, unique, a few with latin-1 letters (25m: some also with a
+  comma, ", The", or a quoted word).
 
 Defaults for `--users` / `--movies` follow MovieLens at the same number of ratings (log-log
 interpolation between ML-100K 943 / 1,682, ML-1M 6,040 / 3,706 and ML-10M 69,878 / 10,677).
 
-Deterministic: the same arguments write the same bytes. Streamed: ratings are generated and
-written one user at a time; memory holds per-user and per-movie arrays only (O(users + movies)),
-never the interactions.
+Deterministic: the same arguments write the same bytes (the 100k files are those this script
+wrote before it had `--format`). Streamed: ratings are generated and written one user at a
+time; memory holds per-user and per-movie arrays only (O(users + movies)), never the
+interactions.
 """
 
 import argparse
+import csv
+import dataclasses
 import math
 import os
 import sys
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -47,11 +57,23 @@ OCCUPATIONS = ("administrator", "artist", "doctor", "educator", "engineer", "ent
                "technician", "writer")
 # ML-100K's marginal share of each star rating.
 RATING_SHARES = (0.06110, 0.11370, 0.27145, 0.34174, 0.21201)
+# 0.5, 1.0, ... 5.0 stars: roughly ML-25M's marginals (whole stars commoner than half stars,
+# 4.0 the mode); an approximation, not its measured shares.
+RATING_SHARES_25M = (0.0157, 0.0311, 0.0160, 0.0655, 0.0504, 0.1960, 0.1264, 0.2695, 0.0849,
+                     0.1445)
+# ML-20M/25M genre names (no "unknown"; "Children" without 's; IMAX), and the movies without any.
+GENRES_25M = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
+              "Drama", "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance",
+              "Sci-Fi", "Thriller", "War", "Western")
+NO_GENRES = "(no genres listed)"
+NO_GENRES_EVERY = 97  # every 97th movie id has no genre
 # (ratings, users, movies) of real MovieLens releases: defaults for other sizes.
 _MOVIELENS_SHAPES = ((100_000, 943, 1_682), (1_000_209, 6_040, 3_706), (10_000_054, 69_878, 10_677))
 MIN_RATINGS_PER_USER = 20
 FIRST_TIMESTAMP = 874_724_710   # 1997-09-20, ML-100K's first
 LAST_START = 893_286_638        # 1998-04-22, ML-100K's last
+FIRST_TIMESTAMP_25M = 789_652_009   # 1995-01-09, ML-25M's first
+LAST_START_25M = 1_574_327_703      # 2019-11-21, ML-25M's last
 _WORDS_A = ("Silent", "Last", "Broken", "Golden", "Hidden", "Crimson", "Lost", "Wild", "Dark",
             "Little", "Eternal", "Frozen", "Burning", "Secret", "Lonely", "Bright", "Hollow",
             "Sweet", "Iron", "Misérable", "Señor", "Château", "Naïve", "Blue", "Red", "Final",
@@ -116,9 +138,32 @@ def _titles(rng: np.random.Generator, movies: int):
         yield title, int(years[movie])
 
 
+@dataclasses.dataclass(frozen=True)
+class OutputFormat:
+    """How one GroupLens release writes its ratings: the generator's only per-format numbers."""
+
+    ratings_file: str
+    separator: str
+    header: Optional[str]
+    rating_labels: Tuple[str, ...]  # the star values, lowest first, as the file writes them
+    rating_shares: Tuple[float, ...]  # the marginal share of each
+    first_timestamp: int
+    last_start: int
+
+
+FORMATS = {
+    "100k": OutputFormat("u.data", "\t", None, ("1", "2", "3", "4", "5"), RATING_SHARES,
+                         FIRST_TIMESTAMP, LAST_START),
+    "25m": OutputFormat("ratings.csv", ",", "userId,movieId,rating,timestamp",
+                        tuple(f"{0.5 * (i + 1):.1f}" for i in range(10)), RATING_SHARES_25M,
+                        FIRST_TIMESTAMP_25M, LAST_START_25M),
+}
+
+
 def generate(out: str, interactions: int, users: Optional[int] = None,
-             movies: Optional[int] = None, seed: int = 0) -> dict:
-    """Writes the dataset into folder `out`; returns its shape."""
+             movies: Optional[int] = None, seed: int = 0, fmt: str = "100k") -> dict:
+    """Writes the dataset into folder `out` in format `fmt` (a key of FORMATS); returns its shape."""
+    output = FORMATS[fmt]
     default_users, default_movies = default_shape(interactions)
     users = users or default_users
     movies = movies or default_movies
@@ -132,17 +177,52 @@ def generate(out: str, interactions: int, users: Optional[int] = None,
     quality = rng.normal(0.0, 0.55, size=movies)
     user_bias = rng.normal(0.0, 0.45, size=users)
     noise_sd = math.sqrt(max(1e-6, 1.0 - 0.55 ** 2 - 0.45 ** 2))
-    cuts = _normal_quantiles(np.cumsum(RATING_SHARES)[:-1])
+    cuts = _normal_quantiles(np.cumsum(output.rating_shares)[:-1])
 
+    if fmt == "100k":
+        _write_u_item(out, rng, movies)
+        _write_u_user(out, rng, users)
+    else:
+        _write_movies_csv(out, rng, movies)
+    with open(os.path.join(out, output.ratings_file), "w") as f:
+        if output.header:
+            f.write(output.header + "\n")
+        for user in range(users):
+            n = int(counts[user])
+            # Gumbel top-k: n distinct movies drawn with probability ∝ popularity.
+            keys = log_popularity + rng.gumbel(size=movies)
+            chosen = np.argpartition(-keys, n - 1)[:n] if n < movies else np.arange(movies)
+            chosen = chosen[rng.permutation(n)]
+            score = user_bias[user] + quality[chosen] + rng.normal(0.0, noise_sd, size=n)
+            levels = np.searchsorted(cuts, score)
+            start = int(rng.integers(output.first_timestamp, output.last_start))
+            span = int(rng.exponential(30 * 86400)) + 3600
+            times = np.sort(start + rng.integers(0, span, size=n))
+            f.write("".join(
+                f"{user + 1}{output.separator}{m + 1}{output.separator}"
+                f"{output.rating_labels[s]}{output.separator}{t}\n"
+                for m, s, t in zip(chosen.tolist(), levels.tolist(), times.tolist())))
+    if fmt == "100k":
+        _write_100k_extras(out, users, movies, interactions)
+    return {"interactions": interactions, "users": users, "movies": movies, "seed": seed,
+            "format": fmt, "max_ratings_per_user": int(counts.max()),
+            "min_ratings_per_user": int(counts.min())}
+
+
+def _write_u_item(out: str, rng: np.random.Generator, movies: int) -> None:
+    """u.item (latin-1): `id|title|release|video release|url|19 genre flags`."""
     with open(os.path.join(out, "u.item"), "wb") as f:
         for movie, (title, year) in enumerate(_titles(rng, movies), start=1):
             flags = ["0"] * len(GENRES)
-            for genre in rng.choice(np.arange(1, len(GENRES)), size=1 + int(rng.integers(3)),
-                                    replace=False):
-                flags[int(genre)] = "1"
+            for genre in _genre_choice(rng, len(GENRES)):
+                flags[genre] = "1"
             line = (f"{movie}|{title}|01-Jan-{year}||http://example.invalid/movie/{movie}|"
                     + "|".join(flags))
             f.write(line.encode("latin-1") + b"\n")
+
+
+def _write_u_user(out: str, rng: np.random.Generator, users: int) -> None:
+    """u.user: `id|age|gender|occupation|zip`."""
     with open(os.path.join(out, "u.user"), "w", encoding="latin-1") as f:
         ages = np.clip(rng.normal(33, 12, size=users).round(), 7, 73).astype(int)
         genders = rng.random(users) < 0.71  # ML-100K: 71 % male
@@ -151,28 +231,48 @@ def generate(out: str, interactions: int, users: Optional[int] = None,
         for user in range(users):
             f.write(f"{user + 1}|{ages[user]}|{'M' if genders[user] else 'F'}|"
                     f"{OCCUPATIONS[occupations[user]]}|{zips[user]:05d}\n")
-    with open(os.path.join(out, "u.data"), "w") as f:
-        for user in range(users):
-            n = int(counts[user])
-            # Gumbel top-k: n distinct movies drawn with probability ∝ popularity.
-            keys = log_popularity + rng.gumbel(size=movies)
-            chosen = np.argpartition(-keys, n - 1)[:n] if n < movies else np.arange(movies)
-            chosen = chosen[rng.permutation(n)]
-            score = user_bias[user] + quality[chosen] + rng.normal(0.0, noise_sd, size=n)
-            stars = 1 + np.searchsorted(cuts, score)
-            start = int(rng.integers(FIRST_TIMESTAMP, LAST_START))
-            span = int(rng.exponential(30 * 86400)) + 3600
-            times = np.sort(start + rng.integers(0, span, size=n))
-            f.write("".join(f"{user + 1}\t{m + 1}\t{s}\t{t}\n"
-                            for m, s, t in zip(chosen.tolist(), stars.tolist(), times.tolist())))
+
+
+def _write_movies_csv(out: str, rng: np.random.Generator, movies: int) -> None:
+    """movies.csv (UTF-8, header, RFC 4180 quoting): `movieId,title,genres`, genres by name."""
+    with open(os.path.join(out, "movies.csv"), "w", encoding="utf-8", newline="") as f:
+        f.write("movieId,title,genres\n")
+        writer = csv.writer(f, lineterminator="\n")
+        for movie, (title, _) in enumerate(_titles(rng, movies), start=1):
+            # GENRES_25M has no "unknown": index 0 of the draw is never taken, as in u.item.
+            genres = "|".join(GENRES_25M[g - 1] for g in _genre_choice(rng, len(GENRES_25M) + 1))
+            if movie % NO_GENRES_EVERY == 0:
+                genres = NO_GENRES
+            writer.writerow([movie, _csv_title(title, movie), genres])
+
+
+def _genre_choice(rng: np.random.Generator, count: int) -> List[int]:
+    """1 to 3 distinct genres among indices 1..count-1 (0 is "unknown")."""
+    return [int(g) for g in rng.choice(np.arange(1, count), size=1 + int(rng.integers(3)),
+                                       replace=False)]
+
+
+def _csv_title(title: str, movie: int) -> str:
+    """Some titles as MovieLens writes them with a comma ("President, The (1995)") or quotes,
+    which the CSV must quote. Still unique: each rewrite is one-to-one and adds a character
+    (`,` or `"`) that no plain title has."""
+    base, year = title[:-7], title[-7:]  # "Silent River 2", " (1990)"
+    if movie % 7 == 3:
+        base = f"{base}, The"
+    if movie % 11 == 5:
+        first, _, rest = base.partition(" ")
+        base = f'"{first}" {rest}'
+    return base + year
+
+
+def _write_100k_extras(out: str, users: int, movies: int, interactions: int) -> None:
+    """u.genre, u.occupation and u.info, as in the GroupLens archive."""
     with open(os.path.join(out, "u.genre"), "w") as f:
         f.write("".join(f"{g}|{i}\n" for i, g in enumerate(GENRES)))
     with open(os.path.join(out, "u.occupation"), "w") as f:
         f.write("".join(f"{o}\n" for o in OCCUPATIONS))
     with open(os.path.join(out, "u.info"), "w") as f:
         f.write(f"{users} users\n{movies} items\n{interactions} ratings\n")
-    return {"interactions": interactions, "users": users, "movies": movies, "seed": seed,
-            "max_ratings_per_user": int(counts.max()), "min_ratings_per_user": int(counts.min())}
 
 
 def _normal_quantiles(probabilities: np.ndarray) -> np.ndarray:
@@ -211,9 +311,12 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, help="default: MovieLens's at this size")
     parser.add_argument("--movies", type=int, help="default: MovieLens's at this size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", choices=sorted(FORMATS), default="100k",
+                        help="100k: u.data/u.item/u.user; 25m: ratings.csv/movies.csv")
     parser.add_argument("--out", required=True, help="folder to write (created)")
     args = parser.parse_args(argv)
-    shape = generate(args.out, args.interactions, args.users, args.movies, args.seed)
+    shape = generate(args.out, args.interactions, args.users, args.movies, args.seed,
+                     args.format)
     print(" ".join(f"{k}={v}" for k, v in shape.items()), "->", args.out)
     return 0
 

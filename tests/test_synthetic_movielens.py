@@ -1,4 +1,5 @@
-"""The benchmark's synthetic MovieLens generator: the reader accepts it, and it is deterministic."""
+"""The benchmark's synthetic MovieLens generator, 100k and 25m formats: the reader accepts
+both, the output is deterministic, and the ratings are streamed."""
 
 import filecmp
 import os
@@ -63,3 +64,74 @@ def test_impossible_sizes_are_refused(tmp_path):
     with pytest.raises(ValueError, match="fewer than"):
         synthetic_movielens.generate(str(tmp_path), interactions=5, users=10, movies=20)
     assert not os.path.exists(tmp_path / "u.data")
+
+
+def _write_25m(folder, seed=3, interactions=5_000):
+    return synthetic_movielens.generate(str(folder), interactions=interactions, users=60,
+                                        movies=200, seed=seed, fmt="25m")
+
+
+def test_25m_format_is_what_the_reader_takes_for_ml_25m(tmp_path):
+    _write_25m(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["movies.csv", "ratings.csv"]
+    with open(tmp_path / "ratings.csv") as f:
+        assert f.readline() == "userId,movieId,rating,timestamp\n"
+    with open(tmp_path / "movies.csv", encoding="utf-8") as f:
+        assert f.readline() == "movieId,title,genres\n"
+    layout = grouplens.locate(str(tmp_path))
+    assert layout.format == "csv"
+    movies, movie_errors = grouplens.read_movies(layout)
+    assert movie_errors == [] and len(movies) == 200
+    titles = [m.title for m in movies.values()]
+    assert len(set(titles)) == 200  # unique titles
+    assert any("," in t for t in titles) and any('"' in t for t in titles)
+    assert any(not t.isascii() for t in titles)
+    assert grouplens.read_users(layout) == ({}, [])
+    no_genres = grouplens.GENRES.index("(no genres listed)")
+    assert movies["97"].genres == (no_genres,)
+    pairs, stars = set(), {}
+    for _, rating in grouplens.read_ratings(layout):
+        assert isinstance(rating, grouplens.Rating), str(rating)
+        assert rating.movie_id in movies
+        pairs.add((rating.user_id, rating.movie_id))
+        stars[rating.rating] = stars.get(rating.rating, 0) + 1
+        assert 789_652_009 <= rating.timestamp
+    assert len(pairs) == 5_000
+    assert sorted(stars) == [0.5 * i for i in range(1, 11)]  # every half star occurs
+    assert max(stars, key=stars.get) == 4.0
+
+
+def test_25m_same_seed_same_bytes_and_100k_stays_the_default(tmp_path):
+    _write_25m(tmp_path / "a")
+    _write_25m(tmp_path / "b")
+    files = ["movies.csv", "ratings.csv"]
+    assert filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", files, shallow=False)[0] == files
+    synthetic_movielens.main(["--interactions", "2000", "--users", "40", "--movies", "100",
+                              "--out", str(tmp_path / "default")])
+    assert grouplens.locate(str(tmp_path / "default")).format == "100k"
+    synthetic_movielens.main(["--interactions", "2000", "--users", "40", "--movies", "100",
+                              "--format", "25m", "--out", str(tmp_path / "csv")])
+    assert grouplens.locate(str(tmp_path / "csv")).format == "csv"
+
+
+def test_25m_generation_streams_the_ratings(tmp_path):
+    """Memory is O(users + movies), not O(ratings): four times the ratings (same ratings per
+    user) leave the peak of Python's allocations where it was, a fraction of the file."""
+    import tracemalloc
+
+    def peak_and_size(interactions: int, users: int):
+        folder = tmp_path / str(interactions)
+        tracemalloc.start()
+        try:
+            synthetic_movielens.generate(str(folder), interactions=interactions, users=users,
+                                         movies=1_000, seed=1, fmt="25m")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return peak, os.path.getsize(folder / "ratings.csv")
+
+    peak_and_size(2_000, 20)  # first-call allocations (lazy imports) out of the way
+    small_peak, _ = peak_and_size(30_000, 150)
+    large_peak, large_size = peak_and_size(120_000, 600)
+    assert large_peak < 1.5 * small_peak, (small_peak, large_peak)
+    assert large_peak < large_size / 8, (large_peak, large_size)
