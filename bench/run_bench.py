@@ -470,12 +470,13 @@ def main(argv=None) -> int:
     if args.scale:
         result = scale(args)
     else:
-        from movielens.source import download
+        from movielens.grouplens import ARCHIVE_SHA256
+        from movielens.source import ML_100K_URL, download
         from pipeline import configs
 
-        data = args.data or download(configs.ML_100K_URL,
+        data = args.data or download(ML_100K_URL,
                                      os.path.join(configs.PipelineConfig.cache_dir, "downloads"),
-                                     configs.ML_100K_SHA256)
+                                     ARCHIVE_SHA256[ML_100K_URL])
         result = bench(args, os.path.abspath(data))
     print(_write(args, result))
     return 0

@@ -12,7 +12,7 @@ GroupLens archive.
 `--format 25m`: `ratings.csv` (`userId,movieId,rating,timestamp`, half stars 0.5-5.0) and
 `movies.csv` (`movieId,title,genres`, UTF-8, genres by name), each with its header line, titles
 with commas or quotes quoted as RFC 4180 says; no user file, as in ML-20M/25M.
-The project's reader (`components/grouplens.py`) takes either folder as it takes the real one.
+The project's reader (`movielens/grouplens.py`) takes either folder as it takes the real one.
 
 MovieLens's shape:
 - users: every user rates at least 20 movies (as in ML-100K/1M), the rest of the ratings are
@@ -162,7 +162,8 @@ FORMATS = {
 
 def generate(out: str, interactions: int, users: Optional[int] = None,
              movies: Optional[int] = None, seed: int = 0, fmt: str = "100k") -> dict:
-    """Writes the dataset into folder `out` in format `fmt` (a key of FORMATS); returns its shape."""
+    """Writes the dataset into folder `out` in format `fmt` (a key of FORMATS); returns its
+    shape."""
     output = FORMATS[fmt]
     default_users, default_movies = default_shape(interactions)
     users = users or default_users

@@ -13,7 +13,6 @@ from typing import Any, Dict, List, Sequence
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
-
 from tfx import types
 from tfx.components.schema_gen.import_schema_gen import executor as import_executor
 from tfx.dsl.components.base import base_component, executor_spec

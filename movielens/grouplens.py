@@ -315,7 +315,8 @@ def _open_file(path: str) -> IO[bytes]:
 
 
 @contextlib.contextmanager
-def _open_binary(layout: ArchiveLayout, member: str) -> Iterator[IO[bytes]]:
+def open_member(layout: ArchiveLayout, member: str) -> Iterator[IO[bytes]]:
+    """A file of the archive (a zip member, or a file of the folder), opened for bytes."""
     if layout.zip_path:
         with _open_file(layout.zip_path) as raw, zipfile.ZipFile(raw) as archive, \
                 archive.open(member) as handle:
@@ -375,7 +376,7 @@ def read_lines(layout: ArchiveLayout, member: str, encoding: Optional[str] = Non
     """
     encoding = encoding or layout.encoding_of(member)
     name = label(layout, member)
-    with _open_binary(layout, member) as handle:
+    with open_member(layout, member) as handle:
         for number, raw in enumerate(handle, start=1):
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():

@@ -16,10 +16,8 @@ from typing import Optional
 
 from movielens import grouplens
 
-# The GroupLens archive (the file TFDS's movielens builder downloads) and its SHA-256.
+# The default data: the GroupLens archive TFDS's movielens builder downloads.
 ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
-ML_100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
-_KNOWN_SHA256 = {ML_100K_URL: ML_100K_SHA256}
 
 
 class DataSourceError(ValueError):
@@ -99,7 +97,8 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
                                   has_user_features=users)
         return ResolvedSource(source.rstrip("/"), "*", has_user_features=users)
     if source.startswith(("http://", "https://")):
-        source = download(source, os.path.join(cache_dir, "downloads"), _KNOWN_SHA256.get(source))
+        source = download(source, os.path.join(cache_dir, "downloads"),
+                          grouplens.ARCHIVE_SHA256.get(source))
     path = os.path.abspath(source)
     if not os.path.exists(path):
         raise DataSourceError(f"data source {source!r} does not exist")

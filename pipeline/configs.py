@@ -19,8 +19,8 @@ DEFAULT_DATA = ML_100K_URL
 class DataConfig:
     """Where the ratings come from and how they are split.
 
-    `source`: a GroupLens `.zip` or extracted folder (100k or 1m format), an http(s) URL of
-    such a zip (downloaded once into the cache), or `tfds:<name>` (e.g.
+    `source`: a GroupLens `.zip` or extracted folder (100k, 1m, 10m, 20m, 25m, latest), an
+    http(s) URL of such a zip (downloaded once into the cache), or `tfds:<name>` (e.g.
     `tfds:movielens/100k-ratings`).
     """
 

@@ -31,7 +31,8 @@ def _titles(num_movies: int, special: Tuple[str, ...]) -> List[str]:
 
 def _genre_names(movie: int) -> str:
     """Two genres per movie, the last movie without any (as in ML-10M and later)."""
-    first, second = GENRE_NAMES[movie % len(GENRE_NAMES)], GENRE_NAMES[(movie * 7) % len(GENRE_NAMES)]
+    first = GENRE_NAMES[movie % len(GENRE_NAMES)]
+    second = GENRE_NAMES[(movie * 7) % len(GENRE_NAMES)]
     return first if first == second else f"{first}|{second}"
 
 
@@ -52,7 +53,8 @@ def _rating_rows(num_users: int, num_movies: int, num_ratings: int, seed: int,
         seen.add((user, movie))
         taste = 1 if (user + movie) % 3 else -1
         score = 3 + taste + rng.gauss(0, 0.7)
-        rating = max(0.5, min(5.0, round(score * 2) / 2)) if half_stars else max(1, min(5, round(score)))
+        rating = (max(0.5, min(5.0, round(score * 2) / 2)) if half_stars
+                  else max(1, min(5, round(score))))
         rows.append((user, movie, rating, 880000000 + len(rows) * 97))
     return rows
 

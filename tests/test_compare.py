@@ -6,6 +6,7 @@ import os
 import pytest
 
 import local_runner
+import names
 from components.atomic_pusher import directory_digest
 from pipeline.configs import ConfigError
 from runner import compare
@@ -48,9 +49,9 @@ def test_compare_runs_experiments_that_touch_neither_serving_nor_the_baseline(
             "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "Transform")), row["components"]
         assert row["components"]["Trainer"] == "executed"
         assert {"Pusher", "latest_blessed_model_resolver"}.isdisjoint(row["components"])
-        assert row["metrics"][compare.RMSE] > 0
+        assert row["metrics"][names.TFMA_RMSE] > 0
     # retrieval-only does not train the rating head: its RMSE is far worse (the seed's 3.77)
-    assert rows[1]["metrics"][compare.RMSE] > rows[0]["metrics"][compare.RMSE]
+    assert rows[1]["metrics"][names.TFMA_RMSE] > rows[0]["metrics"][names.TFMA_RMSE]
     with open(os.path.join(folder, "comparison.md")) as f:
         table = f.read()
     assert table.count("\n") == 4 and "| (1, 0) |" in table and "| (0, 1) |" in table

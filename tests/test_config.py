@@ -24,6 +24,9 @@ def test_training_config_round_trips_through_json():
         TrainingConfig.from_dict({"rating_wieght": 1.0})
 
 
+EXAMPLE_GEN = "components.movielens_example_gen.executor"
+
+
 def test_code_fingerprints_follow_what_each_executor_imports(tmp_path):
     """The fingerprint covers the entry module and every project module it imports, however
     indirectly, and nothing else: adding an import brings a module into the key."""
@@ -33,7 +36,7 @@ def test_code_fingerprints_follow_what_each_executor_imports(tmp_path):
     root = str(tmp_path)
     example_gen, trainer, transform = (
         code_fingerprint([module], root=root) for module in (
-            "components.movielens_example_gen.executor", "models.run_fn", "models.preprocessing"))
+            EXAMPLE_GEN, "models.run_fn", "models.preprocessing"))
     assert trainer == code_fingerprint(["models.run_fn"], root=root)  # stable
 
     def append(path: str, text: str) -> None:
@@ -44,19 +47,20 @@ def test_code_fingerprints_follow_what_each_executor_imports(tmp_path):
     assert code_fingerprint(["models.run_fn"], root=root) != trainer
     assert code_fingerprint(["models.preprocessing"], root=root) == transform
     append("names.py", "\n# a change\n")  # everyone's names
-    example_gen_after = code_fingerprint(["components.movielens_example_gen.executor"], root=root)
+    example_gen_after = code_fingerprint([EXAMPLE_GEN], root=root)
     assert example_gen_after != example_gen
     assert code_fingerprint(["models.preprocessing"], root=root) != transform
 
     append("components/atomic_pusher.py", "\n# a change\n")  # not imported by ExampleGen...
-    assert code_fingerprint(["components.movielens_example_gen.executor"], root=root) == example_gen_after
-    append("components/movielens_example_gen/executor.py", "\nfrom components import atomic_pusher\n")
-    with_import = code_fingerprint(["components.movielens_example_gen.executor"], root=root)
+    assert code_fingerprint([EXAMPLE_GEN], root=root) == example_gen_after
+    append("components/movielens_example_gen/executor.py",
+           "\nfrom components import atomic_pusher\n")
+    with_import = code_fingerprint([EXAMPLE_GEN], root=root)
     append("components/atomic_pusher.py", "\n# another change\n")  # ...until it imports it
-    assert code_fingerprint(["components.movielens_example_gen.executor"], root=root) != with_import
+    assert code_fingerprint([EXAMPLE_GEN], root=root) != with_import
     assert "components/atomic_pusher.py" in {
         os.path.relpath(path, root)
-        for path in project_files(["components.movielens_example_gen.executor"], root=root)}
+        for path in project_files([EXAMPLE_GEN], root=root)}
 
 
 def test_code_fingerprints_cover_the_installed_libraries(monkeypatch):

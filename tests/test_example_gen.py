@@ -105,15 +105,15 @@ def test_malformed_lines_fail_with_file_and_line_number(tmp_path):
     archive = movielens_fixture.zip_folder(folder, str(tmp_path / "bad.zip"))
     ratings_file = os.path.join(folder, "u.data")
     offsets = _line_offsets(ratings_file)
-    for path, ratings, where in (
-            (archive, f"{archive}/u.data", lambda number: f":{number}"),
-            (folder + "/*", ratings_file, lambda number: f" (at byte {offsets[number]})")):
+    for path, ratings, movies, where in (
+            (archive, f"{archive}/ml-100k/u.data", "ml-100k/u.item", lambda n: f":{n}"),
+            (folder + "/*", ratings_file, "u.item", lambda n: f" (at byte {offsets[n]})")):
         with pytest.raises(Exception) as failure:
             _read(path)
         message = str(failure.value)
         assert "3 malformed line(s)" in message
         assert f"{ratings}{where(101)}: rating 'abc' is not a number" in message
-        assert f"{ratings}{where(102)}: movie id 9999 is not in u.item" in message
+        assert f"{ratings}{where(102)}: movie id 9999 is not in {movies}" in message
         assert f"{ratings}{where(103)}: expected 4 tab-separated fields, got 2" in message
 
 
@@ -226,3 +226,22 @@ def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
     everything = pairs["train"] + pairs["eval"]
     assert len(everything) == len(set(everything)) == 400
     assert 0.7 < len(pairs["train"]) / 400 < 0.9
+
+
+@pytest.mark.parametrize("write", [movielens_fixture.write_ml10m, movielens_fixture.write_csv])
+def test_formats_without_a_user_file_give_examples_without_user_features(tmp_path, write):
+    """ML-10M and the CSV family: every rating, half stars, quoted titles, no stand-in user
+    features; the same examples from the folder (byte ranges) and the zip (one reader)."""
+    folder = write(str(tmp_path / "data"), num_ratings=300)
+    archive = movielens_fixture.zip_folder(folder, str(tmp_path / "data.zip"), prefix="ml-x/")
+    from_folder, from_zip = _read(folder + "/*"), _read(archive)
+    assert len(from_folder) == 300
+    assert sorted(e.SerializeToString(deterministic=True) for e in from_folder) == \
+        sorted(e.SerializeToString(deterministic=True) for e in from_zip)
+    assert all(set(e.features.feature) == set(example_records.RATING_FEATURE_SPEC)
+               for e in from_folder)
+    ratings = {_value(e, names.USER_RATING)[0] for e in from_folder}
+    assert any(r != int(r) for r in ratings) and min(ratings) >= 0.5
+    if write is movielens_fixture.write_csv:
+        titles = {_value(e, names.MOVIE_TITLE)[0].decode() for e in from_folder}
+        assert any("," in t for t in titles) and any('"' in t for t in titles)

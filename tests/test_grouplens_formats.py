@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from components import grouplens
+from movielens import grouplens
 from tests import movielens_fixture
 
 WRITERS = {  # format → (fixture writer, the archive's folder name)

@@ -96,14 +96,16 @@ def test_run_time_hyperparameters_and_thresholds_reach_trainer_and_evaluator(con
 
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline
+    from movielens import source
+    from pipeline.pipeline import Mode, create_pipeline
 
     compiled = dataclasses.replace(
         config, output_dir=str(tmp_path),
         training=dataclasses.replace(config.training, epochs=1, rating_weight=1.0),
         thresholds=dataclasses.replace(config.thresholds, max_rmse=10.0))
     sqlite = tfx.orchestration.metadata.sqlite_metadata_connection_config(compiled.metadata_path)
-    pipeline = create_pipeline(compiled, sqlite, runtime_parameters=True)
+    resolved = source.resolve(compiled.data.source, compiled.cache_dir)
+    pipeline = create_pipeline(compiled, resolved, Mode.KUBEFLOW, sqlite)
     (generator,) = [c for c in pipeline.components if c.id == "HyperparametersGen"]
     generator.exec_properties["rating_weight"] = tfx.dsl.experimental.RuntimeParameter(
         name="rating_weight", ptype=float, default=0.25)  # what a run would set
@@ -123,3 +125,20 @@ def test_run_time_hyperparameters_and_thresholds_reach_trainer_and_evaluator(con
     summary = run_summary.collect(compiled.metadata_path, compiled.serving_dir)
     assert summary["blessed"] is False and summary["pushed_model"] is None
     assert summary["eval_metrics"]["rating/root_mean_squared_error"] < 10.0  # compiled: bless
+
+
+def test_a_source_without_a_user_file_trains_on_the_features_it_has(config, tmp_path):
+    """The CSV family (ML-20M/25M/latest) has no user file: the schema leaves the user side
+    features out, and validation, Transform, the Trainer and the Evaluator run without them."""
+    from tests import movielens_fixture
+
+    data = movielens_fixture.write_csv(str(tmp_path / "ml-latest-small"), num_users=60,
+                                       num_movies=40, num_ratings=1000)
+    experiment = dataclasses.replace(
+        config, output_dir=str(tmp_path / "out"),
+        data=dataclasses.replace(config.data, source=data),
+        training=dataclasses.replace(config.training, epochs=1))
+    summary = local_runner.run(experiment, experiment=True)
+    assert set(_states(summary).values()) == {"executed"}
+    metrics = summary["eval_metrics"]
+    assert 0.0 < metrics[names.TFMA_RMSE] < 5.0 and 0.0 < metrics[names.tfma_top_k(100)] <= 1.0

@@ -46,7 +46,7 @@ class _TextSourceWithOffsets(textio._TextSource):  # pylint: disable=protected-a
 
     def read_records(self, file_name: str, range_tracker) -> Iterator[Tuple[str, int, bytes]]:
         for raw in super().read_records(file_name, range_tracker):
-            yield file_name, range_tracker.last_attempted_record_start(), raw
+            yield file_name, range_tracker.last_attempted_record_start, raw
 
     def output_type_hint(self):
         return beam.typehints.Tuple[str, int, bytes]
