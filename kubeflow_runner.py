@@ -54,6 +54,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     dataflow.add_argument("--dataflow-region", help="e.g. europe-west1")
     dataflow.add_argument("--dataflow-temp-location",
                           help="gs:// folder for Beam's temp files (default <root>/beam-temp)")
+    vertex = parser.add_argument_group(
+        "Vertex AI Training", "run the Trainer as a Vertex AI Training job on N machines "
+                              "(MultiWorkerMirroredStrategy), with the pipeline image")
+    vertex.add_argument("--vertex-training-workers", type=int, metavar="N",
+                        help="machines for the Trainer (turns Vertex training on)")
+    vertex.add_argument("--vertex-project", help="GCP project of the training job")
+    vertex.add_argument("--vertex-region", help="e.g. europe-west1")
+    vertex.add_argument("--vertex-machine-type", default=configs.VertexTraining.machine_type)
     return parser.parse_args(argv)
 
 
@@ -92,6 +100,10 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         thresholds=thresholds_from_args(args),
         beam_pipeline_args=tuple(beam_args),
         tuner_trials=args.tune,
+        vertex_training=None if args.vertex_training_workers is None else configs.VertexTraining(
+            project=args.vertex_project or "", region=args.vertex_region or "",
+            image=args.image, workers=args.vertex_training_workers,
+            machine_type=args.vertex_machine_type),
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),

@@ -3,7 +3,7 @@
 import dataclasses
 import os
 import re
-from typing import Tuple
+from typing import Dict, List, Optional, Tuple
 
 import names
 from components.curated_schema_gen import require_project_path
@@ -36,6 +36,39 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class VertexTraining:
+    """Run the Trainer as a Vertex AI Training job on `workers` machines (Kubeflow only).
+
+    Vertex starts one chief and `workers - 1` workers from `image` and gives each a TF_CONFIG;
+    `models/run_fn.py` trains under the MultiWorkerMirroredStrategy it describes.
+    """
+
+    project: str
+    region: str
+    image: str
+    workers: int = 2
+    machine_type: str = "n1-standard-8"
+
+    def __post_init__(self) -> None:
+        for name in ("project", "region", "image", "machine_type"):
+            if not getattr(self, name):
+                raise ConfigError(f"Vertex training needs {name}")
+        if self.workers < 1:
+            raise ConfigError(f"Vertex training workers must be >= 1, got {self.workers}")
+
+    def worker_pool_specs(self) -> List[Dict[str, object]]:
+        """Vertex's pools: the chief, then the other workers (Vertex names them so in
+        TF_CONFIG). TFX replaces each container's command with its own entry point."""
+        container = {"image_uri": self.image,
+                     "env": [{"name": "TF_USE_LEGACY_KERAS", "value": "1"}]}
+        pool = {"machine_spec": {"machine_type": self.machine_type}, "container_spec": container}
+        pools: List[Dict[str, object]] = [{**pool, "replica_count": 1}]
+        if self.workers > 1:
+            pools.append({**pool, "replica_count": self.workers - 1})
+        return pools
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     output_dir: str
     data: DataConfig = DataConfig()
@@ -52,6 +85,8 @@ class PipelineConfig:
     tuner_validation_percent: int = 10
     beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
+    # Kubeflow only: the Trainer as a multi-worker Vertex AI Training job (None: in the pod).
+    vertex_training: Optional[VertexTraining] = None
 
     def __post_init__(self) -> None:
         if not self.output_dir or "\0" in self.output_dir:

@@ -102,6 +102,31 @@ def _hyperparameters_node(config: PipelineConfig, mode: Mode, training_inputs: D
     return None
 
 
+def _trainer(config: PipelineConfig):
+    """TFX's Trainer, or its Vertex AI Training twin (imported only then: the Google Cloud
+    extensions cost seconds of start-up)."""
+    if config.vertex_training is None:
+        return Trainer
+    from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as Vertex
+
+    return Vertex
+
+
+def _vertex_training_config(config: PipelineConfig) -> Dict[str, Any]:
+    """The Vertex Trainer's custom_config keys: where and on how many machines to train."""
+    vertex = config.vertex_training
+    if vertex is None:
+        return {}
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_executor
+
+    return {constants.ENABLE_VERTEX_KEY: True,
+            constants.VERTEX_REGION_KEY: vertex.region,
+            vertex_executor.TRAINING_ARGS_KEY: {
+                "project": vertex.project,
+                "job_spec": {"worker_pool_specs": vertex.worker_pool_specs()}}}
+
+
 def _baseline_resolver(mode: Mode, candidate: Channel) -> Resolver:
     """The Evaluator's baseline: the latest blessed model (other than `candidate` locally)."""
     every_model = Channel(type=standard_artifacts.Model)
@@ -181,11 +206,13 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         hyperparameters = hyperparameters_node.outputs[
             "best_hyperparameters" if config.tuner_trials else "hyperparameters"]
 
-    # The multi-task model: trained on train, exported with its serving signatures.
-    trainer = Trainer(
+    # The multi-task model: trained on train (on Vertex AI Training's workers if configured),
+    # exported with its serving signatures.
+    trainer = _trainer(config)(
         run_fn=RUN_FN, **training_inputs,
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
-                       names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.run_fn"])},
+                       names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.run_fn"]),
+                       **_vertex_training_config(config)},
         hyperparameters=hyperparameters)
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,

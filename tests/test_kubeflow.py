@@ -119,6 +119,33 @@ def test_a_dataflow_configuration_compiles(tmp_path, no_network):
         kubeflow_runner.compile_pipeline(bad)
 
 
+def test_the_trainer_can_run_on_vertex_ai_training_with_n_workers(tmp_path, no_network):
+    output = tmp_path / "vertex.json"
+    args = kubeflow_runner.parse_args([
+        "--pipeline-root", "gs://bucket/root", "--image", "registry.example/movierec-tfx:1",
+        "--output", str(output), "--vertex-training-workers", "3",
+        "--vertex-project", "my-project", "--vertex-region", "europe-west1"])
+    kubeflow_runner.compile_pipeline(args)
+    spec = json.loads(output.read_text())["pipelineSpec"]
+    trainer = spec["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
+    assert "google_cloud_ai_platform.trainer.executor.GenericExecutor" in " ".join(trainer["args"])
+    config = json.loads(spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+                        ["custom_config"]["runtimeValue"]["constantValue"]
+                        ["stringValue"])
+    assert config["ai_platform_enable_vertex"] is True
+    assert config["ai_platform_vertex_region"] == "europe-west1"
+    training = config["ai_platform_training_args"]
+    assert training["project"] == "my-project"
+    pools = training["job_spec"]["worker_pool_specs"]
+    assert [pool["replica_count"] for pool in pools] == [1, 2]  # chief + 2 workers
+    assert all(pool["container_spec"]["image_uri"] == "registry.example/movierec-tfx:1"
+               for pool in pools)
+    missing = kubeflow_runner.parse_args(["--pipeline-root", "gs://b/r", "--output", str(output),
+                                          "--vertex-training-workers", "2"])
+    with pytest.raises(ValueError, match="Vertex training needs project"):
+        kubeflow_runner.compile_pipeline(missing)
+
+
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "kubeflow_pipeline.json")
 _DIGEST = re.compile(r"\b[0-9a-f]{64}\b")  # code fingerprints and the schema's SHA-256
 
