@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from models import features
 from models.data import Columns, to_dataset, training_splits
-from models.evaluation import user_recall_at_k
+from models.evaluation import ScoreFn, user_recall_at_k
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
 from models.model import RMSE_METRIC, TOP_100_METRIC, MovieLensModel, make_optimizer
 
@@ -86,10 +86,15 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         rated_fit_examples=int(fit_columns[features.RATING_MASK].numpy().sum()))
 
 
-def all_user_scores(model: MovieLensModel, num_users: int) -> np.ndarray:
-    """[num_users + 1, num_movies]: every user's (and the OOV row's) retrieval scores."""
-    users = model.user_tower(tf.range(num_users + features.NUM_OOV_BUCKETS, dtype=tf.int64))
-    return tf.linalg.matmul(users, model.catalog_embeddings(), transpose_b=True).numpy()
+def user_scorer(model: MovieLensModel) -> ScoreFn:
+    """Retrieval scores of some users (the OOV user is index num_users) for every catalog title."""
+    catalog = model.catalog_embeddings()
+
+    def score_users(users: np.ndarray) -> np.ndarray:
+        embeddings = model.user_tower(tf.constant(users, dtype=tf.int64))
+        return tf.linalg.matmul(embeddings, catalog, transpose_b=True).numpy()
+
+    return score_users
 
 
 def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, evaluation: Columns,
@@ -101,6 +106,6 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     metrics = {name: float(value) for name, value in metrics.items()}
     if config.recall_ks:
         metrics.update(user_recall_at_k(
-            all_user_scores(model, num_users), {k: v.numpy() for k, v in train.items()},
+            user_scorer(model), model.num_movies, {k: v.numpy() for k, v in train.items()},
             {k: v.numpy() for k, v in evaluation.items()}, config.recall_ks))
     return metrics
