@@ -11,6 +11,7 @@ from models import features
 from models.data import Columns, to_dataset, training_splits
 from models.evaluation import ScoreFn, user_recall_at_k
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
+from models.keras_autograph import skip_keras_conversion
 from models.model import RMSE_METRIC, TOP_100_METRIC, MovieLensModel, make_optimizer
 
 # Keras's log name of each early-stopping monitor (hparams.EARLY_STOPPING_MONITORS).
@@ -61,6 +62,7 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         callbacks: Optional[List[tf.keras.callbacks.Callback]] = None, verbose: int = 2
         ) -> FitResult:
     """Trains on the train split (minus the validation carve-out), early-stopping if set."""
+    skip_keras_conversion()
     fit_columns, validation = training_splits(train, config)
     size = lambda columns: int(tf.shape(columns[features.USER_INDEX])[0])  # noqa: E731
     model = build_model(config, num_users, num_movies, fit_columns)
@@ -101,6 +103,7 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
              num_users: int) -> Dict[str, Any]:
     """Keras's metrics on `evaluation` (masked RMSE, catalog top-K) and per-user Recall@K with
     the titles each user rated in `train` removed."""
+    skip_keras_conversion()
     metrics = model.evaluate(to_dataset(evaluation, config.eval_batch_size, False, config.seed),
                              return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in metrics.items()}
