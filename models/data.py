@@ -16,6 +16,7 @@ from models.hparams import TrainingConfig
 Columns = Dict[str, tf.Tensor]
 _HASH_BUCKETS = 1_000_000
 _VALIDATION_SALT, _LABEL_SALT = 1, 2  # independent hashes for the two choices
+_SAMPLE_SALT = 3  # the evaluation sample's seed, independent of the training order's
 
 
 def _read_columns(files: List[str], feature_spec: Dict[str, tf.io.FixedLenFeature]) -> Columns:
@@ -72,8 +73,23 @@ def pair_hash(columns: Columns, seed: int, salt: int) -> tf.Tensor:
     return tf.strings.to_hash_bucket_strong(pairs, _HASH_BUCKETS, key=[seed, salt])
 
 
+def _num_rows(columns: Columns) -> int:
+    return int(tf.shape(next(iter(columns.values())))[0])
+
+
 def select(columns: Columns, keep: tf.Tensor) -> Columns:
     return {name: tf.boolean_mask(values, keep) for name, values in columns.items()}
+
+
+def sample_rows(columns: Columns, max_rows: int, seed: int) -> Columns:
+    """At most `max_rows` rows: all of them, or a seeded uniform sample kept in their order."""
+    size = _num_rows(columns)
+    if size <= max_rows:
+        return columns
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(size, dtype=tf.int64), seed=[seed, _SAMPLE_SALT])
+    rows = tf.sort(order[:max_rows])
+    return {name: tf.gather(values, rows) for name, values in columns.items()}
 
 
 def keep_label_fraction(columns: Columns, fraction: float, seed: int) -> Columns:
@@ -100,10 +116,6 @@ def training_splits(columns: Columns, config: TrainingConfig) -> Tuple[Columns, 
     if config.retrieval_weight == 0:
         fit = select(fit, fit[features.RATING_MASK] > 0)
     return fit, validation
-
-
-def _num_rows(columns: Columns) -> int:
-    return int(tf.shape(next(iter(columns.values())))[0])
 
 
 def _epoch_orders(size: int, seed: int) -> tf.data.Dataset:

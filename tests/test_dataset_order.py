@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import features, training
-from models.data import to_dataset
+from models.data import sample_rows, to_dataset
 from models.hparams import TrainingConfig
 
 
@@ -74,3 +74,13 @@ def test_two_fits_with_the_same_seed_give_identical_weights():
     assert len(first) == len(second) > 0
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_evaluation_sample_is_seeded_and_keeps_the_row_order():
+    columns = _columns()
+    sample = sample_rows(columns, 100, seed=3)
+    rows = sample[features.MOVIE_INDEX].numpy()
+    assert len(rows) == 100 and len(set(rows)) == 100 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(sample_rows(columns, 100, seed=3)[features.MOVIE_INDEX], rows)
+    assert not np.array_equal(sample_rows(columns, 100, seed=4)[features.MOVIE_INDEX], rows)
+    assert sample_rows(columns, 1000, seed=3) is columns  # no more rows than that: all of them
