@@ -5,7 +5,7 @@ stopping and the share of ratings kept as labels, both chosen by a seeded hash o
 (user, movie) pair, so they never depend on example order and never touch the eval split.
 """
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -16,6 +16,7 @@ from models.hparams import TrainingConfig
 Columns = Dict[str, tf.Tensor]
 _HASH_BUCKETS = 1_000_000
 _VALIDATION_SALT, _LABEL_SALT = 1, 2  # independent hashes for the two choices
+_SAMPLE_SALT = 3  # the evaluation sample's seed, independent of the training order's
 
 
 def _read_columns(files: List[str], feature_spec: Dict[str, tf.io.FixedLenFeature]) -> Columns:
@@ -72,8 +73,23 @@ def pair_hash(columns: Columns, seed: int, salt: int) -> tf.Tensor:
     return tf.strings.to_hash_bucket_strong(pairs, _HASH_BUCKETS, key=[seed, salt])
 
 
+def _num_rows(columns: Columns) -> int:
+    return int(tf.shape(next(iter(columns.values())))[0])
+
+
 def select(columns: Columns, keep: tf.Tensor) -> Columns:
     return {name: tf.boolean_mask(values, keep) for name, values in columns.items()}
+
+
+def sample_rows(columns: Columns, max_rows: int, seed: int) -> Columns:
+    """At most `max_rows` rows: all of them, or a seeded uniform sample kept in their order."""
+    size = _num_rows(columns)
+    if size <= max_rows:
+        return columns
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(size, dtype=tf.int64), seed=[seed, _SAMPLE_SALT])
+    rows = tf.sort(order[:max_rows])
+    return {name: tf.gather(values, rows) for name, values in columns.items()}
 
 
 def keep_label_fraction(columns: Columns, fraction: float, seed: int) -> Columns:
@@ -102,16 +118,47 @@ def training_splits(columns: Columns, config: TrainingConfig) -> Tuple[Columns, 
     return fit, validation
 
 
+def _epoch_orders(size: int, seed: int) -> tf.data.Dataset:
+    """One [size] int64 permutation of the row indices per iteration of the dataset.
+
+    Each iteration (Keras makes one per epoch) draws a new key from `Dataset.random`, whose
+    sequence of keys is fixed by `seed`, and shuffles the indices with a stateless op keyed on
+    (seed, key): epoch n sees the same order in every run and a different order from epoch
+    n + 1. The permutation is one int64 tensor (8 bytes a row), not a shuffle buffer of
+    elements. A full permutation, not a window: the canonical order is sorted, so a partial
+    shuffle would hand out skewed batches.
+    """
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    return keys.map(lambda key: tf.random.experimental.stateless_shuffle(
+        tf.range(size, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), key])))
+
+
+def _batches(columns: Columns, size: int, batch_size: int,
+             order: Optional[tf.Tensor]) -> tf.data.Dataset:
+    """Batches of the rows `order[start:end]` of every column (rows start:end if no order)."""
+
+    def batch(start: tf.Tensor) -> Columns:
+        end = tf.minimum(start + batch_size, size)
+        if order is None:
+            return {name: values[start:end] for name, values in columns.items()}
+        rows = order[start:end]
+        return {name: tf.gather(values, rows) for name, values in columns.items()}
+
+    return tf.data.Dataset.range(0, size, batch_size).map(batch)
+
+
 def to_dataset(columns: Columns, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """Batches of `columns`, reshuffled each epoch from `seed` when `shuffle`."""
-    dataset = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle:  # a full shuffle: the canonical order is sorted, so a partial one would skew
-        size = int(tf.shape(next(iter(columns.values())))[0])
-        dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    """Batches of `columns`, in a new order each epoch from `seed` when `shuffle`.
 
-
-def make_dataset(file_patterns: List[str], tf_transform_output: tft.TFTransformOutput,
-                 batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """The examples in canonical order, reshuffled each epoch from `seed` when `shuffle`."""
-    return to_dataset(load_columns(file_patterns, tf_transform_output), batch_size, shuffle, seed)
+    The columns stay whole tensors; each batch gathers its rows from them in-graph, so memory
+    is the columns plus one index permutation, whatever the number of rows.
+    """
+    size = _num_rows(columns)
+    if shuffle:
+        batches = _epoch_orders(size, seed).flat_map(
+            lambda order: _batches(columns, size, batch_size, order))
+    else:
+        batches = _batches(columns, size, batch_size, None)
+    num_batches = -(-size // batch_size)  # flat_map forgets it; Keras shows and checks it
+    return batches.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(
+        tf.data.AUTOTUNE)

@@ -81,7 +81,7 @@ def test_recall_removes_rated_titles_and_averages_over_users():
     train = {names.USER_INDEX: np.array([0]), names.MOVIE_INDEX: np.array([0])}
     evaluation = {names.USER_INDEX: np.array([0, 0, 1]),
                   names.MOVIE_INDEX: np.array([1, 3, 1])}
-    metrics = user_recall_at_k(scores, train, evaluation, ks=(1, 2))
+    metrics = user_recall_at_k(lambda users: scores[users], 4, train, evaluation, ks=(1, 2))
     # User 0 ranks 2, 3, 1 once title 0 is removed: top-1 no hit, top-2 one of two.
     assert metrics["recall_at_1"] == pytest.approx((0 + 1) / 2)
     assert metrics["recall_at_2"] == pytest.approx((0.5 + 1) / 2)
