@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from models import features
+from models import distribute, features
 from models.data import Columns, to_dataset, training_splits
 from models.evaluation import user_recall_at_k
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
@@ -72,10 +72,17 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
             mode=EARLY_STOPPING_MONITORS[config.early_stopping_monitor],
             patience=config.early_stopping_patience, restore_best_weights=True)
         callbacks.append(stopper)
-    validation_data = (to_dataset(validation, config.eval_batch_size, False, config.seed)
-                       if size(validation) else None)
-    history = model.fit(to_dataset(fit_columns, config.train_batch_size, True, config.seed),
-                        epochs=config.epochs, validation_data=validation_data,
+    validation_input = distribute.Input(None, None)
+    if size(validation):
+        validation_input = distribute.distribute_dataset(
+            lambda batch: to_dataset(validation, batch, False, config.seed),
+            config.eval_batch_size, size(validation), model.distribute_strategy)
+    fit_input = distribute.distribute_dataset(
+        lambda batch: to_dataset(fit_columns, batch, True, config.seed), config.train_batch_size,
+        size(fit_columns), model.distribute_strategy)
+    history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps, epochs=config.epochs,
+                        validation_data=validation_input.data,
+                        validation_steps=validation_input.steps,
                         callbacks=callbacks, verbose=verbose).history
     epochs_trained = len(next(iter(history.values()))) if history else 0
     return FitResult(
@@ -96,8 +103,10 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
              num_users: int) -> Dict[str, Any]:
     """Keras's metrics on `evaluation` (masked RMSE, catalog top-K) and per-user Recall@K with
     the titles each user rated in `train` removed."""
-    metrics = model.evaluate(to_dataset(evaluation, config.eval_batch_size, False, config.seed),
-                             return_dict=True, verbose=0)
+    data = distribute.distribute_dataset(
+        lambda batch: to_dataset(evaluation, batch, False, config.seed), config.eval_batch_size,
+        int(tf.shape(evaluation[features.USER_INDEX])[0]), model.distribute_strategy)
+    metrics = model.evaluate(data.data, steps=data.steps, return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in metrics.items()}
     if config.recall_ks:
         metrics.update(user_recall_at_k(
