@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import names
+from models import distribute
 from models.hparams import TrainingConfig
 
 
@@ -56,10 +57,6 @@ class RatingHead(tf.keras.layers.Layer):
         return rating
 
 
-def _mean_squared_norm(embeddings: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.reduce_sum(tf.square(embeddings), 1))
-
-
 def masked_rating_weights(inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
     """[B, 1] weights of the rating loss: the rating mask (1 when the input has none)."""
     labels = inputs[names.RATING_LABEL]
@@ -96,7 +93,8 @@ class MovieLensModel(tfrs.Model):
         self.rating_head = RatingHead(config, num_users, num_movies, rating_mean,
                                       name="rating_head")
         self.rating_task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.MeanSquaredError(),
+            # SUM: a strategy forbids AUTO reductions in a custom step; task_losses normalizes.
+            loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.SUM),
             metrics=[tf.keras.metrics.RootMeanSquaredError()],
         )
         # Candidates: every catalog title (vocabulary indices 0..num_movies-1, not the OOV row).
@@ -105,6 +103,20 @@ class MovieLensModel(tfrs.Model):
             metrics=tfrs.metrics.FactorizedTopK(candidates=catalog, ks=config.top_ks),
             temperature=(None if config.retrieval_temperature == 1.0
                          else config.retrieval_temperature))
+        # The steps' logs are the same on every replica (see _global_logs): take the first's.
+        self.distribute_reduction_method = "first"
+        self._create_variables()
+
+    def _create_variables(self) -> None:
+        """Creates every layer's variables now, eagerly, from the seeded global RNG.
+
+        Left to Keras, the layers are built inside the first traced train step, where an
+        unseeded initializer's op seed depends on how many ops that graph already holds, which
+        differs under a distribution strategy: the same config would then start from different
+        weights on one worker and on N workers.
+        """
+        one = tf.zeros([1], tf.int64)
+        self({names.USER_INDEX: one, names.MOVIE_INDEX: one})
 
     def catalog_embeddings(self) -> tf.Tensor:
         """[num_movies, dim]: the movie tower applied to every catalog title."""
@@ -120,15 +132,24 @@ class MovieLensModel(tfrs.Model):
 
     def task_losses(self, inputs: Dict[str, tf.Tensor],
                     training: bool = False) -> Dict[str, tf.Tensor]:
-        """Each task's unweighted loss; also updates the tasks' metrics."""
+        """Each task's unweighted loss; also updates the tasks' metrics.
+
+        Under a multi-replica strategy these are this replica's *shares* of the global batch's
+        losses (the optimizer sums the replicas' gradients): the rating loss is the replica's
+        weighted squared errors over the global number of rated examples, the L2 term its sum
+        over the global batch size; TFRS's retrieval loss is a sum over examples already, with
+        the replica's own batch as in-batch negatives. With one replica: the batch's losses.
+        """
         outputs = self(inputs)
         labels = tf.expand_dims(inputs[names.RATING_LABEL], axis=1)
         weights = masked_rating_weights(inputs)
-        rating_loss = self.rating_task(labels=labels, predictions=outputs[names.RATING_OUTPUT],
-                                       sample_weight=weights)
-        # Keras averages the weighted losses over the whole batch: rescale to the rated ones.
         batch_size = tf.cast(tf.shape(weights)[0], tf.float32)
-        rating_loss *= batch_size / tf.maximum(tf.reduce_sum(weights), 1.0)
+        rated, examples = distribute.global_sum((tf.reduce_sum(weights), batch_size))
+        # The mean over the rated examples (MSE summed, then divided by their global count).
+        rating_loss = self.rating_task(labels=labels, predictions=outputs[names.RATING_OUTPUT],
+                                       sample_weight=weights) / tf.maximum(rated, 1.0)
+        squared_norms = (tf.reduce_sum(tf.square(outputs[names.USER_EMBEDDING]))
+                         + tf.reduce_sum(tf.square(outputs[names.MOVIE_EMBEDDING])))
         return {
             "rating": rating_loss,
             # Top-K over the whole catalog is far costlier than the step itself: only in evaluation.
@@ -136,8 +157,7 @@ class MovieLensModel(tfrs.Model):
                 outputs[names.USER_EMBEDDING], outputs[names.MOVIE_EMBEDDING],
                 compute_metrics=not training,
                 candidate_sampling_probability=self._sampling_probability(inputs)),
-            "embedding_l2": (_mean_squared_norm(outputs[names.USER_EMBEDDING])
-                             + _mean_squared_norm(outputs[names.MOVIE_EMBEDDING])),
+            "embedding_l2": squared_norms / tf.maximum(examples, 1.0),
         }
 
     def _sampling_probability(self, inputs: Dict[str, tf.Tensor]) -> Optional[tf.Tensor]:
@@ -148,9 +168,20 @@ class MovieLensModel(tfrs.Model):
 
     def train_step(self, inputs):
         """As TFRS's, without the top-K metrics: not computed in training, they would log 0."""
-        logs = super().train_step(inputs)
+        logs = self._global_logs(super().train_step(inputs))
         return {name: value for name, value in logs.items()
                 if not name.startswith(names.TOP_K_PREFIX)}
+
+    def test_step(self, inputs):
+        return self._global_logs(super().test_step(inputs))
+
+    def _global_logs(self, logs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """TFRS's step logs over all replicas: metric results from their summed states, losses
+        summed (each replica holds its share). Unchanged with one replica."""
+        metrics = distribute.global_metric_results(self.metrics)
+        losses = distribute.global_sum({name: value for name, value in logs.items()
+                                        if name not in metrics})
+        return {**losses, **metrics}
 
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         losses = self.task_losses(inputs, training=training)

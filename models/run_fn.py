@@ -1,4 +1,5 @@
-"""The Trainer's entry point: build the weighted multi-task model, train it, export it."""
+"""The Trainer's entry point: build the weighted multi-task model, train it (under the
+strategy TF_CONFIG describes), export it."""
 
 import json
 import logging
@@ -9,9 +10,10 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 import names
-from models import export, training
-from models.data import load_columns, vocabulary_sizes
+from models import distribute, export, training
+from models.data import Columns, load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
+from models.model import MovieLensModel
 
 
 def _write_json(directory: str, name: str, value) -> None:
@@ -19,36 +21,64 @@ def _write_json(directory: str, name: str, value) -> None:
         json.dump(value, f, indent=2, sort_keys=True)
 
 
+def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns,
+                     num_users: int, num_movies: int, model_run_dir: str,
+                     strategy: tf.distribute.Strategy) -> MovieLensModel:
+    """Fits under `strategy`, evaluates, and writes TensorBoard logs and the JSON reports to
+    `model_run_dir` (this worker's directory: see distribute.output_dir).
+
+    Every worker calls this with identical arguments: fit and evaluate are collective under
+    MWMS, and each worker's model ends with the same weights, so the per-user recall that
+    each computes locally from them is the same too.
+    """
+    tensorboard = tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")
+    with strategy.scope():  # variables, optimizer and metrics become distributed ones
+        result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
+        metrics = training.evaluate(result.model, config, train, evaluation, num_users)
+    _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
+        "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
+        "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
+        "rated_fit_examples": result.rated_fit_examples, "history": result.history,
+        "num_replicas": strategy.num_replicas_in_sync})
+
+    # Keras's own evaluation (FactorizedTopK over the catalog), kept next to the TensorBoard
+    # logs so TFMA's figures can be checked against it; per-user Recall@K in its own file.
+    recall = {name: metrics.pop(name) for name in list(metrics)
+              if name.startswith("recall_")}
+    logging.info("Keras evaluation on the eval split: %s; per-user recall: %s", metrics, recall)
+    _write_json(model_run_dir, names.KERAS_METRICS_FILE, metrics)
+    _write_json(model_run_dir, names.RECALL_METRICS_FILE, recall)
+    return result.model
+
+
 def run_fn(fn_args: FnArgs) -> None:
+    """TFX's entry point. Runs under the strategy TF_CONFIG describes (models/distribute.py):
+    locally there is none and this is plain single-process training; on Vertex AI Training
+    with N replicas every replica runs this, and only the chief's outputs are kept."""
+    strategy = distribute.strategy_from_tf_config()  # first: MWMS connects the workers
+    logging.info("Training with %s, %d replica(s)", type(strategy).__name__,
+                 strategy.num_replicas_in_sync)
     config = TrainingConfig.from_json(fn_args.custom_config[TRAINING_CONFIG_KEY])
     if fn_args.hyperparameters:  # run-time values (HyperparametersGen or a Tuner) win
         config = config.with_overrides(fn_args.hyperparameters.get("values", {}))
     logging.info("Training config: %s", config.to_json())
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
-    config_file = os.path.join(fn_args.model_run_dir, names.TRAINING_CONFIG_FILE)
-    with tf.io.gfile.GFile(config_file, "w") as f:
-        f.write(config.to_json())  # what actually trained, run-time overrides included
-    tf.config.experimental.enable_op_determinism()  # same config, same metrics
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    num_users, num_movies = vocabulary_sizes(tf_transform_output)
-
-    train = load_columns(fn_args.train_files, tf_transform_output)
-    evaluation = load_columns(fn_args.eval_files, tf_transform_output)
-    tensorboard = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")
-    result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
-    _write_json(fn_args.model_run_dir, names.TRAINING_LOG_FILE, {
-        "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
-        "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
-        "rated_fit_examples": result.rated_fit_examples, "history": result.history})
-
-    # Keras's own evaluation (FactorizedTopK over the catalog), kept next to the TensorBoard
-    # logs so TFMA's figures can be checked against it; per-user Recall@K in its own file.
-    metrics = training.evaluate(result.model, config, train, evaluation, num_users)
-    recall = {name: metrics.pop(name) for name in list(metrics)
-              if name.startswith("recall_")}
-    logging.info("Keras evaluation on the eval split: %s; per-user recall: %s", metrics, recall)
-    _write_json(fn_args.model_run_dir, names.KERAS_METRICS_FILE, metrics)
-    _write_json(fn_args.model_run_dir, names.RECALL_METRICS_FILE, recall)
-
-    export.save_serving_model(result.model, tf_transform_output, fn_args.serving_model_dir,
-                              max_k=config.serving_max_k)
+    with distribute.output_dir(fn_args.model_run_dir, strategy) as model_run_dir, \
+            distribute.output_dir(fn_args.serving_model_dir, strategy) as serving_model_dir:
+        tf.io.gfile.makedirs(model_run_dir)
+        config_file = os.path.join(model_run_dir, names.TRAINING_CONFIG_FILE)
+        with tf.io.gfile.GFile(config_file, "w") as f:
+            f.write(config.to_json())  # what actually trained, run-time overrides included
+        tf.config.experimental.enable_op_determinism()  # same config, same metrics
+        tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+        num_users, num_movies = vocabulary_sizes(tf_transform_output)
+        train = load_columns(fn_args.train_files, tf_transform_output)
+        evaluation = load_columns(fn_args.eval_files, tf_transform_output)
+        model = train_and_report(config, train, evaluation, num_users, num_movies,
+                                 model_run_dir, strategy)
+        # Every worker saves (saving may need collectives); only the chief's copy is kept.
+        export.save_serving_model(model, tf_transform_output, serving_model_dir,
+                                  max_k=config.serving_max_k)
+    if not distribute.strategy_is_chief(strategy):
+        # TFX's executor fails a run_fn after which serving_model_dir does not exist; the chief
+        # fills it, this worker only makes sure the (possibly still empty) directory exists.
+        tf.io.gfile.makedirs(fn_args.serving_model_dir)

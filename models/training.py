@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 import names
+from models import distribute
 from models.data import Columns, sample_rows, to_dataset, training_splits
 from models.evaluation import ScoreFn, user_recall_at_k
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
@@ -81,10 +82,17 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
             mode=EARLY_STOPPING_MONITORS[config.early_stopping_monitor],
             patience=config.early_stopping_patience, restore_best_weights=True)
         callbacks.append(stopper)
-    validation_data = (to_dataset(validation, config.eval_batch_size, False, config.seed)
-                       if size(validation) else None)
-    history = model.fit(to_dataset(fit_columns, config.train_batch_size, True, config.seed),
-                        epochs=config.epochs, validation_data=validation_data,
+    validation_input = distribute.Input(None, None)
+    if size(validation):
+        validation_input = distribute.distribute_dataset(
+            lambda batch: to_dataset(validation, batch, False, config.seed),
+            config.eval_batch_size, size(validation), model.distribute_strategy)
+    fit_input = distribute.distribute_dataset(
+        lambda batch: to_dataset(fit_columns, batch, True, config.seed), config.train_batch_size,
+        size(fit_columns), model.distribute_strategy)
+    history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps, epochs=config.epochs,
+                        validation_data=validation_input.data,
+                        validation_steps=validation_input.steps,
                         callbacks=callbacks, verbose=verbose).history
     epochs_trained = len(next(iter(history.values()))) if history else 0
     return FitResult(
@@ -113,8 +121,10 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     on all of it with the titles each user rated in `train` removed."""
     skip_keras_conversion()
     keras_rows = sample_rows(evaluation, keras_max_rows, config.seed)
-    metrics = model.evaluate(to_dataset(keras_rows, config.eval_batch_size, False, config.seed),
-                             return_dict=True, verbose=0)
+    data = distribute.distribute_dataset(
+        lambda batch: to_dataset(keras_rows, batch, False, config.seed), config.eval_batch_size,
+        int(tf.shape(keras_rows[names.USER_INDEX])[0]), model.distribute_strategy)
+    metrics = model.evaluate(data.data, steps=data.steps, return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in metrics.items()}
     metrics["keras_eval_examples"] = float(len(keras_rows[names.USER_INDEX]))
     if config.recall_ks:
