@@ -374,21 +374,29 @@ def read_lines(layout: ArchiveLayout, member: str, encoding: Optional[str] = Non
 
     `encoding` defaults to the member's own (`ArchiveLayout.encoding_of`).
     """
-    encoding = encoding or layout.encoding_of(member)
     name = label(layout, member)
     with open_member(layout, member) as handle:
         for number, raw in enumerate(handle, start=1):
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
             try:
-                text = decode_line(raw, encoding)
+                text = line_text(layout, member, raw.rstrip(b"\r\n"), number == 1, encoding)
             except ValueError as error:
                 yield number, MalformedLine(name, number, str(error), raw.decode("latin-1"))
                 continue
-            if number == 1 and layout.has_header and is_header(layout.format, text):
-                continue
-            yield number, text
+            if text is not None:
+                yield number, text
+
+
+def line_text(layout: ArchiveLayout, member: str, raw: bytes, first: bool,
+              encoding: Optional[str] = None) -> Optional[str]:
+    """One line of `member` (without its line break) as text, or None for a line to skip: a
+    blank one, or the header when `first` (the file's first line). ValueError when it cannot
+    be decoded. `encoding` defaults to the member's own."""
+    if not raw.strip():
+        return None
+    text = decode_line(raw, encoding or layout.encoding_of(member))
+    if first and layout.has_header and is_header(layout.format, text):
+        return None
+    return text
 
 
 def label(layout: ArchiveLayout, member: str) -> str:

@@ -13,7 +13,7 @@ reader cannot know how many lines precede its range); the message says which.
 """
 
 import os
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam import coders
@@ -84,13 +84,7 @@ def read_lines(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member:
 def _text(line: Line, layout: grouplens.ArchiveLayout, member: str) -> Optional[str]:
     """The line's text, or None for a line to skip (blank, or the file's header)."""
     _, position, by_offset, raw = line
-    if not raw.strip():
-        return None
-    text = grouplens.decode_line(raw, layout.encoding_of(member))
-    first = position == (0 if by_offset else 1)
-    if first and layout.has_header and grouplens.is_header(layout.format, text):
-        return None
-    return text
+    return grouplens.line_text(layout, member, raw, first=position == (0 if by_offset else 1))
 
 
 def _malformed(line: Line, reason: str) -> beam.pvalue.TaggedOutput:
@@ -102,8 +96,9 @@ def _malformed(line: Line, reason: str) -> beam.pvalue.TaggedOutput:
 class ParseTable(beam.DoFn):
     """Movie or user lines → (id, (position, record)); bad lines → MALFORMED."""
 
-    def __init__(self, layout: grouplens.ArchiveLayout, member: str, parse) -> None:
-        self._layout, self._member, self._parse = layout, member, parse
+    def __init__(self, layout: grouplens.ArchiveLayout, member: str,
+                 parse: Callable[[str, str], Any], key: str) -> None:
+        self._layout, self._member, self._parse, self._key = layout, member, parse, key
 
     def process(self, line: Line) -> Iterator[Any]:
         try:
@@ -114,8 +109,7 @@ class ParseTable(beam.DoFn):
         except ValueError as error:
             yield _malformed(line, str(error))
             return
-        record_id = record.movie_id if hasattr(record, "movie_id") else record.user_id
-        yield record_id, (line, record)
+        yield getattr(record, self._key), (line, record)
 
 
 class KeepFirst(beam.DoFn):
@@ -162,13 +156,14 @@ class ParseRatings(beam.DoFn):
 
 
 def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member: Optional[str],
-               parse, step: str) -> Tuple[beam.PCollection, beam.PCollection]:
+               parse: Callable[[str, str], Any], key: str, step: str
+               ) -> Tuple[beam.PCollection, beam.PCollection]:
     """(id → record pairs, malformed lines) of the movies or users file (none: both empty)."""
     if member is None:
         empty = pipeline | f"No{step}" >> beam.Create([])
         return empty, pipeline | f"No{step}Errors" >> beam.Create([])
     parsed = (read_lines(pipeline, layout, member, step)
-              | f"Parse{step}" >> beam.ParDo(ParseTable(layout, member, parse)).with_outputs(
+              | f"Parse{step}" >> beam.ParDo(ParseTable(layout, member, parse, key)).with_outputs(
                   MALFORMED, main="records"))
     unique = (parsed.records | f"Group{step}" >> beam.GroupByKey()
               | f"Unique{step}" >> beam.ParDo(KeepFirst()).with_outputs(MALFORMED, main="records"))
@@ -181,9 +176,9 @@ def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
                  ) -> Tuple[beam.PCollection, beam.PCollection]:
     """(tf.Examples, malformed lines of every file) of a GroupLens archive or folder."""
     movies, movie_errors = read_table(pipeline, layout, layout.movies, grouplens.parse_movie,
-                                      "Movies")
+                                      "movie_id", "Movies")
     users, user_errors = read_table(pipeline, layout, layout.users, grouplens.parse_user,
-                                    "Users")
+                                    "user_id", "Users")
     parsed = (read_lines(pipeline, layout, layout.ratings, "Ratings")
               | "ParseRatings" >> beam.ParDo(
                   ParseRatings(layout), movies=beam.pvalue.AsDict(movies),
