@@ -131,9 +131,11 @@ def test_the_ratings_file_is_read_in_byte_ranges_with_exact_offsets(tmp_path):
         bundle.source.get_range_tracker(bundle.start_position, bundle.stop_position))]
     with open(path, "rb") as f:
         expected = f.read().splitlines()
-    assert [raw for _, _, raw in lines] == expected
+    assert [raw for _, _, _, raw in lines] == expected
+    assert {(name, by_offset) for name, _, by_offset, _ in lines} == {(path, True)}
     offsets = _line_offsets(path)
-    assert [offset for _, offset, _ in lines] == [offsets[n] for n in range(1, len(expected) + 1)]
+    assert [offset for _, offset, _, _ in lines] == [
+        offsets[n] for n in range(1, len(expected) + 1)]
 
 
 def test_malformed_lines_within_tolerance_are_reported_and_skipped(tmp_path, caplog):

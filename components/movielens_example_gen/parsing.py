@@ -44,12 +44,12 @@ class _TextSourceWithOffsets(textio._TextSource):  # pylint: disable=protected-a
                          compression_type=CompressionTypes.UNCOMPRESSED,
                          strip_trailing_newlines=True, coder=coders.BytesCoder())
 
-    def read_records(self, file_name: str, range_tracker) -> Iterator[Tuple[str, int, bytes]]:
+    def read_records(self, file_name: str, range_tracker) -> Iterator[Line]:
         for raw in super().read_records(file_name, range_tracker):
-            yield file_name, range_tracker.last_attempted_record_start, raw
+            yield file_name, range_tracker.last_attempted_record_start, True, raw
 
     def output_type_hint(self):
-        return beam.typehints.Tuple[str, int, bytes]
+        return beam.typehints.Tuple[str, int, bool, bytes]
 
 
 def is_splittable(path: str) -> bool:
@@ -72,19 +72,18 @@ def read_lines(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member:
                step: str) -> beam.PCollection:
     """The lines of one file of the archive, as `Line`s, read in parallel where possible."""
     path = None if layout.zip_path else os.path.join(layout.root, member)
-    if path is not None and is_splittable(path):
-        return (pipeline | f"Read{step}" >> beam.io.Read(_TextSourceWithOffsets(path))
-                | f"Label{step}" >> beam.MapTuple(
-                    lambda _, offset, raw, name=grouplens.label(layout, member):
-                    (name, offset, True, raw)))
+    if path is not None and is_splittable(path):  # the path is the file's label too
+        return pipeline | f"Read{step}" >> beam.io.Read(_TextSourceWithOffsets(path))
     return (pipeline | f"Member{step}" >> beam.Create([member])
             | f"Read{step}" >> beam.FlatMap(_sequential_lines, layout))
 
 
-def _text(line: Line, layout: grouplens.ArchiveLayout, member: str) -> Optional[str]:
+def _text(line: Line, layout: grouplens.ArchiveLayout, member: str, encoding: str
+          ) -> Optional[str]:
     """The line's text, or None for a line to skip (blank, or the file's header)."""
     _, position, by_offset, raw = line
-    return grouplens.line_text(layout, member, raw, first=position == (0 if by_offset else 1))
+    return grouplens.line_text(layout, member, raw, position == (0 if by_offset else 1),
+                               encoding)
 
 
 def _malformed(line: Line, reason: str) -> beam.pvalue.TaggedOutput:
@@ -99,10 +98,11 @@ class ParseTable(beam.DoFn):
     def __init__(self, layout: grouplens.ArchiveLayout, member: str,
                  parse: Callable[[str, str], Any], key: str) -> None:
         self._layout, self._member, self._parse, self._key = layout, member, parse, key
+        self._encoding = layout.encoding_of(member)
 
     def process(self, line: Line) -> Iterator[Any]:
         try:
-            text = _text(line, self._layout, self._member)
+            text = _text(line, self._layout, self._member, self._encoding)
             if text is None:
                 return
             record = self._parse(self._layout.format, text)
@@ -128,12 +128,13 @@ class ParseRatings(beam.DoFn):
 
     def __init__(self, layout: grouplens.ArchiveLayout) -> None:
         self._layout = layout
+        self._encoding = layout.encoding_of(layout.ratings)
 
     def process(self, line: Line, movies: Dict[str, grouplens.Movie],
                 users: Dict[str, grouplens.User]) -> Iterator[Any]:
         layout = self._layout
         try:
-            text = _text(line, layout, layout.ratings)
+            text = _text(line, layout, layout.ratings, self._encoding)
             if text is None:
                 return
             rating = grouplens.parse_rating(layout.format, text)
