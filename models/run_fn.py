@@ -34,7 +34,7 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")
     with strategy.scope():  # variables, optimizer and metrics become distributed ones
         result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
-        metrics = training.evaluate(result.model, config, train, evaluation, num_users)
+        metrics = training.evaluate(result.model, config, train, evaluation)
     _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,

@@ -115,7 +115,7 @@ def user_scorer(model: MovieLensModel) -> ScoreFn:
 
 
 def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, evaluation: Columns,
-             num_users: int, keras_max_rows: int = KERAS_EVAL_MAX_ROWS) -> Dict[str, Any]:
+             keras_max_rows: int = KERAS_EVAL_MAX_ROWS) -> Dict[str, Any]:
     """Keras's metrics (masked RMSE, catalog top-K) on `evaluation`, or on a seeded sample of
     `keras_max_rows` of its rows (`keras_eval_examples` says how many), and per-user Recall@K
     on all of it with the titles each user rated in `train` removed."""
