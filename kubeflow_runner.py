@@ -19,15 +19,7 @@ import sys  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
-from runner.flags import (  # noqa: E402
-    add_beam_flag,
-    add_threshold_flags,
-    add_training_flags,
-    add_tuner_flag,
-    beam_args_from_args,
-    thresholds_from_args,
-    training_config_from_args,
-)
+from runner.flags import add_pipeline_flags, pipeline_fields_from_args  # noqa: E402
 
 DEFAULT_IMAGE = "movierec-tfx:latest"
 DEFAULT_OUTPUT = "movielens-multitask-pipeline.json"
@@ -43,10 +35,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "tfds:movielens/100k-ratings")
     parser.add_argument("--image", default=DEFAULT_IMAGE, help="the image built from Dockerfile")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="PipelineJob JSON to write")
-    add_training_flags(parser)
-    add_threshold_flags(parser)
-    add_beam_flag(parser)
-    add_tuner_flag(parser)
+    add_pipeline_flags(parser)
     dataflow = parser.add_argument_group(
         "Dataflow", "run the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator...) "
                     "on Dataflow, with the pipeline image as the workers' SDK container")
@@ -88,18 +77,16 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     from movielens import source as data_source
     from pipeline.pipeline import Mode, create_pipeline, runtime_parameter_defaults
 
-    beam_args = beam_args_from_args(args)
+    fields = pipeline_fields_from_args(args)
     if args.dataflow_project or args.dataflow_region:
         temp_location = args.dataflow_temp_location or f"{args.pipeline_root}/beam-temp"
-        beam_args = (*dataflow_beam_args(args.dataflow_project, args.dataflow_region,
-                                         temp_location, args.image), *args.beam_arg)
+        fields["beam_pipeline_args"] = (*dataflow_beam_args(
+            args.dataflow_project, args.dataflow_region, temp_location, args.image),
+            *args.beam_arg)
     config = configs.PipelineConfig(
         output_dir=args.pipeline_root,
         data=configs.DataConfig(source=args.data),
-        training=training_config_from_args(args),
-        thresholds=thresholds_from_args(args),
-        beam_pipeline_args=tuple(beam_args),
-        tuner_trials=args.tune,
+        **fields,
         vertex_training=None if args.vertex_training_workers is None else configs.VertexTraining(
             project=args.vertex_project or "", region=args.vertex_region or "",
             image=args.image, workers=args.vertex_training_workers,

@@ -20,15 +20,7 @@ import time  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
 
 from pipeline import configs  # noqa: E402
-from runner.flags import (  # noqa: E402
-    add_beam_flag,
-    add_threshold_flags,
-    add_training_flags,
-    add_tuner_flag,
-    beam_args_from_args,
-    thresholds_from_args,
-    training_config_from_args,
-)
+from runner.flags import add_pipeline_flags, pipeline_fields_from_args  # noqa: E402
 
 SUMMARY_FILE = "run_summary.json"
 
@@ -41,13 +33,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "(default: download ML-100K from GroupLens)")
     parser.add_argument("--output-dir", default="outputs",
                         help="pipeline root, MLMD database, serving dir and run_summary.json")
-    add_training_flags(parser)
+    add_pipeline_flags(parser)
     parser.add_argument("--train-percent", type=int, default=configs.DataConfig.train_percent)
     parser.add_argument("--max-malformed-lines", type=int,
                         default=configs.DataConfig.max_malformed_lines)
-    add_threshold_flags(parser)
-    add_beam_flag(parser)
-    add_tuner_flag(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     comparison = parser.add_argument_group(
         "comparing loss weightings", "train and evaluate several (rating, retrieval) weightings "
@@ -67,11 +56,8 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
         output_dir=os.path.abspath(args.output_dir),
         data=configs.DataConfig(source=args.data, train_percent=args.train_percent,
                                 max_malformed_lines=args.max_malformed_lines),
-        training=training_config_from_args(args),
-        thresholds=thresholds_from_args(args),
         enable_cache=not args.no_cache,
-        beam_pipeline_args=beam_args_from_args(args),
-        tuner_trials=args.tune,
+        **pipeline_fields_from_args(args),
     )
 
 

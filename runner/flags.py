@@ -86,3 +86,19 @@ def add_tuner_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune", type=int, default=0, metavar="TRIALS",
                         help="run the Tuner (models/tuner.py) with this many trials before the "
                              "Trainer (default 0: off; slow)")
+
+
+def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags both runners take: training, blessing thresholds, Beam and the Tuner."""
+    add_training_flags(parser)
+    add_threshold_flags(parser)
+    add_beam_flag(parser)
+    add_tuner_flag(parser)
+
+
+def pipeline_fields_from_args(args: argparse.Namespace) -> dict:
+    """The PipelineConfig fields those flags set."""
+    return {"training": training_config_from_args(args),
+            "thresholds": thresholds_from_args(args),
+            "beam_pipeline_args": beam_args_from_args(args),
+            "tuner_trials": args.tune}
