@@ -58,10 +58,9 @@ def load_grouplens(path: str):
     if errors:
         raise ValueError(f"{len(errors)} malformed movie lines, first: {errors[0]}")
     users, titles, ratings = [], [], []
-    for number, text in grouplens.read_lines(layout, layout.ratings, "latin-1"):
-        if isinstance(text, grouplens.MalformedLine):
-            raise ValueError(str(text))
-        rating = grouplens.parse_rating(layout.format, text)
+    for _, rating in grouplens.read_ratings(layout):
+        if isinstance(rating, grouplens.MalformedLine):
+            raise ValueError(str(rating))
         users.append(rating.user_id)
         titles.append(movies[rating.movie_id].title)
         ratings.append(rating.rating)
