@@ -49,6 +49,8 @@ def test_folder_and_zip_give_the_same_examples_with_string_ids_and_side_features
         sorted(e.SerializeToString(deterministic=True) for e in from_zip)
     example = from_folder[0]
     assert set(example.features.feature) == set(example_records.RAW_FEATURE_SPEC)
+    # The features the schema drops for sources without a user file are exactly these.
+    assert set(example_records.USER_FEATURE_SPEC) == set(names.USER_SIDE_FEATURES)
     assert _value(example, names.USER_ID)[0].decode().isdigit()  # ids are strings
     assert example.features.feature[names.USER_ID].HasField("bytes_list")
     assert 1.0 <= _value(example, names.USER_RATING)[0] <= 5.0

@@ -1,8 +1,9 @@
 """MovieLensExampleGen: MovieLens ratings (GroupLens files or TFDS) → tf.Examples, split.
 
 Unlike CsvExampleGen it keeps ids as strings (serving requests carry "42", not 42), joins the
-movies (and users) file so every example has TFDS's side features, and counts every malformed
-line with its file and line: past `max_malformed_lines` the component fails with the report.
+movies file (and the users file, where the archive has one) so each example carries TFDS's
+side features that the source has, and counts every malformed line with its file and line (or
+byte offset): past `max_malformed_lines` the component fails with the report.
 """
 
 from tfx import types
