@@ -491,14 +491,24 @@ def _parse_int(text: str, what: str) -> int:
         raise ValueError(f"{what} {text!r} is not an integer") from None
 
 
+# Ids are at most 31 bits (GroupLens's are below 300,000), so a (user, movie) pair packs into
+# one int64: ExampleGen finds repeated pairs by sorting those.
+MAX_ID = 2**31 - 1
+
+
+def _check_id(text: str, what: str) -> None:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{what} {text!r} is not a number")
+    if int(text) > MAX_ID:
+        raise ValueError(f"{what} {text} is larger than {MAX_ID}")
+
+
 def parse_rating(fmt: str, text: str) -> Rating:
     """Parses one line of format `fmt`'s ratings file; raises ValueError saying what is wrong."""
     spec = format_spec(fmt)
     user_id, movie_id, rating, timestamp = (f.strip() for f in _split(spec.ratings, text))
-    if not user_id.isdigit():
-        raise ValueError(f"user id {user_id!r} is not a number")
-    if not movie_id.isdigit():
-        raise ValueError(f"movie id {movie_id!r} is not a number")
+    _check_id(user_id, "user id")
+    _check_id(movie_id, "movie id")
     value = spec.scale.check(rating)
     seconds = _parse_int(timestamp, "timestamp")
     if seconds < 0:

@@ -24,7 +24,6 @@ def _read(path: str, max_malformed_lines: int = 0):
         _ = (pipeline
              | example_gen._MovieLensToExample(  # pylint: disable=no-value-for-parameter
                  exec_properties, os.path.basename(path))
-             | beam.Map(lambda example: example.SerializeToString())
              | beam.io.WriteToTFRecord(output))
     return [tf.train.Example.FromString(record.numpy())
             for record in tf.data.TFRecordDataset(tf.io.gfile.glob(output + "*"))]
@@ -129,8 +128,9 @@ def test_the_ratings_file_is_read_in_byte_ranges_with_exact_offsets(tmp_path):
     source = parsing._TextSourceWithOffsets(path)
     bundles = list(source.split(desired_bundle_size=1000))
     assert len(bundles) > 5  # the file (~10 kB) is read in many ranges
-    lines = [record for bundle in bundles for record in bundle.source.read(
-        bundle.source.get_range_tracker(bundle.start_position, bundle.stop_position))]
+    lines = [line for bundle in bundles for batch in bundle.source.read(
+        bundle.source.get_range_tracker(bundle.start_position, bundle.stop_position))
+        for line in batch]
     with open(path, "rb") as f:
         expected = f.read().splitlines()
     assert [raw for _, _, _, raw in lines] == expected

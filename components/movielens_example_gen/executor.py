@@ -6,11 +6,13 @@ fail the component with a report naming each file and line, any duplicate (user,
 rating fails it whatever the tolerance, and so does an input with no usable rating.
 """
 
+import dataclasses
 import logging
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor, utils, write_split
@@ -64,31 +66,61 @@ def format_report(count: int, lines: List[grouplens.MalformedLine], source: str)
     return f"{count} malformed line(s) in {source}:\n{shown}{more}"
 
 
-def _rating_pair(example: tf.train.Example) -> Tuple[bytes, bytes]:
-    feature = example.features.feature
-    return (feature[names.USER_ID].bytes_list.value[0],
-            feature[names.MOVIE_ID].bytes_list.value[0])
+@dataclasses.dataclass(frozen=True)
+class RatingCount:
+    """How many ratings were read, and the (user, movie) pairs rated more than once."""
+
+    ratings: int
+    repeated_pairs: int
+    some_repeated: Tuple[Tuple[int, int, int], ...]  # (user, movie, times), the smallest pairs
 
 
-def _describe_duplicates(pairs: List[Tuple[Tuple[bytes, bytes], int]]) -> List[str]:
-    return [f"user {user.decode()} rated movie {movie.decode()} {times} times"
-            for (user, movie), times in sorted(pairs)[:_REPORTED_LINES]]
+class _CountRatings(beam.CombineFn):
+    """Counts the packed (user, movie) keys and finds the repeated ones by sorting them.
+
+    Eight bytes per rating in numpy arrays: sorting ten million of them takes a second, where
+    grouping them by key in Beam held every pair as Python objects in one process.
+    """
+
+    def create_accumulator(self) -> List[np.ndarray]:
+        return []
+
+    def add_input(self, accumulator: List[np.ndarray], keys: np.ndarray) -> List[np.ndarray]:
+        accumulator.append(keys)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[List[np.ndarray]]) -> List[np.ndarray]:
+        return self.compact([keys for accumulator in accumulators for keys in accumulator])
+
+    def compact(self, accumulator: List[np.ndarray]) -> List[np.ndarray]:
+        return [np.concatenate(accumulator)] if len(accumulator) > 1 else accumulator
+
+    def extract_output(self, accumulator: List[np.ndarray]) -> RatingCount:
+        keys = np.concatenate(accumulator) if accumulator else np.zeros(0, np.int64)
+        unique, times = np.unique(keys, return_counts=True)
+        repeated = times > 1
+        some = tuple((*parsing.split_rating_key(int(key)), int(count)) for key, count in zip(
+            unique[repeated][:_REPORTED_LINES], times[repeated][:_REPORTED_LINES]))
+        return RatingCount(len(keys), int(repeated.sum()), some)
 
 
-def check_input(_, example_count: int, report: Tuple[int, List[grouplens.MalformedLine]],
-                duplicate_count: int, some_duplicates: List[Tuple[Tuple[bytes, bytes], int]],
-                max_malformed_lines: int, source: str) -> None:
+def check_input(_, rating_count: RatingCount,
+                report: Tuple[int, List[grouplens.MalformedLine]], max_malformed_lines: int,
+                source: str) -> None:
     """Fails the pipeline past the tolerance or on any duplicate rating; logs tolerated lines.
 
     MovieLens holds one rating per (user, movie): a repeated pair is a duplicated row or a
     merge of two exports, and would silently count twice (or leak across the split), so it
     always fails, whatever the tolerance.
     """
-    if duplicate_count:
+    if rating_count.repeated_pairs:
         raise MalformedDataError(
-            f"{duplicate_count} (user, movie) pair(s) rated more than once in {source}:\n  "
-            + "\n  ".join(_describe_duplicates(some_duplicates))
-            + ("\n  ..." if duplicate_count > len(some_duplicates) else "")
+            f"{rating_count.repeated_pairs} (user, movie) pair(s) rated more than once in "
+            f"{source}:\n  "
+            + "\n  ".join(f"user {user} rated movie {movie} {times} times"
+                          for user, movie, times in rating_count.some_repeated)
+            + ("\n  ..." if rating_count.repeated_pairs > len(rating_count.some_repeated)
+               else "")
             + "\n(MovieLens has one rating per user and movie: deduplicate the input)")
     count, lines = report
     if count > max_malformed_lines:
@@ -98,38 +130,44 @@ def check_input(_, example_count: int, report: Tuple[int, List[grouplens.Malform
     if count:
         logging.warning("Tolerated (max_malformed_lines=%d): %s", max_malformed_lines,
                         format_report(count, lines, source))
-    if example_count == 0:
+    if rating_count.ratings == 0:
         raise MalformedDataError(f"{source} holds no usable rating")
-    logging.info("%s: %d examples, %d malformed line(s) tolerated", source, example_count, count)
+    logging.info("%s: %d examples, %d malformed line(s) tolerated", source,
+                 rating_count.ratings, count)
+
+
+def _serialized_with_key(example: tf.train.Example) -> Iterator[Any]:
+    feature = example.features.feature
+    yield beam.pvalue.TaggedOutput(parsing.RATING_KEYS, np.array([parsing.rating_key(
+        feature[names.USER_ID].bytes_list.value[0].decode(),
+        feature[names.MOVIE_ID].bytes_list.value[0].decode())], dtype=np.int64))
+    yield example.SerializeToString(deterministic=True)
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
+@beam.typehints.with_output_types(bytes)
 def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                         split_pattern: str) -> beam.pvalue.PCollection:
+    """Serialized tf.Examples (as TFX's split hashes them: deterministic serialization)."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     tfds_name = exec_properties.get(TFDS_NAME_KEY) or ""
     if tfds_name:
         source = f"tfds:{tfds_name}"
-        examples = (pipeline | "TfdsName" >> beam.Create([tfds_name])
-                    | "ReadTfds" >> beam.FlatMap(tfds_ratings))
+        parsed = (pipeline | "TfdsName" >> beam.Create([tfds_name])
+                  | "ReadTfds" >> beam.FlatMap(tfds_ratings)
+                  | "Serialize" >> beam.FlatMap(_serialized_with_key).with_outputs(
+                      parsing.RATING_KEYS, main="examples"))
+        examples, keys = parsed.examples, parsed[parsing.RATING_KEYS]
         malformed = pipeline | "NoMalformed" >> beam.Create([])
     else:
         source = input_base if split_pattern == "*" else os.path.join(input_base, split_pattern)
-        examples, malformed = parsing.read_ratings(pipeline, grouplens.locate(source))
+        examples, keys, malformed = parsing.read_ratings(pipeline, grouplens.locate(source))
     report = malformed | "Report" >> beam.CombineGlobally(_MalformedReport())
-    count = examples | "Count" >> beam.combiners.Count.Globally()
-    repeated = (examples
-                | "RatingPairs" >> beam.Map(lambda example: (_rating_pair(example), 1))
-                | "CountPairs" >> beam.CombinePerKey(sum)
-                | "Repeated" >> beam.Filter(lambda pair_count: pair_count[1] > 1))
-    duplicate_count = repeated | "CountRepeated" >> beam.combiners.Count.Globally()
-    some_duplicates = repeated | "SomeRepeated" >> beam.combiners.Top.Smallest(_REPORTED_LINES)
+    rating_count = keys | "CountRatings" >> beam.CombineGlobally(_CountRatings())
     _ = (pipeline | "CheckTrigger" >> beam.Create([None])
          | "CheckInput" >> beam.Map(
-             check_input, beam.pvalue.AsSingleton(count), beam.pvalue.AsSingleton(report),
-             beam.pvalue.AsSingleton(duplicate_count), beam.pvalue.AsSingleton(some_duplicates),
+             check_input, beam.pvalue.AsSingleton(rating_count), beam.pvalue.AsSingleton(report),
              int(exec_properties.get(MAX_MALFORMED_LINES_KEY) or 0), source))
     return examples
 

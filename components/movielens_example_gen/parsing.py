@@ -7,36 +7,67 @@ sees the whole file. A zip member cannot be read from the middle, and TF-only fi
 are read and parsed inside the pipeline too and reach the rating parser as side inputs (a few
 thousand rows each, keyed by id).
 
+Lines travel in batches (`LineBatch`, up to `BATCH_LINES`) and each batch of ratings leaves the
+parser as its serialized tf.Examples plus one array of packed (user, movie) keys: Beam's Python
+SDK costs microseconds per element and step, which at ten million ratings was more than the
+parsing itself, and grouping ten million (user, movie) keys held them all in one process.
+
 Every line that cannot be used becomes a `grouplens.MalformedLine` naming its file and its line
 number, or, where a byte range was read, the byte offset at which the line starts (a range
 reader cannot know how many lines precede its range); the message says which.
 """
 
 import os
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam import coders
 from apache_beam.io import textio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from components.movielens_example_gen.examples import make_example
+from components.movielens_example_gen.examples import ExampleSerializer
 from movielens import grouplens
 
 MALFORMED = "malformed"  # the tagged output holding MalformedLines
+RATING_KEYS = "rating_keys"  # the tagged output holding each batch's packed (user, movie) keys
+BATCH_LINES = 1024
 
 # A line of an input file: (file label, line number or byte offset, whether it is an offset,
 # the raw bytes without the line break). Plain tuples: Beam encodes them without pickling.
 Line = Tuple[str, int, bool, bytes]
+LineBatch = List[Line]
+
+
+def rating_key(user_id: str, movie_id: str) -> int:
+    """A (user, movie) pair as one int64 (ids are at most `grouplens.MAX_ID`)."""
+    return (int(user_id) << 32) | int(movie_id)
+
+
+def split_rating_key(key: int) -> Tuple[int, int]:
+    """(user id, movie id) of a `rating_key`."""
+    return key >> 32, key & 0xFFFFFFFF
+
+
+def _batches(lines: Iterable[Line]) -> Iterator[LineBatch]:
+    batch: LineBatch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == BATCH_LINES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class _TextSourceWithOffsets(textio._TextSource):  # pylint: disable=protected-access
-    """Beam's splittable text source, yielding each line with its file and byte offset.
+    """Beam's splittable text source, yielding batches of lines with their file and byte offset.
 
     `_TextSource.read_records` claims each line's start offset on the range tracker before it
     yields the line, so at each yield the tracker's last attempted record start is that line's
-    offset (pinned by tests/test_example_gen.py).
+    offset (pinned by tests/test_example_gen.py). A batch holds only claimed lines, so a range
+    split while a batch fills loses and repeats nothing.
     """
 
     def __init__(self, path: str) -> None:
@@ -44,12 +75,13 @@ class _TextSourceWithOffsets(textio._TextSource):  # pylint: disable=protected-a
                          compression_type=CompressionTypes.UNCOMPRESSED,
                          strip_trailing_newlines=True, coder=coders.BytesCoder())
 
-    def read_records(self, file_name: str, range_tracker) -> Iterator[Line]:
-        for raw in super().read_records(file_name, range_tracker):
-            yield file_name, range_tracker.last_attempted_record_start, True, raw
+    def read_records(self, file_name: str, range_tracker) -> Iterator[LineBatch]:
+        lines = ((file_name, range_tracker.last_attempted_record_start, True, raw)
+                 for raw in super().read_records(file_name, range_tracker))
+        yield from _batches(lines)
 
     def output_type_hint(self):
-        return beam.typehints.Tuple[str, int, bool, bytes]
+        return beam.typehints.List[beam.typehints.Tuple[str, int, bool, bytes]]
 
 
 def is_splittable(path: str) -> bool:
@@ -61,16 +93,16 @@ def is_splittable(path: str) -> bool:
     return True
 
 
-def _sequential_lines(member: str, layout: grouplens.ArchiveLayout) -> Iterator[Line]:
+def _sequential_lines(member: str, layout: grouplens.ArchiveLayout) -> Iterator[LineBatch]:
     name = grouplens.label(layout, member)
     with grouplens.open_member(layout, member) as handle:
-        for number, raw in enumerate(handle, start=1):
-            yield name, number, False, raw.rstrip(b"\r\n")
+        yield from _batches((name, number, False, raw.rstrip(b"\r\n"))
+                            for number, raw in enumerate(handle, start=1))
 
 
 def read_lines(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member: str,
                step: str) -> beam.PCollection:
-    """The lines of one file of the archive, as `Line`s, read in parallel where possible."""
+    """The lines of one file of the archive, as `LineBatch`es, read in parallel where possible."""
     path = None if layout.zip_path else os.path.join(layout.root, member)
     if path is not None and is_splittable(path):  # the path is the file's label too
         return pipeline | f"Read{step}" >> beam.io.Read(_TextSourceWithOffsets(path))
@@ -93,23 +125,24 @@ def _malformed(line: Line, reason: str) -> beam.pvalue.TaggedOutput:
 
 
 class ParseTable(beam.DoFn):
-    """Movie or user lines → (id, (position, record)); bad lines → MALFORMED."""
+    """Movie or user line batches → (id, (line, record)); bad lines → MALFORMED."""
 
     def __init__(self, layout: grouplens.ArchiveLayout, member: str,
                  parse: Callable[[str, str], Any], key: str) -> None:
         self._layout, self._member, self._parse, self._key = layout, member, parse, key
         self._encoding = layout.encoding_of(member)
 
-    def process(self, line: Line) -> Iterator[Any]:
-        try:
-            text = _text(line, self._layout, self._member, self._encoding)
-            if text is None:
-                return
-            record = self._parse(self._layout.format, text)
-        except ValueError as error:
-            yield _malformed(line, str(error))
-            return
-        yield getattr(record, self._key), (line, record)
+    def process(self, batch: LineBatch) -> Iterator[Any]:
+        for line in batch:
+            try:
+                text = _text(line, self._layout, self._member, self._encoding)
+                if text is None:
+                    continue
+                record = self._parse(self._layout.format, text)
+            except ValueError as error:
+                yield _malformed(line, str(error))
+                continue
+            yield getattr(record, self._key), (line, record)
 
 
 class KeepFirst(beam.DoFn):
@@ -124,36 +157,40 @@ class KeepFirst(beam.DoFn):
 
 
 class ParseRatings(beam.DoFn):
-    """Rating lines → tf.Examples joined with their movie (and user); bad lines → MALFORMED."""
+    """Rating line batches → serialized tf.Examples joined with their movie (and user), one
+    array of the batch's packed (user, movie) keys → RATING_KEYS, bad lines → MALFORMED."""
 
     def __init__(self, layout: grouplens.ArchiveLayout) -> None:
         self._layout = layout
         self._encoding = layout.encoding_of(layout.ratings)
+        self._serializer = ExampleSerializer()
 
-    def process(self, line: Line, movies: Dict[str, grouplens.Movie],
+    def process(self, batch: LineBatch, movies: Dict[str, grouplens.Movie],
                 users: Dict[str, grouplens.User]) -> Iterator[Any]:
-        layout = self._layout
-        try:
-            text = _text(line, layout, layout.ratings, self._encoding)
-            if text is None:
-                return
-            rating = grouplens.parse_rating(layout.format, text)
-            movie = movies.get(rating.movie_id)
-            if movie is None:
-                raise ValueError(f"movie id {rating.movie_id} is not in {layout.movies}")
-            user = None
-            if layout.users:
-                user = users.get(rating.user_id)
-                if user is None:
-                    raise ValueError(f"user id {rating.user_id} is not in {layout.users}")
-        except ValueError as error:
-            yield _malformed(line, str(error))
-            return
-        side = {} if user is None else dict(
-            gender=user.gender, bucketized_age=user.bucketized_age,
-            occupation=user.occupation, zip_code=user.zip_code)
-        yield make_example(rating.user_id, movie.title, rating.rating, rating.timestamp,
-                           movie.movie_id, movie.genres, **side)
+        layout, serialize = self._layout, self._serializer.serialize
+        keys = []
+        for line in batch:
+            try:
+                text = _text(line, layout, layout.ratings, self._encoding)
+                if text is None:
+                    continue
+                rating = grouplens.parse_rating(layout.format, text)
+                movie = movies.get(rating.movie_id)
+                if movie is None:
+                    raise ValueError(f"movie id {rating.movie_id} is not in {layout.movies}")
+                side = None
+                if layout.users:
+                    user = users.get(rating.user_id)
+                    if user is None:
+                        raise ValueError(f"user id {rating.user_id} is not in {layout.users}")
+                    side = (user.gender, user.bucketized_age, user.occupation, user.zip_code)
+            except ValueError as error:
+                yield _malformed(line, str(error))
+                continue
+            keys.append(rating_key(rating.user_id, rating.movie_id))
+            yield serialize(rating.user_id, movie.title, rating.rating, rating.timestamp,
+                            movie.movie_id, movie.genres, side)
+        yield beam.pvalue.TaggedOutput(RATING_KEYS, np.array(keys, dtype=np.int64))
 
 
 def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member: Optional[str],
@@ -174,8 +211,9 @@ def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member:
 
 
 def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
-                 ) -> Tuple[beam.PCollection, beam.PCollection]:
-    """(tf.Examples, malformed lines of every file) of a GroupLens archive or folder."""
+                 ) -> Tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
+    """(serialized tf.Examples, arrays of packed (user, movie) keys, malformed lines of every
+    file) of a GroupLens archive or folder."""
     movies, movie_errors = read_table(pipeline, layout, layout.movies, grouplens.parse_movie,
                                       "movie_id", "Movies")
     users, user_errors = read_table(pipeline, layout, layout.users, grouplens.parse_user,
@@ -183,7 +221,8 @@ def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
     parsed = (read_lines(pipeline, layout, layout.ratings, "Ratings")
               | "ParseRatings" >> beam.ParDo(
                   ParseRatings(layout), movies=beam.pvalue.AsDict(movies),
-                  users=beam.pvalue.AsDict(users)).with_outputs(MALFORMED, main="examples"))
+                  users=beam.pvalue.AsDict(users)).with_outputs(
+                      MALFORMED, RATING_KEYS, main="examples"))
     malformed = ((parsed[MALFORMED], movie_errors, user_errors)
                  | "AllMalformed" >> beam.Flatten())
-    return parsed.examples, malformed
+    return parsed.examples, parsed[RATING_KEYS], malformed
