@@ -31,6 +31,9 @@ class ResolvedSource:
     tfds_name: str = ""
     # Whether the examples carry the user side features (only 100k and 1m have a user file).
     has_user_features: bool = True
+    # Size of the ratings file when it is a plain local file (read in parallel byte ranges);
+    # 0 for a zip (one reader), TFDS or a remote source.
+    ratings_bytes: int = 0
 
 
 # GroupLens archives (and TFDS variants) without a user file, by the name they are published
@@ -110,7 +113,9 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
         raise DataSourceError(str(error)) from None
     if os.path.isdir(path):
         # The folder that holds the files, so the driver's fingerprint ("*") covers them.
-        return ResolvedSource(os.path.dirname(os.path.join(path, layout.ratings)), "*",
-                              has_user_features=layout.users is not None)
+        ratings = os.path.join(path, layout.ratings)
+        return ResolvedSource(os.path.dirname(ratings), "*",
+                              has_user_features=layout.users is not None,
+                              ratings_bytes=os.path.getsize(ratings))
     return ResolvedSource(os.path.dirname(path), os.path.basename(path),
                           has_user_features=layout.users is not None)

@@ -85,6 +85,10 @@ class PipelineConfig:
     tuner_validation_percent: int = 10
     beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
+    # DirectRunner worker processes for ExampleGen, which parses a folder's ratings file in
+    # parallel byte ranges: 0 = as many as cores (at most 4) when the file holds more than
+    # about a million ratings, else 1 (starting the processes costs more than they save).
+    example_gen_workers: int = 0
     # Kubeflow only: the Trainer as a multi-worker Vertex AI Training job (None: in the pod).
     vertex_training: Optional[VertexTraining] = None
 
@@ -94,6 +98,9 @@ class PipelineConfig:
         if "://" not in self.output_dir and os.path.exists(self.output_dir) and \
                 not os.path.isdir(self.output_dir):
             raise ConfigError(f"output_dir {self.output_dir!r} exists and is not a folder")
+        if self.example_gen_workers < 0:
+            raise ConfigError(f"example_gen_workers must be >= 0 (0 = auto), got "
+                              f"{self.example_gen_workers}")
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?", self.pipeline_name):
             raise ConfigError(f"pipeline_name {self.pipeline_name!r} must be lowercase letters, "
                               f"digits and inner hyphens (Kubeflow's rule), at most 64 long")

@@ -1,5 +1,6 @@
 """Configuration checks and the code fingerprint that keeps caching honest."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -127,7 +128,38 @@ def test_data_sources_are_validated(tmp_path):
         str(tmp_path), "ml.zip")
     # A parent folder resolves to the folder holding the files, which the driver fingerprints.
     assert data_source.resolve(str(tmp_path / "top"), str(tmp_path)) == \
-        data_source.ResolvedSource(folder, "*")
+        data_source.ResolvedSource(folder, "*", ratings_bytes=os.path.getsize(
+            os.path.join(folder, "u.data")))
+
+
+def _example_gen_beam_args(config, source):
+    from pipeline.pipeline import Mode, create_pipeline
+
+    pipeline = create_pipeline(config, source, Mode.PRODUCTION)
+    (example_gen,) = [c for c in pipeline.components if c.id == "MovieLensExampleGen"]
+    return list(example_gen.executor_spec.beam_pipeline_args)
+
+
+def test_example_gen_parses_a_large_ratings_file_with_several_processes(tmp_path):
+    """Auto: one process for a small file, several for a large one (after the pipeline's own
+    Beam options, so they win); a set number always; a zip (one reader) never."""
+    from pipeline.pipeline import PARALLEL_READ_MIN_BYTES
+
+    config = configs.PipelineConfig(output_dir=str(tmp_path))
+    small = data_source.ResolvedSource(str(tmp_path), "*", ratings_bytes=2_000_000)
+    large = dataclasses.replace(small, ratings_bytes=PARALLEL_READ_MIN_BYTES)
+    zipped = data_source.ResolvedSource(str(tmp_path), "ml-25m.zip")
+    assert _example_gen_beam_args(config, small) == list(config.beam_pipeline_args)
+    assert _example_gen_beam_args(config, zipped) == list(config.beam_pipeline_args)
+    workers = min(os.cpu_count() or 1, 4)
+    expected = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    if workers == 1:
+        expected = []
+    assert _example_gen_beam_args(config, large) == list(config.beam_pipeline_args) + expected
+    three = dataclasses.replace(config, example_gen_workers=3)
+    assert _example_gen_beam_args(three, small)[-1] == "--direct_num_workers=3"
+    with pytest.raises(configs.ConfigError, match="example_gen_workers"):
+        dataclasses.replace(config, example_gen_workers=-1)
 
 
 def test_run_time_hyperparameters_override_the_config_and_are_validated():

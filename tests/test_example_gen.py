@@ -249,3 +249,44 @@ def test_formats_without_a_user_file_give_examples_without_user_features(tmp_pat
     if write is movielens_fixture.write_csv:
         titles = {_value(e, names.MOVIE_TITLE)[0].decode() for e in from_folder}
         assert any("," in t for t in titles) and any('"' in t for t in titles)
+
+
+@pytest.mark.parametrize("with_user", [True, False])
+def test_fast_serialization_is_byte_identical_to_the_deterministic_proto(with_user):
+    """ExampleGen serializes from cached entries; TFX splits by a hash of these bytes, so they
+    must be exactly the tf.train.Example's deterministic serialization (varint lengths from
+    one byte to ten, empty and long genre lists, non-ASCII titles, reused movies and users)."""
+    import random
+
+    serializer = example_records.ExampleSerializer()
+    rng = random.Random(7)
+    movies = {str(m): ("Título " * rng.randint(0, 40) + str(m),
+                       tuple(rng.sample(range(21), rng.randint(0, 6)))) for m in range(1, 30)}
+    for _ in range(2000):
+        user_id, movie_id = str(rng.randint(1, 40)), str(rng.randint(1, 29))
+        title, genres = movies[movie_id]
+        rating = rng.choice([0.5, 1.0, 2.5, 5.0])
+        timestamp = rng.choice([0, 1, 127, 128, 16383, 16384, 2**31, 2**63 - 1,
+                                rng.randint(0, 2**40)])
+        side = (int(user_id) % 2, 25.0, "writer", "0" * rng.randint(0, 150)) if with_user else None
+        expected = example_records.make_example(
+            user_id, title, rating, timestamp, movie_id, genres, *(side or ())
+        ).SerializeToString(deterministic=True)
+        assert serializer.serialize(user_id, title, rating, timestamp, movie_id, genres,
+                                    side) == expected
+
+
+def test_a_repeated_rating_is_reported_with_its_user_and_movie(tmp_path):
+    folder = movielens_fixture.write_ml100k(
+        str(tmp_path / "d"), num_ratings=50, extra_rating_lines=["1\t2\t3\t881250949"] * 2)
+    with pytest.raises(Exception, match=r"rated more than once") as failure:
+        _read(folder + "/*", max_malformed_lines=5)
+    assert "user 1 rated movie 2 " in str(failure.value)
+
+
+def test_an_id_beyond_31_bits_is_a_malformed_line(tmp_path):
+    folder = movielens_fixture.write_ml100k(
+        str(tmp_path / "d"), num_ratings=50, extra_rating_lines=["3000000000\t2\t3\t881250949"])
+    with pytest.raises(Exception, match="user id 3000000000 is larger than 2147483647"):
+        _read(folder + "/*")
+    assert len(_read(folder + "/*", max_malformed_lines=1)) == 50
