@@ -105,6 +105,13 @@ class MovieLensModel(tfrs.Model):
                          else config.retrieval_temperature))
         # The steps' logs are the same on every replica (see _global_logs): take the first's.
         self.distribute_reduction_method = "first"
+        # TFRS's step (forward, gradients, update), XLA-compiled when asked for and there is
+        # one replica (cross-replica sums stay outside compiled code). Not Keras's own
+        # `jit_compile`: that would compile the evaluation step too, whose catalog top-K
+        # streams the candidates through tf.data, which XLA cannot compile.
+        self._replica_train_step = super().train_step
+        if config.jit_compile and tf.distribute.get_strategy().num_replicas_in_sync == 1:
+            self._replica_train_step = tf.function(super().train_step, jit_compile=True)
         self._create_variables()
 
     def _create_variables(self) -> None:
@@ -168,7 +175,7 @@ class MovieLensModel(tfrs.Model):
 
     def train_step(self, inputs):
         """As TFRS's, without the top-K metrics: not computed in training, they would log 0."""
-        logs = self._global_logs(super().train_step(inputs))
+        logs = self._global_logs(self._replica_train_step(inputs))
         return {name: value for name, value in logs.items()
                 if not name.startswith(names.TOP_K_PREFIX)}
 

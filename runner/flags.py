@@ -22,7 +22,8 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--early-stopping-monitor": "early_stopping_monitor",
                    "--label-fraction": "label_fraction"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
-                  "--sampling-bias-correction": "sampling_bias_correction"}
+                  "--sampling-bias-correction": "sampling_bias_correction",
+                  "--jit-compile": "jit_compile"}
 DEFAULT_PRESET = "seed"
 
 
