@@ -13,7 +13,6 @@ bootstrap.ensure_venv()  # before anything imports TensorFlow: sets TF_USE_LEGAC
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -85,8 +84,7 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
         summary["wall_seconds"] = round(time.time() - started, 2)
         summary["config"] = dataclasses.asdict(config)
         if not experiment:  # experiments report through their comparison files
-            with open(summary_path, "w") as f:
-                json.dump(summary, f, indent=2, sort_keys=True)
+            run_summary.write(summary, summary_path)
     return summary
 
 

@@ -55,23 +55,42 @@ def _sha256(path: str) -> str:
 
 
 def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
-    """Downloads `url` into cache_dir once (atomically) and checks its SHA-256 if known."""
+    """Downloads `url` into cache_dir once and returns the cached file's path.
+
+    The file enters the cache only complete and, when `sha256` is given, verified (a temporary
+    file is removed on any failure, an interrupt included). Each URL has its own entry (two
+    archives with one file name do not collide). Plain http is refused unless a SHA-256 pins
+    the content, since anything on the way could change it.
+    """
+    if url.startswith("http://") and not sha256:
+        raise DataSourceError(f"refusing to download {url} over plain http without a pinned "
+                              f"SHA-256: use https, or a local copy (--data path/to/archive.zip)")
     os.makedirs(cache_dir, exist_ok=True)
-    target = os.path.join(cache_dir, os.path.basename(url))
-    if not os.path.exists(target):
-        fd, partial = tempfile.mkstemp(dir=cache_dir, suffix=".part")
+    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    target = os.path.join(cache_dir, f"{key}-{os.path.basename(url.rstrip('/')) or 'download'}")
+    if os.path.exists(target):
+        if sha256 and _sha256(target) != sha256:
+            raise DataSourceError(f"{target} (from {url}) does not have the expected SHA-256 "
+                                  f"{sha256}; delete it to download again")
+        return target
+    fd, partial = tempfile.mkstemp(dir=cache_dir, suffix=".part")
+    try:
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            with os.fdopen(fd, "wb") as out, \
+                    urllib.request.urlopen(url, timeout=60) as response:
                 shutil.copyfileobj(response, out)
         except OSError as error:
-            os.unlink(partial)
             raise DataSourceError(
                 f"could not download {url}: {error}. Offline, pass a local copy instead, e.g. "
-                f"--data path/to/ml-100k.zip (a GroupLens .zip or its extracted folder)") from error
+                f"--data path/to/ml-100k.zip (a GroupLens .zip or its extracted folder)"
+            ) from error
+        if sha256 and _sha256(partial) != sha256:
+            raise DataSourceError(f"the download of {url} does not have the expected SHA-256 "
+                                  f"{sha256} (not kept)")
         os.replace(partial, target)
-    if sha256 and _sha256(target) != sha256:
-        raise DataSourceError(f"{target} (from {url}) does not have the expected SHA-256 {sha256}; "
-                         f"delete it to download again")
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
     return target
 
 

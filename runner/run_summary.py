@@ -122,3 +122,16 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         "already_serving": already_serving,
         "components": components,
     }
+
+
+def write(summary: Dict[str, Any], path: str) -> None:
+    """Writes the summary as JSON, atomically: a reader (or a crash midway) sees the previous
+    file or the whole new one, never a truncated one."""
+    partial = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(partial, "w") as f:
+            json.dump(summary, f, indent=2, sort_keys=True)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)

@@ -189,3 +189,17 @@ def test_presets_and_flags():
         (True, 0.25, (64,))
     with pytest.raises(ValueError, match="label_fraction"):
         training_config_from_args(parser.parse_args(["--label-fraction", "2"]))
+
+
+def test_the_run_summary_is_written_whole_or_not_at_all(tmp_path):
+    """A failure midway through writing (here a value JSON cannot encode, after the keys
+    before it were written) leaves the previous summary as it was and no temporary file."""
+    from runner import run_summary
+
+    path = str(tmp_path / "run_summary.json")
+    run_summary.write({"blessed": True}, path)
+    with pytest.raises(TypeError):
+        run_summary.write({"a": 1, "b": object()}, path)
+    with open(path) as f:
+        assert json.load(f) == {"blessed": True}
+    assert os.listdir(tmp_path) == ["run_summary.json"]
