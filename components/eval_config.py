@@ -97,6 +97,17 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds,
             or thresholds.max_top_100_decrease is not None):
         raise ConfigError(f"the retrieval thresholds are on top-100 accuracy, but top_ks "
                           f"{training.top_ks} does not include 100")
+    # A change threshold alone blesses the first model whatever its metrics (there is no
+    # baseline to compare with; TFX then passes it, even with NaN metrics).
+    for trained, value, name, weight in (
+            (gate_rating, thresholds.max_rmse, "max_rmse", "rating_weight"),
+            (gate_retrieval, thresholds.min_top_100_accuracy, "min_top_100_accuracy",
+             "retrieval_weight")):
+        if trained and value is None:
+            raise ConfigError(
+                f"{weight} is {getattr(training, weight)} but the value threshold {name} is "
+                f"off: without it the first model is blessed whatever its metrics (NaN too); "
+                f"set it, or the task's weight to 0")
     rmse = _rmse_metric(thresholds if gate_rating else EvalThresholds(None, None, None, None))
     top_k = _top_k_metrics(training, thresholds, gate_retrieval)
     if gate and not any(m.HasField("threshold") for m in [rmse] + top_k):

@@ -80,8 +80,24 @@ def test_thresholds_follow_the_trained_tasks():
     gated = [m.class_name for spec in rating_only.metrics_specs for m in spec.metrics
              if m.HasField("threshold")]
     assert gated == ["RootMeanSquaredError"]
-    with pytest.raises(ValueError, match="no evaluation threshold"):
+    with pytest.raises(ValueError, match="value threshold max_rmse is off"):
         make_eval_config(TrainingConfig(), configs.EvalThresholds(None, None, None, None))
+
+
+@pytest.mark.parametrize("thresholds, message, other_task_only", [
+    (dict(max_rmse=None), "rating_weight is 1.0 but the value threshold max_rmse is off",
+     dict(rating_weight=0.0)),
+    (dict(min_top_100_accuracy=None),
+     "retrieval_weight is 1.0 but the value threshold min_top_100_accuracy is off",
+     dict(retrieval_weight=0.0)),
+])
+def test_a_trained_task_needs_a_value_threshold_not_only_a_change_threshold(
+        thresholds, message, other_task_only):
+    """With change thresholds only, the first run (no baseline) would bless anything; a task
+    that does not train needs none."""
+    with pytest.raises(ValueError, match=message):
+        make_eval_config(TrainingConfig(), configs.EvalThresholds(**thresholds))
+    make_eval_config(TrainingConfig(**other_task_only), configs.EvalThresholds(**thresholds))
 
 
 def test_run_time_eval_config_follows_run_time_thresholds_and_weights(tmp_path):
