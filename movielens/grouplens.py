@@ -23,6 +23,7 @@ Formats (`ArchiveLayout.format`):
   stars 0.5-5.0, no user file. Their other files (tags, links, genome-*) are ignored.
 """
 
+import codecs
 import contextlib
 import csv
 import dataclasses
@@ -390,7 +391,10 @@ def line_text(layout: ArchiveLayout, member: str, raw: bytes, first: bool,
               encoding: Optional[str] = None) -> Optional[str]:
     """One line of `member` (without its line break) as text, or None for a line to skip: a
     blank one, or the header when `first` (the file's first line). ValueError when it cannot
-    be decoded. `encoding` defaults to the member's own."""
+    be decoded. `encoding` defaults to the member's own. A UTF-8 byte order mark opening the
+    file (as spreadsheet exports write) is not part of the first field."""
+    if first and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
     if not raw.strip():
         return None
     text = decode_line(raw, encoding or layout.encoding_of(member))
@@ -491,6 +495,8 @@ def _parse_int(text: str, what: str) -> int:
         raise ValueError(f"{what} {text!r} is not an integer") from None
 
 
+MAX_TIMESTAMP = 2**63 - 1  # examples carry the timestamp as an int64
+
 # Ids are at most 31 bits (GroupLens's are below 300,000), so a (user, movie) pair packs into
 # one int64: ExampleGen finds repeated pairs by sorting those.
 MAX_ID = 2**31 - 1
@@ -513,6 +519,8 @@ def parse_rating(fmt: str, text: str) -> Rating:
     seconds = _parse_int(timestamp, "timestamp")
     if seconds < 0:
         raise ValueError(f"timestamp {seconds} is negative")
+    if seconds > MAX_TIMESTAMP:
+        raise ValueError(f"timestamp {seconds} is out of range (int64: at most {MAX_TIMESTAMP})")
     return Rating(user_id, movie_id, value, seconds)
 
 

@@ -290,3 +290,29 @@ def test_an_id_beyond_31_bits_is_a_malformed_line(tmp_path):
     with pytest.raises(Exception, match="user id 3000000000 is larger than 2147483647"):
         _read(folder + "/*")
     assert len(_read(folder + "/*", max_malformed_lines=1)) == 50
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_read_like_plain_lines(tmp_path):
+    """Spreadsheet exports open with a UTF-8 BOM and end lines with CRLF: every reader (the
+    byte-range one, the zip member one) gives the same examples as from the plain files."""
+    plain = movielens_fixture.write_ml100k(str(tmp_path / "plain"), num_ratings=120)
+    exported = movielens_fixture.write_ml100k(str(tmp_path / "exported"), num_ratings=120)
+    for name in ("u.data", "u.user"):
+        path = os.path.join(exported, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"))
+    archive = movielens_fixture.zip_folder(exported, str(tmp_path / "exported.zip"))
+    expected = sorted(e.SerializeToString(deterministic=True) for e in _read(plain + "/*"))
+    assert len(expected) == 120
+    for path in (exported + "/*", archive):
+        assert sorted(e.SerializeToString(deterministic=True) for e in _read(path)) == expected
+
+
+def test_a_timestamp_beyond_int64_is_a_malformed_line(tmp_path):
+    folder = movielens_fixture.write_ml100k(
+        str(tmp_path / "d"), num_ratings=30,
+        extra_rating_lines=["1\t2\t3\t9223372036854775808"])
+    with pytest.raises(Exception, match=r"timestamp 9223372036854775808 is out of range"):
+        _read(folder + "/*")
