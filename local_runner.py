@@ -37,6 +37,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max-malformed-lines", type=int,
                         default=configs.DataConfig.max_malformed_lines)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the traceback of a data error, not only its message")
     comparison = parser.add_argument_group(
         "comparing loss weightings", "train and evaluate several (rating, retrieval) weightings "
         "as experiment runs (shared cached data and Transform; nothing blessed or pushed); "
@@ -106,7 +108,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from movielens.source import DataSourceError
-    from runner import compare
+    from runner import compare, errors
     from runner.run_lock import PipelineBusyError
 
     args = parse_args(argv)
@@ -124,6 +126,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (DataSourceError, configs.ConfigError, PipelineBusyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # noqa: BLE001 (a bug keeps its traceback: re-raised below)
+        message = errors.data_error_message(error)
+        if message is None or args.verbose:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     print(format_summary(summary))
     print(f"Summary written to {os.path.join(config.output_dir, SUMMARY_FILE)}")
     return 0

@@ -149,3 +149,32 @@ def test_a_corrupt_input_stops_the_pipeline_and_pushes_nothing(tmp_path, pipelin
         local_runner.run(config)
     assert not os.path.exists(config.serving_dir)
     assert not os.path.exists(os.path.join(config.output_dir, local_runner.SUMMARY_FILE))
+
+
+def test_a_data_error_ends_the_run_with_an_error_block_not_a_traceback(tmp_path, capsys):
+    """`python local_runner.py` on bad data: exit status 1 and one `error:` block naming file,
+    byte offset and problem; `--verbose` lets the exception (and its traceback) through."""
+    import local_runner
+
+    data = _rating("7")(tmp_path)
+    argv = ["--data", data, "--output-dir", str(tmp_path / "out"), "--epochs", "1"]
+    assert local_runner.main(argv) == 1
+    block = capsys.readouterr().err.split("error: ", 1)[1]
+    assert block.startswith("1 malformed line(s) in ")
+    assert "u.data (at byte " in block and "rating '7' is outside 1-5" in block
+    assert "Traceback" not in block and "[while running" not in block
+    with pytest.raises(Exception, match="rating '7' is outside 1-5"):
+        local_runner.main(argv + ["--verbose"])
+
+
+def test_a_data_error_from_a_worker_process_is_recognised_from_its_text():
+    """A DirectRunner worker process sends its exception back as traceback text."""
+    from runner.errors import data_error_message
+
+    text = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+            "components.movielens_example_gen.executor.MalformedDataError: 2 malformed line(s) "
+            "in data:\n  data/u.data (at byte 10): rating '7' is outside 1-5 "
+            "[while running 'InputToRecord/CheckInput']")
+    assert data_error_message(RuntimeError(text)) == (
+        "2 malformed line(s) in data:\n  data/u.data (at byte 10): rating '7' is outside 1-5")
+    assert data_error_message(RuntimeError("a bug")) is None
