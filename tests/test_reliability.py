@@ -1,6 +1,7 @@
 """The guarantees of the README's Reliability section: a worse model never ships, a killed run
 resumes, concurrent runs cannot corrupt MLMD, and nothing unsafe is loaded or leaked."""
 
+import ast
 import dataclasses
 import glob
 import os
@@ -10,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -88,9 +90,64 @@ def test_killed_during_the_trainer_then_resumed_and_a_concurrent_run_refused(
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-UNSAFE_CALLS = re.compile(
-    r"\bpickle\.loads?\(|\bcloudpickle\b|\bdill\.loads?\(|\bmarshal\.loads?\(|\byaml\.load\(|"
-    r"\byaml\.unsafe_load|allow_pickle\s*=\s*True|(?<![\w.])eval\(|(?<![\w.])exec\(")
+_UNPICKLERS = {"pickle", "cPickle", "cloudpickle", "dill", "marshal", "shelve", "joblib"}
+_SHELLS = {("os", "system"), ("os", "popen")}
+
+
+def unsafe_calls(source: str) -> List[str]:
+    """`line: call` for each call in `source` that deserializes code-carrying formats, evaluates
+    text or runs a shell: read from the syntax tree, so aliases (`from pickle import loads`,
+    `import pickle as p`) count and a `#` inside a string hides nothing."""
+    tree = ast.parse(source)
+    modules: Dict[str, str] = {}  # local name → module, for `import x [as y]`
+    imported: Dict[str, Tuple[str, str]] = {}  # local name → (module, name) for `from x import`
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                modules[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                imported[alias.asname or alias.name] = (node.module, alias.name)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        function = node.func
+        target: Optional[Tuple[str, str]] = None
+        if isinstance(function, ast.Name):
+            target = imported.get(function.id, ("builtins", function.id))
+        elif isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name):
+            target = (modules.get(function.value.id, function.value.id), function.attr)
+        keywords = {k.arg: k.value for k in node.keywords}
+        unsafe = target is not None and (
+            (target[0].split(".")[0] in _UNPICKLERS and target[1] in (
+                "load", "loads", "Unpickler", "open"))
+            or target == ("builtins", "eval") or target == ("builtins", "exec")
+            or (target[0] == "yaml" and target[1] in ("load", "unsafe_load", "full_load"))
+            or target in _SHELLS)
+        for name in ("shell", "allow_pickle"):
+            value = keywords.get(name)
+            if isinstance(value, ast.Constant) and value.value is True:
+                unsafe = True
+        if unsafe:
+            found.append(f"{node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+@pytest.mark.parametrize("code", [
+    "import pickle\npickle.loads(b)", "from pickle import loads\nloads(b)",
+    "import pickle as p\np.load(f)", "import dill\ndill.loads(b)", "marshal.loads(b)",
+    "eval(text)", "exec(text)", "import yaml\nyaml.load(f)", "np.load(f, allow_pickle=True)",
+    "subprocess.run(command, shell=True)", "import os\nos.system(command)",
+    "x = '#'; pickle.loads(b)",
+])
+def test_the_unsafe_code_scan_catches_each_pattern(code):
+    assert unsafe_calls(code), code
+
+
+def test_the_unsafe_code_scan_passes_safe_calls():
+    assert unsafe_calls("json.loads(s)\nyaml.safe_load(f)\nnp.load(f)\n"
+                        "subprocess.run(['ls'], shell=False)\nmodel.evaluate(x)") == []
 
 
 def test_no_code_of_ours_unpickles_or_evaluates_data():
@@ -100,9 +157,7 @@ def test_no_code_of_ours_unpickles_or_evaluates_data():
         if relative.startswith((".venv", "tests" + os.sep)):
             continue
         with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if UNSAFE_CALLS.search(line.split("#", 1)[0]):
-                    offenders.append(f"{relative}:{number}: {line.strip()}")
+            offenders += [f"{relative}:{call}" for call in unsafe_calls(f.read())]
     assert not offenders
 
 
