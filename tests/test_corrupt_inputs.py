@@ -146,10 +146,20 @@ def test_a_corrupt_input_stops_the_pipeline_and_pushes_nothing(tmp_path, pipelin
     config = dataclasses.replace(
         pipeline_config, output_dir=str(tmp_path / "out"),
         data=configs.DataConfig(source=_rating("7")(tmp_path)))
+    # The output folder of an earlier run: its summary, and a model it served.
+    served = os.path.join(config.serving_dir, "1")
+    os.makedirs(served)
+    with open(os.path.join(served, "saved_model.pb"), "wb") as f:
+        f.write(b"the served model")
+    summary = os.path.join(config.output_dir, local_runner.SUMMARY_FILE)
+    with open(summary, "w") as f:
+        f.write('{"blessed": true}')
     with pytest.raises(Exception, match="rating '7' is outside 1-5"):
         local_runner.run(config)
-    assert not os.path.exists(config.serving_dir)
-    assert not os.path.exists(os.path.join(config.output_dir, local_runner.SUMMARY_FILE))
+    # The stale summary is gone (it must not look like this run's); serving is untouched.
+    assert not os.path.exists(summary)
+    assert os.listdir(os.path.dirname(served)) == ["1"]
+    assert os.listdir(served) == ["saved_model.pb"]
 
 
 def test_a_data_error_ends_the_run_with_an_error_block_not_a_traceback(tmp_path, capsys):
