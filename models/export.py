@@ -194,8 +194,10 @@ class ServingModule(tf.Module):
         }
 
 
-def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes) -> List[object]:
-    """PredictionLogs TF Serving replays at load time: one per signature, batch 1."""
+def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes, max_k: int
+                    ) -> List[object]:
+    """PredictionLogs TF Serving replays at load time: one per signature, batch 1, with
+    k = min(10, max_k): a k the model refuses would make TF Serving refuse to load it."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     def request(signature: str, **inputs) -> prediction_log_pb2.PredictionLog:
@@ -205,7 +207,7 @@ def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes) -> List[
         return prediction_log_pb2.PredictionLog(
             predict_log=prediction_log_pb2.PredictLog(request=proto))
 
-    k = np.int32(10)
+    k = np.int32(min(10, max_k))
     return [
         request(names.SERVING_SIGNATURE, examples=[example]),
         request(names.PREDICT_SIGNATURE, user_id=[user_id], movie_title=[movie_title]),
@@ -230,5 +232,5 @@ def save_serving_model(model: MovieLensModel, tf_transform_output: tft.TFTransfo
     path = os.path.join(export_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
-        for log in warmup_requests(user, title, example.SerializeToString()):
+        for log in warmup_requests(user, title, example.SerializeToString(), module.max_k):
             writer.write(log.SerializeToString())

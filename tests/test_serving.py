@@ -307,3 +307,26 @@ def test_rest_and_grpc_clients_get_the_local_answers(fake_tf_serving, transport)
         local.call(client.predict_request(["1"], ["Movie 10 (1959)"]))["rating"], abs=1e-6)
     with pytest.raises(client.ServingError, match="k must be in 1..20"):
         remote.call(client.recommend_request(["1"], 0))
+
+
+def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
+        first_run, pipeline_config, tmp_path):
+    """serving_max_k (or a catalog) below 10: the warm-up requests ask for k = max_k, since TF
+    Serving refuses to load a model whose warm-up request fails."""
+    import tensorflow_transform as tft
+
+    from models.data import vocabulary_sizes
+    from models.export import save_serving_model
+    from models.hparams import TrainingConfig
+    from models.model import MovieLensModel
+
+    transform = tf.io.gfile.glob(os.path.join(pipeline_config.pipeline_root, "Transform",
+                                              "transform_graph", "*"))
+    assert transform, "the first run's Transform output"
+    tf_transform_output = tft.TFTransformOutput(transform[0])
+    num_users, num_movies = vocabulary_sizes(tf_transform_output)
+    model = MovieLensModel(TrainingConfig(embedding_dim=4, rating_layers=(4,), serving_max_k=3),
+                           num_users, num_movies)
+    save_serving_model(model, tf_transform_output, str(tmp_path / "model"), max_k=3)
+    result = _serve_in_subprocess(str(tmp_path / "model"), [], tmp_path)
+    assert {w["signature"] for w in result["warmup"]} == SIGNATURES_WITH_WARMUP
