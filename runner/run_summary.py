@@ -3,8 +3,9 @@ the blessing and the pushed model."""
 
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
@@ -104,24 +105,45 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
                 user_recall = json.load(f)
     blessing = outputs.get("ModelBlessing", [None])[0]
     pushed = outputs.get("PushedModel", [None])[0]
-    pushed_path = already_serving = None
-    if pushed is not None and _value(pushed, "pushed") and pusher_cached:
-        already_serving = _value(pushed, "pushed_destination")  # an earlier run pushed it
-    elif pushed is not None and _value(pushed, "pushed"):
-        pushed_path = _value(pushed, "pushed_destination")
-    elif pushed is not None and _value(pushed, names.ALREADY_SERVING_KEY):
-        already_serving = os.path.join(serving_dir, str(_value(pushed, names.ALREADY_SERVING_KEY)))
+    serving = serving_paths(
+        {key: _value(pushed, key) for key in ("pushed", "pushed_destination",
+                                              names.ALREADY_SERVING_KEY)}
+        if pushed is not None else None, pusher_cached, serving_dir)
     return {
         "pipeline_run": run.name,
         "eval_metrics": evaluation,
         # Trainer, eval split: per-user Recall@K over the catalog minus the user's train titles
         "user_recall_metrics": user_recall,
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
-        "pushed_model": pushed_path,
-        # set when this run's model was already being served (pushed by an earlier run)
-        "already_serving": already_serving,
+        **serving,
         "components": components,
     }
+
+
+def serving_paths(pushed: Optional[Dict[str, Any]], pusher_cached: bool, serving_dir: str,
+                  exists: Callable[[str], bool] = tf.io.gfile.exists) -> Dict[str, Any]:
+    """Where this run's model is served, from the PushedModel's properties (None: no push).
+
+    `pushed_model`: pushed by this run. `already_serving`: pushed by an earlier run (the Pusher
+    was cached, or found the same model serving). `served_model_missing`: an earlier run pushed
+    it there, but the folder is gone (deleted by hand): the summary never names a served path
+    that does not exist.
+    """
+    result: Dict[str, Any] = {"pushed_model": None, "already_serving": None,
+                              "served_model_missing": None}
+    if pushed is None:
+        return result
+    if pushed.get("pushed") and not pusher_cached:
+        result["pushed_model"] = pushed.get("pushed_destination")
+        return result
+    earlier = None
+    if pushed.get("pushed"):  # cached: an earlier run pushed it
+        earlier = pushed.get("pushed_destination")
+    elif pushed.get(names.ALREADY_SERVING_KEY):
+        earlier = os.path.join(serving_dir, str(pushed[names.ALREADY_SERVING_KEY]))
+    if earlier is not None:
+        result["already_serving" if exists(earlier) else "served_model_missing"] = earlier
+    return result
 
 
 def write(summary: Dict[str, Any], path: str) -> None:

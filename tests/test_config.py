@@ -219,3 +219,20 @@ def test_the_run_summary_is_written_whole_or_not_at_all(tmp_path):
     with open(path) as f:
         assert json.load(f) == {"blessed": True}
     assert os.listdir(tmp_path) == ["run_summary.json"]
+
+
+def test_the_summary_never_names_a_served_path_that_does_not_exist(tmp_path):
+    """A cached Pusher reports the earlier push as `already_serving` only while that folder
+    exists; deleted by hand, the summary says it is missing instead."""
+    from runner.run_summary import serving_paths
+
+    served = tmp_path / "serving" / "movielens" / "17"
+    pushed = {"pushed": 1, "pushed_destination": str(served), "already_serving_version": None}
+    serving_dir = str(tmp_path / "serving" / "movielens")
+    assert serving_paths(pushed, False, serving_dir)["pushed_model"] == str(served)
+    assert serving_paths(pushed, True, serving_dir) == {
+        "pushed_model": None, "already_serving": None, "served_model_missing": str(served)}
+    served.mkdir(parents=True)
+    assert serving_paths(pushed, True, serving_dir)["already_serving"] == str(served)
+    assert serving_paths(None, False, serving_dir) == {
+        "pushed_model": None, "already_serving": None, "served_model_missing": None}
