@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from typing import Optional
+from typing import List, Optional
 
 from movielens import grouplens
 
@@ -34,6 +34,9 @@ class ResolvedSource:
     # Size of the ratings file when it is a plain local file (read in parallel byte ranges);
     # 0 for a zip (one reader), TFDS or a remote source.
     ratings_bytes: int = 0
+    # Each local input file's name, size and nanosecond modification time, hashed: ExampleGen's
+    # cache key (TFX's own driver fingerprint has whole seconds). "" for remote sources.
+    fingerprint: str = ""
 
 
 # GroupLens archives (and TFDS variants) without a user file, by the name they are published
@@ -94,6 +97,19 @@ def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
     return target
 
 
+def local_fingerprint(paths: List[str]) -> str:
+    """SHA-256 of each file's path, size and nanosecond mtime (the file itself when a folder
+    is given, every file in it): a rewrite of the same size in the same second changes it."""
+    entries = []
+    for path in paths:
+        files = [path] if os.path.isfile(path) else [
+            os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names]
+        for name in sorted(files):
+            status = os.stat(name)
+            entries.append(f"{name}\t{status.st_size}\t{status.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest()
+
+
 def resolve(source: str, cache_dir: str) -> ResolvedSource:
     """Validates a data source and maps it to ExampleGen's input."""
     if source.startswith("tfds:"):
@@ -135,6 +151,8 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
         ratings = os.path.join(path, layout.ratings)
         return ResolvedSource(os.path.dirname(ratings), "*",
                               has_user_features=layout.users is not None,
-                              ratings_bytes=os.path.getsize(ratings))
+                              ratings_bytes=os.path.getsize(ratings),
+                              fingerprint=local_fingerprint([os.path.dirname(ratings)]))
     return ResolvedSource(os.path.dirname(path), os.path.basename(path),
-                          has_user_features=layout.users is not None)
+                          has_user_features=layout.users is not None,
+                          fingerprint=local_fingerprint([path]))

@@ -174,7 +174,9 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         file_pattern=source.file_pattern,
         tfds_name=source.tfds_name,
         train_percent=config.data.train_percent,
-        max_malformed_lines=config.data.max_malformed_lines)
+        max_malformed_lines=config.data.max_malformed_lines,
+        # The local files' fingerprint; on Kubeflow the data is read where the pipeline runs.
+        data_fingerprint="" if mode is Mode.KUBEFLOW else source.fingerprint)
     if mode is not Mode.KUBEFLOW:  # on Kubeflow the pipeline's Beam options rule
         example_gen.with_beam_pipeline_args(_example_gen_beam_args(config, source))
 

@@ -140,12 +140,35 @@ def test_data_sources_are_validated(tmp_path):
         data_source.resolve(str(tmp_path / "empty"), str(tmp_path))
     folder = movielens_fixture.write_ml100k(str(tmp_path / "top" / "ml-100k"), num_ratings=10)
     zipped = movielens_fixture.zip_folder(folder, str(tmp_path / "ml.zip"))
-    assert data_source.resolve(zipped, str(tmp_path)) == data_source.ResolvedSource(
-        str(tmp_path), "ml.zip")
+    assert dataclasses.replace(data_source.resolve(zipped, str(tmp_path)), fingerprint="") == \
+        data_source.ResolvedSource(str(tmp_path), "ml.zip")
     # A parent folder resolves to the folder holding the files, which the driver fingerprints.
-    assert data_source.resolve(str(tmp_path / "top"), str(tmp_path)) == \
-        data_source.ResolvedSource(folder, "*", ratings_bytes=os.path.getsize(
-            os.path.join(folder, "u.data")))
+    resolved = data_source.resolve(str(tmp_path / "top"), str(tmp_path))
+    assert dataclasses.replace(resolved, fingerprint="") == data_source.ResolvedSource(
+        folder, "*", ratings_bytes=os.path.getsize(os.path.join(folder, "u.data")))
+
+
+def test_a_same_size_rewrite_in_the_same_second_changes_examplegen_s_cache_key(tmp_path):
+    """TFX's driver fingerprints files by size and whole-second mtime; ExampleGen also gets the
+    files' nanosecond times, so a same-size rewrite within one second is not read as cached."""
+    from pipeline.pipeline import Mode, create_pipeline
+
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=20)
+    ratings = os.path.join(folder, "u.data")
+    second = 1_700_000_000 * 10**9
+    os.utime(ratings, ns=(second, second + 1000))
+    before = data_source.resolve(folder, str(tmp_path)).fingerprint
+    with open(ratings, "rb") as f:
+        data = f.read()
+    with open(ratings, "wb") as f:  # one rating changed, same size
+        f.write(data.replace(b"\t4\t", b"\t5\t", 1))
+    os.utime(ratings, ns=(second, second + 2000))
+    after = data_source.resolve(folder, str(tmp_path))
+    assert after.fingerprint != before and len(after.fingerprint) == 64
+    config = configs.PipelineConfig(output_dir=str(tmp_path / "out"))
+    (example_gen,) = [c for c in create_pipeline(config, after, Mode.PRODUCTION).components
+                      if c.id == "MovieLensExampleGen"]
+    assert example_gen.exec_properties["data_fingerprint"] == after.fingerprint
 
 
 def _example_gen_beam_args(config, source):

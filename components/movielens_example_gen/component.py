@@ -18,6 +18,8 @@ from components.code_fingerprint import code_fingerprint
 from components.movielens_example_gen import executor
 from names import CODE_FINGERPRINT_KEY
 
+DATA_FINGERPRINT_KEY = "data_fingerprint"
+
 
 class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
     PARAMETERS = {
@@ -26,6 +28,9 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         executor.MAX_MALFORMED_LINES_KEY: ExecutionParameter(type=int),
         # Part of the cache key: a change to this component's code re-runs it.
         CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
+        # Part of the cache key too: the input files' sizes and nanosecond times (TFX's own
+        # fingerprint has whole seconds, so a same-size rewrite within a second looked cached).
+        DATA_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
 
 
@@ -42,7 +47,8 @@ class MovieLensExampleGen(FileBasedExampleGen):
     DRIVER_CLASS = driver.FileBasedDriver
 
     def __init__(self, input_base: str, file_pattern: str = "*", train_percent: int = 80,
-                 max_malformed_lines: int = 0, tfds_name: str = "") -> None:
+                 max_malformed_lines: int = 0, tfds_name: str = "",
+                 data_fingerprint: str = "") -> None:
         if not 0 < train_percent < 100:
             raise ValueError(f"train_percent must be in 1..99, got {train_percent}")
         if max_malformed_lines < 0:
@@ -61,6 +67,7 @@ class MovieLensExampleGen(FileBasedExampleGen):
             tfds_name=tfds_name,
             max_malformed_lines=max_malformed_lines,
             code_fingerprint=code_fingerprint([executor.__name__]),
+            data_fingerprint=data_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         # FileBasedExampleGen's own __init__ builds its own spec: skip to the base class. Being a
