@@ -54,7 +54,7 @@ class TrainingConfig:
     early_stopping_monitor: str = "loss"  # validation loss, rmse or top_100 (of the catalog)
     label_fraction: float = 1.0  # keep this share of training ratings (hash of the pair)
     recall_ks: Tuple[int, ...] = (10, 50, 100)  # per-user Recall@K, rated movies removed
-    # Compile the training step with XLA (one replica only): 1.6x the steps per second on 2
+    # Compile the training step with XLA (one replica only): ~1.5x the steps per second on 2
     # CPU cores (docs/benchmarks.md); the losses agree to float32 rounding, not bit for bit.
     jit_compile: bool = True
 

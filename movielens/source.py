@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from typing import List, Optional
+from typing import Optional
 
 from movielens import grouplens
 
@@ -97,16 +97,15 @@ def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
     return target
 
 
-def local_fingerprint(paths: List[str]) -> str:
-    """SHA-256 of each file's path, size and nanosecond mtime (the file itself when a folder
-    is given, every file in it): a rewrite of the same size in the same second changes it."""
+def local_fingerprint(path: str) -> str:
+    """SHA-256 of the path, size and nanosecond mtime of the file `path`, or of every file in
+    the folder `path`: a rewrite of the same size in the same second changes it."""
+    files = [path] if os.path.isfile(path) else [
+        os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names]
     entries = []
-    for path in paths:
-        files = [path] if os.path.isfile(path) else [
-            os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names]
-        for name in sorted(files):
-            status = os.stat(name)
-            entries.append(f"{name}\t{status.st_size}\t{status.st_mtime_ns}")
+    for name in sorted(files):
+        status = os.stat(name)
+        entries.append(f"{name}\t{status.st_size}\t{status.st_mtime_ns}")
     return hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest()
 
 
@@ -152,7 +151,7 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
         return ResolvedSource(os.path.dirname(ratings), "*",
                               has_user_features=layout.users is not None,
                               ratings_bytes=os.path.getsize(ratings),
-                              fingerprint=local_fingerprint([os.path.dirname(ratings)]))
+                              fingerprint=local_fingerprint(os.path.dirname(ratings)))
     return ResolvedSource(os.path.dirname(path), os.path.basename(path),
                           has_user_features=layout.users is not None,
-                          fingerprint=local_fingerprint([path]))
+                          fingerprint=local_fingerprint(path))

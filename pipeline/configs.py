@@ -86,8 +86,8 @@ class PipelineConfig:
     beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
     # DirectRunner worker processes for ExampleGen, which parses a folder's ratings file in
-    # parallel byte ranges: 0 = as many as cores (at most 4) when the file holds more than
-    # about a million ratings, else 1 (starting the processes costs more than they save).
+    # parallel byte ranges: 0 = as many as cores (at most 4) when the file is over 16 MB
+    # (~750k ratings), else 1 (starting the processes costs more than they save).
     example_gen_workers: int = 0
     # Kubeflow only: the Trainer as a multi-worker Vertex AI Training job (None: in the pod).
     vertex_training: Optional[VertexTraining] = None

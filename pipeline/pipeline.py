@@ -128,7 +128,7 @@ def _vertex_training_config(config: PipelineConfig) -> Dict[str, Any]:
                 "job_spec": {"worker_pool_specs": vertex.worker_pool_specs()}}}
 
 
-# Above this size (~1M ratings of u.data) ExampleGen's ratings file is parsed by several
+# Above this size (~750k ratings of u.data) ExampleGen's ratings file is parsed by several
 # DirectRunner processes: measured on 2 cores, 1M ratings 1.34x faster with two than one, and
 # ML-100K (2 MB) 0.71x (docs/benchmarks.md).
 PARALLEL_READ_MIN_BYTES = 16 * 2**20

@@ -30,5 +30,5 @@ def data_error_message(error: BaseException) -> Optional[str]:
     for kind in DATA_ERRORS:
         marker = f"{kind.__name__}: "
         if marker in text:
-            return _BEAM_STEP.sub("", text.rsplit(marker, 1)[1].split(" [while running")[0])
+            return text.rsplit(marker, 1)[1].split(" [while running")[0]
     return None
