@@ -47,12 +47,15 @@ PREDICT_SIGNATURE = "predict"
 RECOMMEND_SIGNATURE = "recommend"
 RECOMMEND_EXCLUDING_SIGNATURE = "recommend_excluding"
 SIMILAR_SIGNATURE = "similar_movies"
+EVAL_SIGNATURE = "evaluate_examples"  # what TFMA runs: a few numbers per example, not a vector
 RAW_ID_SIGNATURES = (PREDICT_SIGNATURE, RECOMMEND_SIGNATURE, RECOMMEND_EXCLUDING_SIGNATURE,
                      SIMILAR_SIGNATURE)
 
-# Output keys of `serving_default` (TFMA's output_names).
+# Output keys of `serving_default` and `evaluate_examples` (TFMA's output_names).
 RATING_OUTPUT = "rating"  # float32 [B, 1]
-RETRIEVAL_OUTPUT = "retrieval"  # float32 [B, num_movies]: one score per catalog title
+# serving_default: float32 [B, num_movies], one score per catalog title;
+# evaluate_examples: float32 [B], the example's own title's rank (0 = best) in the catalog.
+RETRIEVAL_OUTPUT = "retrieval"
 
 # Inputs and outputs of the raw-id signatures (TF Serving request/response keys).
 K_INPUT = "k"  # int32 scalar

@@ -1,5 +1,8 @@
 """TFMA configuration: RMSE on `rating`, top-K accuracy on `retrieval`, and the blessing gate.
 
+TFMA runs the model's `evaluate_examples` signature, whose `retrieval` output is each
+example's rank of its own title (see models/eval_metrics.py), not a score per catalog title.
+
 GatedEvaluator's executor builds it at run time (the thresholds can be run-time parameters);
 the pipeline validates the compiled values with the same code.
 """
@@ -12,6 +15,7 @@ from typing import Dict, List, Optional
 import tensorflow_model_analysis as tfma
 
 import names
+from models.eval_metrics import TopKAccuracyFromRank
 from models.hparams import ConfigError, TrainingConfig
 
 DISABLED = -1.0  # a threshold passed as a (run-time) parameter with this value is off
@@ -64,10 +68,9 @@ def _rmse_metric(thresholds: EvalThresholds) -> tfma.MetricConfig:
 
 def _top_k_metrics(training: TrainingConfig, thresholds: EvalThresholds,
                    gate: bool) -> List[tfma.MetricConfig]:
-    """Keras SparseTopKCategoricalAccuracy: is the true title's column among the K best?
-
-    That is FactorizedTopK's definition over the same catalog (ties at rank K may differ).
-    """
+    """Is the true title among the K best? Keras's SparseTopKCategoricalAccuracy's
+    definition, from the rank the model computed (TopKAccuracyFromRank); FactorizedTopK's over
+    the same catalog (ties at rank K may differ)."""
     metrics = []
     for k in training.top_ks:
         threshold = tfma.MetricThreshold()
@@ -78,7 +81,7 @@ def _top_k_metrics(training: TrainingConfig, thresholds: EvalThresholds,
                 threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
                 threshold.change_threshold.absolute.value = -thresholds.max_top_100_decrease
         metrics.append(tfma.MetricConfig(
-            class_name="SparseTopKCategoricalAccuracy",
+            class_name=TopKAccuracyFromRank.__name__, module=TopKAccuracyFromRank.__module__,
             config=json.dumps({"k": k, "name": names.top_k_metric(k)}),
             threshold=threshold if threshold.ByteSize() else None))
     return metrics
@@ -115,7 +118,7 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds,
                          "TFX would never bless (and so never push) the model")
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name=names.SERVING_SIGNATURE,
+            signature_name=names.EVAL_SIGNATURE,
             preprocessing_function_names=[names.TRANSFORM_SIGNATURE],
             label_keys={names.RATING_OUTPUT: names.USER_RATING,
                         names.RETRIEVAL_OUTPUT: names.MOVIE_INDEX},

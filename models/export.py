@@ -5,6 +5,9 @@ serves in a process that imports nothing but TensorFlow, e.g. TF Serving. Signat
 - `serving_default`: serialized tf.Example → `rating` [B, 1], `retrieval` [B, catalog]
   (column j = the j-th title of the movie vocabulary; TFMA's label is `movie_index`).
 - `transform_features`: serialized tf.Example → the transformed features (TFMA's labels).
+- `evaluate_examples`: what TFMA runs: serialized tf.Example → `rating` [B, 1], `retrieval` [B],
+  the rank of the example's own title among all titles (models/eval_metrics.py), so TFMA gets
+  a few numbers per example instead of a [catalog] score vector.
 - `predict`: `user_id`, `movie_title` [B] → `rating` [B], `user_embedding`, `movie_embedding`
   [B, dim], `user_known`, `movie_known` [B].
 - `recommend`: `user_id` [B], `k` (scalar) → `titles`, `scores` [B, k] over the whole catalog,
@@ -25,6 +28,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 import names
+from models.eval_metrics import catalog_rank
 from models.model import MovieLensModel
 
 # Inputs a serving_default request must carry; other raw features get a default if absent.
@@ -134,6 +138,14 @@ class ServingModule(tf.Module):
         raw = tf.io.parse_example(serialized, self._raw_spec)
         return self.tft_layer(raw)
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def evaluate_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
+        transformed = self.tft_layer(tf.io.parse_example(serialized, self._serving_spec))
+        outputs = self._scores(transformed)
+        outputs[names.RETRIEVAL_OUTPUT] = catalog_rank(outputs[names.RETRIEVAL_OUTPUT],
+                                                       transformed[names.MOVIE_INDEX])
+        return outputs
+
     @tf.function(input_signature=[_STRINGS, _STRINGS])
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> Dict[str, tf.Tensor]:
         checks = (_check_ids(user_id, names.USER_ID)
@@ -186,6 +198,7 @@ class ServingModule(tf.Module):
         return {
             names.SERVING_SIGNATURE: self.serve_examples.get_concrete_function(),
             names.TRANSFORM_SIGNATURE: self.transform_examples.get_concrete_function(),
+            names.EVAL_SIGNATURE: self.evaluate_examples.get_concrete_function(),
             names.PREDICT_SIGNATURE: self.predict.get_concrete_function(),
             names.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
             names.RECOMMEND_EXCLUDING_SIGNATURE:
@@ -210,6 +223,7 @@ def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes, max_k: i
     k = np.int32(min(10, max_k))
     return [
         request(names.SERVING_SIGNATURE, examples=[example]),
+        request(names.EVAL_SIGNATURE, examples=[example]),
         request(names.PREDICT_SIGNATURE, user_id=[user_id], movie_title=[movie_title]),
         request(names.RECOMMEND_SIGNATURE, user_id=[user_id], k=k),
         request(names.RECOMMEND_EXCLUDING_SIGNATURE, user_id=[user_id], k=k,

@@ -16,9 +16,9 @@ from components.movielens_example_gen.examples import make_example
 from serving import client
 from tests.conftest import FIXTURE_MOVIES
 
-SIGNATURES_WITH_WARMUP = {names.SERVING_SIGNATURE, names.PREDICT_SIGNATURE,
-                          names.RECOMMEND_SIGNATURE, names.RECOMMEND_EXCLUDING_SIGNATURE,
-                          names.SIMILAR_SIGNATURE}
+SIGNATURES_WITH_WARMUP = {names.SERVING_SIGNATURE, names.EVAL_SIGNATURE,
+                          names.PREDICT_SIGNATURE, names.RECOMMEND_SIGNATURE,
+                          names.RECOMMEND_EXCLUDING_SIGNATURE, names.SIMILAR_SIGNATURE}
 
 
 def _serve_in_subprocess(model_dir, requests, tmp_path):
