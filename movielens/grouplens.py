@@ -74,6 +74,12 @@ ARCHIVE_SHA256 = {
 UTF8_OR_LATIN1 = "utf-8 or latin-1"
 
 
+MALFORMED_TEXT_CHARS = 200  # of a malformed line's text, kept for the report
+# A longer line is malformed without being parsed (no GroupLens line comes near: the longest
+# ml-25m movies.csv line is under 200 bytes). The zip reader never holds more than this.
+MAX_LINE_BYTES = 1 << 20
+
+
 @dataclasses.dataclass(frozen=True)
 class MalformedLine:
     """A line that could not be turned into a record, with where it is and why."""
@@ -81,10 +87,14 @@ class MalformedLine:
     file: str
     line_number: int  # 1-based; with `by_offset`, the line's byte offset in the file instead
     reason: str
-    text: str
+    text: str  # its start only (MALFORMED_TEXT_CHARS): a 100 MB line is not carried around
     # True where the file was read in parallel byte ranges: a range reader cannot know how
     # many lines come before its range, only where the line starts.
     by_offset: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.text) > MALFORMED_TEXT_CHARS:
+            object.__setattr__(self, "text", self.text[:MALFORMED_TEXT_CHARS])
 
     def __str__(self) -> str:
         where = (f"{self.file} (at byte {self.line_number})" if self.by_offset
@@ -281,6 +291,9 @@ def locate(path: str) -> ArchiveLayout:
                          zip_path, path if zip_path is None else "")
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # a zip's first local file header
+
+
 def _list_files(path: str) -> Tuple[List[str], Optional[str]]:
     """The files under folder `path`, relative to it, or the members of zip `path` (and it)."""
     if not tf.io.gfile.exists(path):
@@ -290,11 +303,27 @@ def _list_files(path: str) -> Tuple[List[str], Optional[str]]:
         return [os.path.join(d, f)[len(prefix):]
                 for d, _, files in tf.io.gfile.walk(path) for f in files], None
     with _open_file(path) as handle:
+        starts_like_zip = handle.read(4) == _ZIP_MAGIC
+        handle.seek(0)
         if not zipfile.is_zipfile(handle):
+            if starts_like_zip:
+                raise ValueError(f"MovieLens data {path!r} is a damaged zip archive: its "
+                                 f"central directory (the list of members, at the end of the "
+                                 f"file) cannot be read; download it again")
             raise ValueError(f"MovieLens data {path!r} is neither a folder nor a zip archive")
         handle.seek(0)
-        with zipfile.ZipFile(handle) as archive:
-            return [n for n in archive.namelist() if not n.endswith("/")], path
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                members = [info for info in archive.infolist() if not info.is_dir()]
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as error:
+            raise ValueError(f"MovieLens data {path!r} is a damaged zip archive: "
+                             f"{error}") from None
+        encrypted = [info.filename for info in members if info.flag_bits & 0x1]
+        if encrypted:
+            raise ValueError(f"MovieLens data {path!r} has encrypted members "
+                             f"({', '.join(encrypted[:3])}): GroupLens archives are not "
+                             f"encrypted; extract it yourself and pass the folder")
+        return [info.filename for info in members], path
 
 
 def _detect_format(by_base: Dict[str, str]) -> Optional[str]:
@@ -368,6 +397,22 @@ def is_header(fmt: str, text: str) -> bool:
                for f in format_spec(fmt).files())
 
 
+def bounded_lines(handle: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The lines of a binary file without their line breaks, in bounded memory: a line longer
+    than `limit` comes cut to limit + 1 bytes (so that line_text rejects it), the rest of it
+    read and dropped a block at a time."""
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:  # skip to the end of this line
+                rest = handle.readline(limit)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield line.rstrip(b"\r\n")
+
+
 def read_lines(layout: ArchiveLayout, member: str, encoding: Optional[str] = None
                ) -> Iterator[Tuple[int, Union[str, MalformedLine]]]:
     """Yields (line number, text) for each non-empty line, undecodable lines as MalformedLine,
@@ -377,9 +422,9 @@ def read_lines(layout: ArchiveLayout, member: str, encoding: Optional[str] = Non
     """
     name = label(layout, member)
     with open_member(layout, member) as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(bounded_lines(handle), start=1):
             try:
-                text = line_text(layout, member, raw.rstrip(b"\r\n"), number == 1, encoding)
+                text = line_text(layout, member, raw, number == 1, encoding)
             except ValueError as error:
                 yield number, MalformedLine(name, number, str(error), raw.decode("latin-1"))
                 continue
@@ -393,6 +438,9 @@ def line_text(layout: ArchiveLayout, member: str, raw: bytes, first: bool,
     blank one, or the header when `first` (the file's first line). ValueError when it cannot
     be decoded. `encoding` defaults to the member's own. A UTF-8 byte order mark opening the
     file (as spreadsheet exports write) is not part of the first field."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise ValueError(f"line longer than {MAX_LINE_BYTES:,} bytes (a missing line break, "
+                         f"or not a GroupLens file)")
     if first and raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
     if not raw.strip():

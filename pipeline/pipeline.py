@@ -6,6 +6,7 @@ I/O, with errors a person can act on) and pass what ExampleGen reads.
 """
 
 import enum
+import glob
 import json
 import os
 from typing import Any, Dict, List, Optional, Union
@@ -72,7 +73,8 @@ def runtime_parameter_defaults(config: PipelineConfig,
     hyperparameters = {} if config.tuner_trials else {  # with a Tuner, it chooses them
         name: ptype(getattr(config.training, name))
         for name, ptype in RUNTIME_HYPERPARAMETERS.items()}
-    return {DATA_ROOT_PARAMETER: source.input_base, **hyperparameters,
+    # ExampleGen's input_base is a glob pattern to TFX: the local path, escaped.
+    return {DATA_ROOT_PARAMETER: glob.escape(source.input_base), **hyperparameters,
             **config.thresholds.as_parameters()}
 
 
@@ -171,7 +173,8 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     # malformed lines past the tolerance and on duplicate ratings.
     example_gen = MovieLensExampleGen(
         input_base=parameter(DATA_ROOT_PARAMETER),
-        file_pattern=source.file_pattern,
+        file_pattern=(source.file_pattern if source.file_pattern == "*"
+                      else glob.escape(source.file_pattern)),
         tfds_name=source.tfds_name,
         train_percent=config.data.train_percent,
         max_malformed_lines=config.data.max_malformed_lines,

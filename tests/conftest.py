@@ -21,8 +21,11 @@ def pipeline_config(tmp_path_factory):
     from tests import movielens_fixture
 
     root = tmp_path_factory.mktemp("pipeline")
-    data = movielens_fixture.write_ml100k(str(root / "ml-100k"), num_users=100,
+    # Glob characters in the data path, and a decoy folder that the unescaped pattern would
+    # match ("[fixture]" matches "f"): TFX takes ExampleGen's input as a glob pattern.
+    data = movielens_fixture.write_ml100k(str(root / "ml-100k [fixture]"), num_users=100,
                                           num_movies=FIXTURE_MOVIES, num_ratings=3000)
+    (root / "ml-100k f").mkdir()
     return configs.PipelineConfig(
         output_dir=str(root / "out"),
         data=configs.DataConfig(source=data),

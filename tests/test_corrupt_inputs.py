@@ -86,6 +86,47 @@ def _truncated_zip(tmp_path):
     return archive
 
 
+def _zip_with_central_directory(tmp_path, edit):
+    """A good zip whose central directory entries are rewritten by `edit(data, offset)`."""
+    import struct
+
+    archive = movielens_fixture.zip_folder(_dataset(tmp_path), str(tmp_path / "ml-100k.zip"))
+    with open(archive, "rb") as f:
+        data = bytearray(f.read())
+    end = data.rfind(b"PK\x05\x06")  # end of central directory record
+    offset = struct.unpack("<I", data[end + 16:end + 20])[0]  # where the directory starts
+    edit(data, offset)
+    with open(archive, "wb") as f:
+        f.write(bytes(data))
+    return archive
+
+
+def _damaged_central_directory(tmp_path):
+    def overwrite_first_entry(data, offset):
+        data[offset:offset + 4] = b"XXXX"
+    return _zip_with_central_directory(tmp_path, overwrite_first_entry)
+
+
+def _encrypted_member(tmp_path):
+    def flag_every_entry_encrypted(data, offset):
+        while data[offset:offset + 4] == b"PK\x01\x02":
+            data[offset + 8] |= 0x1  # general purpose flag bit 0: encrypted
+            name, extra, comment = (int.from_bytes(data[offset + i:offset + i + 2], "little")
+                                    for i in (28, 30, 32))
+            offset += 46 + name + extra + comment
+    return _zip_with_central_directory(tmp_path, flag_every_entry_encrypted)
+
+
+def _line_without_break(size):
+    """100 MB with no line break (measured: 4.5 s, 1.2 GB peak for the whole test process)."""
+    return _edited("u.data", b"1" * size, "ab")
+
+
+def _zip_line_without_break(tmp_path):
+    folder = _line_without_break(5_000_000)(tmp_path)
+    return movielens_fixture.zip_folder(folder, str(tmp_path / "ml-100k.zip"))
+
+
 def _missing_path(tmp_path):
     return str(tmp_path / "no-such-folder")
 
@@ -107,7 +148,13 @@ CORPUS = {
     "user id not in the user file": (_unknown_user, "user id 9999 is not in u.user"),
     "user file missing": (_missing_user_file, "lacks u.user"),
     "zip that is not a zip": (_not_a_zip, "neither a folder nor a zip archive"),
-    "truncated zip": (_truncated_zip, "neither a folder nor a zip archive"),
+    "truncated zip": (_truncated_zip, "is a damaged zip archive"),
+    "damaged zip central directory": (_damaged_central_directory, "is a damaged zip archive"),
+    "encrypted zip member": (_encrypted_member, "has encrypted members (ml-100k/u.data"),
+    "100 MB line without a line break": (_line_without_break(100_000_000),
+                                         "line longer than 1,048,576 bytes"),
+    "5 MB line without a line break, in a zip": (_zip_line_without_break,
+                                                 "u.data:101: line longer than 1,048,576"),
     "path that does not exist": (_missing_path, "does not exist"),
 }
 
@@ -124,6 +171,7 @@ def test_each_corrupt_input_fails_naming_the_problem(tmp_path, case):
     with pytest.raises(Exception) as failure:
         _read(_source(path))
     assert message in str(failure.value), str(failure.value)
+    assert len(str(failure.value)) < 2000  # a line's text is cut short, never echoed whole
 
 
 def test_tolerated_lines_are_all_accounted_for(tmp_path, caplog):

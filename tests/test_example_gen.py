@@ -1,5 +1,6 @@
 """MovieLensExampleGen's reading: GroupLens folders and zips, malformed lines, TFDS."""
 
+import glob
 import os
 import tempfile
 
@@ -27,6 +28,21 @@ def _read(path: str, max_malformed_lines: int = 0):
              | beam.io.WriteToTFRecord(output))
     return [tf.train.Example.FromString(record.numpy())
             for record in tf.data.TFRecordDataset(tf.io.gfile.glob(output + "*"))]
+
+
+def test_glob_characters_in_the_path_name_that_path_only(tmp_path):
+    """TFX passes ExampleGen's input as a glob pattern (the pipeline escapes local paths), and
+    Beam's text source globs its path: "[1]" must not read the folder "1"."""
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml [1]"), num_ratings=30)
+    movielens_fixture.write_ml100k(str(tmp_path / "ml 1"), num_ratings=10)  # the decoy
+    assert len(_read(glob.escape(folder) + "/*")) == 30
+    archive = movielens_fixture.zip_folder(folder, str(tmp_path / "ml*?.zip"))
+    assert len(_read(glob.escape(archive))) == 30
+    assert example_gen.input_path(glob.escape(folder), "*") == folder
+    with pytest.raises(FileNotFoundError, match="matches 0 paths"):
+        example_gen.input_path(str(tmp_path / "ml [2]"), "*")
+    with pytest.raises(ValueError, match="matches 2 paths"):
+        example_gen.input_path(str(tmp_path / "ml*1*"), "*")
 
 
 def _value(example: tf.train.Example, name: str):

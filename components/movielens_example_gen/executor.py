@@ -7,6 +7,7 @@ rating fails it whatever the tolerance, and so does an input with no usable rati
 """
 
 import dataclasses
+import glob
 import logging
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Tuple
@@ -144,6 +145,25 @@ def _serialized_with_key(example: tf.train.Example) -> Iterator[Any]:
     yield example.SerializeToString(deterministic=True)
 
 
+def input_path(input_base: str, split_pattern: str) -> str:
+    """The one folder or archive that ExampleGen's input names.
+
+    `input_base` and the split's pattern are glob patterns to TFX (its driver fingerprints
+    their matches), so the pipeline passes local paths glob-escaped: a folder named
+    `ml [1]` must not read `ml 1`. A pattern with glob characters must match exactly one path.
+    """
+    pattern = input_base if split_pattern == "*" else os.path.join(input_base, split_pattern)
+    if not glob.has_magic(pattern):
+        return pattern
+    matches = sorted(tf.io.gfile.glob(pattern))
+    if len(matches) != 1:
+        error = FileNotFoundError if not matches else ValueError
+        raise error(f"ExampleGen's input {pattern!r} matches {len(matches)} paths "
+                    f"{matches[:5]}, not one; glob characters in a path must be escaped "
+                    f"(glob.escape)")
+    return matches[0]
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(bytes)
@@ -161,7 +181,7 @@ def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
         examples, keys = parsed.examples, parsed[parsing.RATING_KEYS]
         malformed = pipeline | "NoMalformed" >> beam.Create([])
     else:
-        source = input_base if split_pattern == "*" else os.path.join(input_base, split_pattern)
+        source = input_path(input_base, split_pattern)
         examples, keys, malformed = parsing.read_ratings(pipeline, grouplens.locate(source))
     report = malformed | "Report" >> beam.CombineGlobally(_MalformedReport())
     rating_count = keys | "CountRatings" >> beam.CombineGlobally(_CountRatings())
