@@ -16,4 +16,5 @@ COPY movielens/ movielens/
 COPY components/ components/
 COPY models/ models/
 COPY pipeline/ pipeline/
+COPY serving/ serving/
 ENV PYTHONPATH=/pipeline

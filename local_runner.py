@@ -103,6 +103,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f"nothing (already serving {summary['already_serving']})" if summary["already_serving"]
         else None)
     lines.append(f"  blessed: {summary['blessed']}; pushed: {pushed}")
+    if summary.get("load_check_error"):
+        lines.append(f"  not pushed: the model does not load as TF Serving would load it: "
+                     f"{summary['load_check_error']}")
     if summary.get("served_model_missing"):
         lines.append(f"  not serving: {summary['served_model_missing']}, where an earlier run "
                      f"pushed this model, no longer exists; run again with --no-cache to "

@@ -50,6 +50,8 @@ SIMILAR_SIGNATURE = "similar_movies"
 EVAL_SIGNATURE = "evaluate_examples"  # what TFMA runs: a few numbers per example, not a vector
 RAW_ID_SIGNATURES = (PREDICT_SIGNATURE, RECOMMEND_SIGNATURE, RECOMMEND_EXCLUDING_SIGNATURE,
                      SIMILAR_SIGNATURE)
+# TF Serving replays this file of PredictionLogs when it loads a model version.
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 
 # Output keys of `serving_default` and `evaluate_examples` (TFMA's output_names).
 RATING_OUTPUT = "rating"  # float32 [B, 1]
@@ -118,5 +120,6 @@ BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
 ALREADY_SERVING_KEY = "already_serving_version"  # on a PushedModel that was not pushed again
+LOAD_CHECK_ERROR_KEY = "load_check_error"  # on an InfraBlessing: why the model did not load
 # The execution property (or custom_config key) holding a component's code fingerprint.
 CODE_FINGERPRINT_KEY = "code_fingerprint"

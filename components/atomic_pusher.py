@@ -159,8 +159,11 @@ class AtomicPusher(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)
 
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
-                 push_destination: pusher_pb2.PushDestination) -> None:
+                 push_destination: pusher_pb2.PushDestination,
+                 infra_blessing: Optional[types.BaseChannel] = None) -> None:
+        """`infra_blessing`: when given, the model is pushed only if it is blessed too."""
         super().__init__(spec=AtomicPusherSpec(
-            model=model, model_blessing=model_blessing, push_destination=push_destination,
+            model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
+            push_destination=push_destination,
             code_fingerprint=code_fingerprint([__name__]),
             pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

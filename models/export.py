@@ -15,13 +15,16 @@ serves in a process that imports nothing but TensorFlow, e.g. TF Serving. Signat
 - `similar_movies`: `movie_title` [B], `k` → the k nearest other titles by cosine similarity of
   movie embeddings, `movie_known` [B].
 Unknown ids map to the vocabulary's OOV row (the `*_known` outputs say so): an unknown user gets
-the same, deterministic recommendations as every other unknown user. Empty or non-UTF-8 ids
-and k outside 1..max_k fail the request with InvalidArgument naming the input.
+the same, deterministic recommendations as every other unknown user. Empty or non-UTF-8 ids,
+k outside 1..max_k, more rows than `ServingLimits.max_batch` or more excluded titles per row
+than `max_exclusions` fail the request with InvalidArgument naming the input, before any work.
+TFMA's two signatures (`transform_features`, `evaluate_examples`) accept up to
+EVAL_MAX_BATCH rows, the largest batch TFMA's reader forms.
 To add a signature, add a tf.function to `ServingModule` and name it in `signatures()`.
 """
 
 import os
-from typing import Dict, List
+from typing import Dict, List, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -33,9 +36,19 @@ from models.model import MovieLensModel
 
 # Inputs a serving_default request must carry; other raw features get a default if absent.
 REQUIRED_SERVING_FEATURES = (names.USER_ID, names.MOVIE_TITLE)
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _STRINGS = tf.TensorSpec([None], tf.string)
 _K = tf.TensorSpec([], tf.int32, name=names.K_INPUT)
+_EXAMPLES = tf.TensorSpec([None], tf.string, name="examples")
+# tfx_bsl's batches for TFMA hold at most 1,000 examples, or 8,192 when it batches by bytes.
+EVAL_MAX_BATCH = 8192
+
+
+class ServingLimits(NamedTuple):
+    """The largest request each client-facing signature accepts (TrainingConfig's serving_*)."""
+
+    max_k: int
+    max_batch: int
+    max_exclusions: int
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
@@ -73,14 +86,16 @@ class ServingModule(tf.Module):
     """What TF Serving loads: the Transform layer in front of the trained towers."""
 
     def __init__(self, model: MovieLensModel, tf_transform_output: tft.TFTransformOutput,
-                 max_k: int) -> None:
+                 limits: ServingLimits) -> None:
         super().__init__()
         self.user_tower = model.user_tower
         self.movie_tower = model.movie_tower
         self.rating_head = model.rating_head
         self.num_movies = model.num_movies
         self.num_users = tf_transform_output.vocabulary_size_by_name(names.USER_VOCABULARY)
-        self.max_k = min(max_k, self.num_movies - 1)
+        self.max_k = min(limits.max_k, self.num_movies - 1)
+        self.max_batch = limits.max_batch
+        self.max_exclusions = limits.max_exclusions
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_spec = tf_transform_output.raw_feature_spec()
         self._serving_spec = _lenient_spec(self._raw_spec)
@@ -103,6 +118,11 @@ class ServingModule(tf.Module):
     def _check_k(self, k: tf.Tensor) -> tf.Operation:
         return _require((k >= 1) & (k <= self.max_k), f"k must be in 1..{self.max_k}")
 
+    def _check_batch(self, values: tf.Tensor, name: str, limit: int = 0) -> tf.Operation:
+        limit = limit or self.max_batch
+        return _require(tf.shape(values)[0] <= limit,
+                        f"{name} holds more than {limit} rows: send smaller batches")
+
     def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
         best = tf.math.top_k(scores, k=k)
         return {names.TITLES_OUTPUT: tf.gather(self.catalog_titles, best.indices),
@@ -121,26 +141,44 @@ class ServingModule(tf.Module):
             names.RETRIEVAL_OUTPUT: self._catalog_scores(user),
         }
 
+    def _title_mask(self, titles: tf.Tensor) -> tf.Tensor:
+        """titles [B, N] → bool [B, catalog]: True where row b lists that title. Titles map to
+        indices through the vocabulary ("" and unknown titles to the OOV column, dropped), so
+        the cost is B × (N + catalog), not B × N × catalog string comparisons."""
+        rows = tf.shape(titles, out_type=tf.int64)[0]
+        index = tf.reshape(self._index(names.MOVIE_TITLE, tf.reshape(titles, [-1]),
+                                       names.MOVIE_INDEX), [-1])
+        row = tf.repeat(tf.range(rows), tf.shape(titles, out_type=tf.int64)[1])
+        counts = tf.scatter_nd(tf.stack([row, index], axis=1), tf.ones_like(index, tf.int32),
+                               tf.stack([rows, tf.constant(self.num_movies + names.NUM_OOV_BUCKETS,
+                                                           tf.int64)]))
+        return counts[:, :self.num_movies] > 0
+
     def _user_scores(self, user_ids: tf.Tensor, k: tf.Tensor):
-        with tf.control_dependencies(_check_ids(user_ids, names.USER_ID) + [self._check_k(k)]):
+        with tf.control_dependencies(_check_ids(user_ids, names.USER_ID) + [
+                self._check_k(k), self._check_batch(user_ids, names.USER_ID)]):
             users = self._index(names.USER_ID, user_ids, names.USER_INDEX)
         return users, self._catalog_scores(self.user_tower(users))
 
     # -- signatures -----------------------------------------------------------------------
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[_EXAMPLES])
     def serve_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-        raw = tf.io.parse_example(serialized, self._serving_spec)
+        with tf.control_dependencies([self._check_batch(serialized, "examples")]):
+            raw = tf.io.parse_example(serialized, self._serving_spec)
         return self._scores(self.tft_layer(raw))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[_EXAMPLES])
     def transform_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-        raw = tf.io.parse_example(serialized, self._raw_spec)
+        with tf.control_dependencies([self._check_batch(serialized, "examples", EVAL_MAX_BATCH)]):
+            raw = tf.io.parse_example(serialized, self._raw_spec)
         return self.tft_layer(raw)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[_EXAMPLES])
     def evaluate_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-        transformed = self.tft_layer(tf.io.parse_example(serialized, self._serving_spec))
+        with tf.control_dependencies([self._check_batch(serialized, "examples", EVAL_MAX_BATCH)]):
+            raw = tf.io.parse_example(serialized, self._serving_spec)
+        transformed = self.tft_layer(raw)
         outputs = self._scores(transformed)
         outputs[names.RETRIEVAL_OUTPUT] = catalog_rank(outputs[names.RETRIEVAL_OUTPUT],
                                                        transformed[names.MOVIE_INDEX])
@@ -150,7 +188,8 @@ class ServingModule(tf.Module):
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> Dict[str, tf.Tensor]:
         checks = (_check_ids(user_id, names.USER_ID)
                   + _check_ids(movie_title, names.MOVIE_TITLE)
-                  + [_require(tf.size(user_id) == tf.size(movie_title),
+                  + [self._check_batch(user_id, names.USER_ID),
+                     _require(tf.size(user_id) == tf.size(movie_title),
                               "user_id and movie_title must have the same length")])
         with tf.control_dependencies(checks):
             users = self._index(names.USER_ID, user_id, names.USER_INDEX)
@@ -170,13 +209,18 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
     def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
                             exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
-        checks = _check_ids(exclude_titles, names.EXCLUDE_INPUT, allow_empty=True) + [
-            _require(tf.shape(exclude_titles)[0] == tf.size(user_id),
-                     "exclude_titles must have one row per user_id")]
+        # Sizes first: the UTF-8 check itself reads every excluded title.
+        sizes = [self._check_batch(user_id, names.USER_ID),
+                 _require(tf.shape(exclude_titles)[1] <= self.max_exclusions,
+                          f"{names.EXCLUDE_INPUT} holds more than {self.max_exclusions} titles "
+                          f"per row"),
+                 _require(tf.shape(exclude_titles)[0] == tf.size(user_id),
+                          "exclude_titles must have one row per user_id")]
+        with tf.control_dependencies(sizes):
+            checks = _check_ids(exclude_titles, names.EXCLUDE_INPUT, allow_empty=True)
         with tf.control_dependencies(checks):
             users, scores = self._user_scores(user_id, k)
-        excluded = tf.reduce_any(
-            tf.equal(exclude_titles[:, :, None], self.catalog_titles[None, None, :]), axis=1)
+            excluded = self._title_mask(exclude_titles)
         left = self.num_movies - tf.reduce_sum(tf.cast(excluded, tf.int32), axis=1)
         with tf.control_dependencies([_require(left >= k,
                                                "k exceeds the titles left after exclusion")]):
@@ -185,8 +229,8 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[_STRINGS, _K])
     def similar_movies(self, movie_title: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
-        with tf.control_dependencies(_check_ids(movie_title, names.MOVIE_TITLE)
-                                     + [self._check_k(k)]):
+        with tf.control_dependencies(_check_ids(movie_title, names.MOVIE_TITLE) + [
+                self._check_k(k), self._check_batch(movie_title, names.MOVIE_TITLE)]):
             movies = self._index(names.MOVIE_TITLE, movie_title, names.MOVIE_INDEX)
         query = tf.math.l2_normalize(self.movie_tower(movies), axis=1)
         scores = tf.linalg.matmul(query, self.catalog_unit, transpose_b=True)
@@ -233,9 +277,9 @@ def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes, max_k: i
 
 
 def save_serving_model(model: MovieLensModel, tf_transform_output: tft.TFTransformOutput,
-                       export_dir: str, max_k: int) -> None:
+                       export_dir: str, limits: ServingLimits) -> None:
     """Saves the SavedModel, then its warm-up requests (the most frequent user and title)."""
-    module = ServingModule(model, tf_transform_output, max_k)
+    module = ServingModule(model, tf_transform_output, limits)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     user = tf_transform_output.vocabulary_by_name(names.USER_VOCABULARY)[0]
     title = tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY)[0]
@@ -243,7 +287,7 @@ def save_serving_model(model: MovieLensModel, tf_transform_output: tft.TFTransfo
         names.USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user])),
         names.MOVIE_TITLE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[title])),
     }))
-    path = os.path.join(export_dir, WARMUP_FILE)
+    path = os.path.join(export_dir, names.WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
         for log in warmup_requests(user, title, example.SerializeToString(), module.max_k):

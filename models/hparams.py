@@ -42,6 +42,10 @@ class TrainingConfig:
     top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
     seed: int = 42
     serving_max_k: int = 100  # largest k the `recommend` / `similar_movies` signatures accept
+    # Largest request the client-facing signatures accept (rows; excluded titles per row), so
+    # one request cannot take the server's memory: the rest fail with InvalidArgument.
+    serving_max_batch: int = 1024
+    serving_max_exclusions: int = 10_000
     # Levers beyond the tutorial; their defaults leave the tutorial's model unchanged.
     rating_biases: bool = False  # rating = train mean + user bias + movie bias + MLP
     embedding_l2: float = 0.0  # L2 penalty on the batch's user and movie embeddings
@@ -71,7 +75,7 @@ class TrainingConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         for name in ("embedding_dim", "epochs", "train_batch_size", "eval_batch_size",
-                     "serving_max_k"):
+                     "serving_max_k", "serving_max_batch", "serving_max_exclusions"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:

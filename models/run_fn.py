@@ -77,7 +77,9 @@ def run_fn(fn_args: FnArgs) -> None:
                                  model_run_dir, strategy)
         # Every worker saves (saving may need collectives); only the chief's copy is kept.
         export.save_serving_model(model, tf_transform_output, serving_model_dir,
-                                  max_k=config.serving_max_k)
+                                  export.ServingLimits(config.serving_max_k,
+                                                       config.serving_max_batch,
+                                                       config.serving_max_exclusions))
     if not distribute.strategy_is_chief(strategy):
         # TFX's executor fails a run_fn after which serving_model_dir does not exist; the chief
         # fills it, this worker only makes sure the (possibly still empty) directory exists.

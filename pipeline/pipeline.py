@@ -1,5 +1,5 @@
 """The TFX DAG: ExampleGen → statistics, schema, validation → Transform → Trainer →
-Evaluator (against the last blessed model) → Pusher.
+Evaluator (against the last blessed model) and LoadCheck (TensorFlow-only load) → Pusher.
 
 `create_pipeline` only builds: the runners resolve the data source first (the one piece of
 I/O, with errors a person can act on) and pass what ExampleGen reads.
@@ -31,6 +31,7 @@ from components.code_fingerprint import code_fingerprint
 from components.curated_schema_gen import CuratedSchemaGen
 from components.gated_evaluator import GatedEvaluator
 from components.hyperparameters_gen import HyperparametersGen
+from components.load_check import LoadCheck
 from components.movielens_example_gen.component import MovieLensExampleGen
 from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY, TUNING_KEY
 from movielens.source import ResolvedSource
@@ -260,14 +261,21 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         evaluator = GatedEvaluator(baseline_model=baseline_resolver.outputs["model"],
                                    **evaluator_inputs).with_id(names.EVALUATOR_ID)
 
-        # A blessed model goes to TF Serving's model folder as a new version.
+        # The candidate loads with TensorFlow alone and answers its warm-up requests, as TF
+        # Serving would load it (TFX's InfraBlessing; not its InfraValidator: no TF Serving).
+        load_check = LoadCheck(
+            model=trainer.outputs["model"],
+            code_fingerprint=code_fingerprint(["components.load_check", "serving.load_check"]))
+
+        # A model blessed by both goes to TF Serving's model folder as a new version.
         pusher = AtomicPusher(
             model=trainer.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
+            infra_blessing=load_check.outputs["blessing"],
             push_destination=pusher_pb2.PushDestination(
                 filesystem=pusher_pb2.PushDestination.Filesystem(
                     base_directory=config.serving_dir))).with_id(names.PUSHER_ID)
-        components += [baseline_resolver, evaluator, pusher]
+        components += [baseline_resolver, evaluator, load_check, pusher]
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -104,6 +104,7 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
             with open(path) as f:
                 user_recall = json.load(f)
     blessing = outputs.get("ModelBlessing", [None])[0]
+    load_check = outputs.get("InfraBlessing", [None])[0]
     pushed = outputs.get("PushedModel", [None])[0]
     serving = serving_paths(
         {key: _value(pushed, key) for key in ("pushed", "pushed_destination",
@@ -115,6 +116,11 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         # Trainer, eval split: per-user Recall@K over the catalog minus the user's train titles
         "user_recall_metrics": user_recall,
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
+        # LoadCheck: the model loads with TensorFlow alone and answers its warm-up requests
+        "loads_in_serving": (bool(_value(load_check, "blessed"))
+                             if load_check is not None else None),
+        "load_check_error": (_value(load_check, names.LOAD_CHECK_ERROR_KEY)
+                             if load_check is not None else None),
         **serving,
         "components": components,
     }

@@ -30,7 +30,8 @@ def pipeline_config(tmp_path_factory):
         output_dir=str(root / "out"),
         data=configs.DataConfig(source=data),
         training=TrainingConfig(epochs=3, train_batch_size=256, eval_batch_size=256,
-                                learning_rate=0.1, serving_max_k=20),
+                                learning_rate=0.1, serving_max_k=20, serving_max_batch=16,
+                                serving_max_exclusions=4),
         thresholds=configs.EvalThresholds(max_rmse=2.0, min_top_100_accuracy=0.5),
     )
 

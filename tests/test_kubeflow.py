@@ -15,7 +15,7 @@ from names import PROJECT_ROOT
 
 COMPONENTS = {"MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
               "AnomaliesGate", "Transform", "HyperparametersGen", "Trainer", "Evaluator",
-              "Pusher"}
+              "LoadCheck", "Pusher"}
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def test_every_component_is_a_task_with_the_right_upstream(compiled):
     assert upstream["Trainer"] >= {"Transform", "SchemaGen", "HyperparametersGen"}
     assert "Trainer" in upstream["Evaluator"] and any(
         "latest_blessed_model_resolver" in t for t in upstream["Evaluator"])
-    assert upstream["Pusher"] == {"Evaluator", "Trainer"}
+    assert upstream["LoadCheck"] == {"Trainer"}
+    assert upstream["Pusher"] == {"Evaluator", "LoadCheck", "Trainer"}
 
 
 def test_executors_run_our_code_from_the_image(compiled):

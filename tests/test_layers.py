@@ -1,5 +1,6 @@
-"""The layers point one way: runners → pipeline → components → models (and the data package),
-with `names` at the bottom importing nothing of ours.
+"""The layers point one way: runners → pipeline → components → models (and the data package,
+and the serving package, which imports names only), with `names` at the bottom importing
+nothing of ours.
 
 Read from the source (`ast`), so a lower layer importing a higher one fails here even when
 the import sits inside a function.
@@ -17,7 +18,10 @@ from names import PROJECT_ROOT
 _BASE = {"names"}
 _DATA = _BASE | {"movielens"}
 _MODELS = _BASE | {"models"}
-_COMPONENTS = _DATA | _MODELS | {"components"}
+# The serving package (TF-Serving-side code: the client and the TF-only load check) imports
+# names only, so components may use it: LoadCheck runs serving.load_check.
+_SERVING = _BASE | {"serving"}
+_COMPONENTS = _DATA | _MODELS | _SERVING | {"components"}
 _PIPELINE = _COMPONENTS | {"pipeline"}
 _RUNNERS = _PIPELINE | {"runner", "bootstrap", "local_runner", "kubeflow_runner"}
 ALLOWED: Dict[str, Set[str]] = {
@@ -32,7 +36,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "bootstrap": set(),
     # Beside the pipeline: the serving client talks to a model through names only; studies and
     # benchmarks may use anything below the runners (and run the runners as processes).
-    "serving": _BASE | {"serving"},
+    "serving": _SERVING,
     "experiments": _RUNNERS | {"experiments"},
     "bench": _RUNNERS | {"bench"},
 }

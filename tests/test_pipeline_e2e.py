@@ -11,9 +11,9 @@ import names
 
 EXPECTED_COMPONENTS = {
     "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "LoadCheck", "Pusher"}
 UPSTREAM_OF_EVALUATOR = EXPECTED_COMPONENTS - {"latest_blessed_model_resolver", "Evaluator",
-                                               "Pusher"}
+                                               "LoadCheck", "Pusher"}
 
 
 @pytest.fixture
@@ -44,6 +44,7 @@ def test_first_run_blesses_and_pushes_a_model_with_sane_metrics(config, first_ru
     assert recall["recall_at_100"] == 1.0  # 60 titles: every unrated one is in the top 100
 
     assert summary["blessed"] is True
+    assert summary["loads_in_serving"] is True and summary["load_check_error"] is None
     pushed = summary["pushed_model"]
     assert pushed and os.path.dirname(pushed) == config.serving_dir
     assert os.path.exists(os.path.join(pushed, "saved_model.pb"))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import pytest
 import tensorflow as tf
@@ -13,7 +14,7 @@ import tensorflow as tf
 import names
 from components import atomic_pusher
 from components.movielens_example_gen.examples import make_example
-from serving import client
+from serving import client, load_check
 from tests.conftest import FIXTURE_MOVIES
 
 SIGNATURES_WITH_WARMUP = {names.SERVING_SIGNATURE, names.EVAL_SIGNATURE,
@@ -24,10 +25,10 @@ SIGNATURES_WITH_WARMUP = {names.SERVING_SIGNATURE, names.EVAL_SIGNATURE,
 def _serve_in_subprocess(model_dir, requests, tmp_path):
     path = tmp_path / "requests.json"
     path.write_text(json.dumps(requests))
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     result = subprocess.run(
         [sys.executable, os.path.join(os.path.dirname(__file__), "serving_check.py"),
-         model_dir, str(path)], capture_output=True, text=True, env=env, check=False)
+         model_dir, str(path)], capture_output=True, text=True,
+        env=load_check.child_environment(), check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -48,11 +49,21 @@ def served(first_run, tmp_path_factory):
         "k_too_big": client.recommend_request(["1"], 21),
         "exclude_rows": client.recommend_request(["1", "2"], 5, [["Movie 10 (1959)"]]),
         "predict_lengths": client.predict_request(["1", "2"], ["Movie 10 (1959)"]),
+        # conftest's serving_max_batch=16, serving_max_exclusions=4
+        "batch_too_big": client.recommend_request([str(i) for i in range(17)], 5),
+        "predict_too_big": client.predict_request(["1"] * 17, ["Movie 10 (1959)"] * 17),
+        "too_many_exclusions": client.recommend_request(["1"], 5, [["a", "b", "c", "d", "e"]]),
+        "batch_at_limit": client.recommend_request([str(i) for i in range(1, 17)], 5,
+                                                   [["", "nope"]] * 16),
     }
     first = _serve_in_subprocess(model_dir, [requests["recommend"]],
                                  tmp_path_factory.mktemp("first"))
     top_title = first["answers"][0]["outputs"]["titles"][0][0]
+    second = first["answers"][0]["outputs"]["titles"][0][1]
     requests["excluding"] = client.recommend_request(["1"], 10, [[top_title]])
+    # Padding, an unknown title and a repeated one change nothing but what they name.
+    requests["excluding_noise"] = client.recommend_request(
+        ["1", "1"], 10, [[top_title, "", "Unknown (2099)", top_title], [second, "", "", ""]])
     names = list(requests)
     result = _serve_in_subprocess(model_dir, [requests[n] for n in names],
                                   tmp_path_factory.mktemp("serve"))
@@ -89,6 +100,14 @@ def test_recommend_excluding_leaves_out_the_given_titles(served):
     assert outputs["titles"][0][:9] == served["first_recommend"]["titles"][0][1:10]
 
 
+def test_recommend_excluding_ignores_padding_unknown_and_repeated_titles(served):
+    first = served["first_recommend"]["titles"][0]
+    outputs = served["answers"]["excluding_noise"]["outputs"]
+    assert outputs["titles"][0] == served["answers"]["excluding"]["outputs"]["titles"][0]
+    assert outputs["titles"][1][:9] == [first[0]] + first[2:10]
+    assert served["answers"]["batch_at_limit"]["outputs"]["user_known"][0] is True
+
+
 def test_similar_movies_excludes_the_query_and_flags_unknown_titles(served):
     outputs = served["answers"]["similar"]["outputs"]
     assert "Misérables, Les (1995)" not in outputs["titles"][0]
@@ -118,6 +137,9 @@ def test_predict_matches_the_in_process_model(served):
     ("k_too_big", "k must be in 1..20"),
     ("predict_lengths", "user_id and movie_title must have the same length"),
     ("exclude_rows", "exclude_titles must have one row per user_id"),
+    ("batch_too_big", "user_id holds more than 16 rows"),
+    ("predict_too_big", "user_id holds more than 16 rows"),
+    ("too_many_exclusions", "exclude_titles holds more than 4 titles per row"),
 ])
 def test_bad_requests_fail_with_a_clear_error(served, name, message):
     assert message in served["answers"][name]["error"]
@@ -138,9 +160,10 @@ def test_client_cli_prints_recommendations(served, capsys):
     assert "user_id must not be an empty string" in capsys.readouterr().err
 
 
-def _push(model_dir, base: str):
+def _push(model_dir, base: str, infra_blessed: Optional[int] = None):
     """Runs the Pusher's executor on a blessed model at `model_dir` (a Trainer's Format-Serving
-    folder); returns the PushedModel artifact."""
+    folder), with a LoadCheck InfraBlessing if `infra_blessed` is given; returns the
+    PushedModel artifact."""
     from tfx.proto import pusher_pb2
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
@@ -152,8 +175,13 @@ def _push(model_dir, base: str):
     pushed.uri = tempfile.mkdtemp()
     destination = pusher_pb2.PushDestination(
         filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base)))
+    inputs = {"model": [model], "model_blessing": [blessing]}
+    if infra_blessed is not None:
+        infra = standard_artifacts.InfraBlessing()
+        infra.set_int_custom_property("blessed", infra_blessed)
+        inputs["infra_blessing"] = [infra]
     atomic_pusher.AtomicPusherExecutor().Do(
-        {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
+        inputs, {"pushed_model": [pushed]},
         {"push_destination": proto_utils.proto_to_json(destination)})
     return pushed
 
@@ -202,6 +230,78 @@ def test_push_is_atomic_and_idempotent(tmp_path, monkeypatch):
     assert atomic_pusher.served_versions(str(base)) == [int(version), int(newer)]
     assert (base / newer / "saved_model.pb").read_bytes() == b"graph 2"
     assert sorted(os.listdir(base)) == sorted([version, newer])  # staging cleaned up
+
+
+_KILLED_PUSH = """
+import os, shutil, sys, time
+sys.path.insert(0, sys.argv[3])
+from components import atomic_pusher
+from tests import test_serving
+
+def top_down_then_hang(source, destination, **_):
+    # A naive recursive copy: saved_model.pb first, then the variables, killed half way.
+    os.makedirs(os.path.join(destination, "variables"))
+    shutil.copy(os.path.join(source, "saved_model.pb"), destination)
+    with open(os.path.join(destination, "variables", "variables.data-00000-of-00001"), "wb") as f:
+        f.write(b"wei")
+    print("copying", flush=True)
+    time.sleep(600)
+
+atomic_pusher.io_utils.copy_dir = top_down_then_hang
+test_serving._push(sys.argv[1], sys.argv[2])
+"""
+
+
+def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tmp_path):
+    """SIGKILL while a copy that writes saved_model.pb first is half done: TF Serving must see
+    no version folder at all (not one with saved_model.pb and half the variables)."""
+    import signal
+
+    model = _serving_model(tmp_path)
+    base = tmp_path / "serving"
+    script = tmp_path / "killed_push.py"
+    script.write_text(_KILLED_PUSH)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child = subprocess.Popen([sys.executable, str(script), str(model), str(base), root],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "copying"
+        staging = f"{atomic_pusher.INCOMING_PREFIX}{child.pid}"
+        assert list((base / staging).glob("*/saved_model.pb"))  # the copy had written it
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert os.listdir(base) == [staging]  # no numeric folder: nothing TF Serving would load
+    assert atomic_pusher.served_versions(str(base)) == []
+    version = _pushed_version(_push(model, base))
+    assert os.listdir(base) == [version]  # the dead process's staging folder removed
+    assert (base / version / "variables" / "variables.data-00000-of-00001").read_bytes() == \
+        b"weights"
+
+
+def test_a_full_disk_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tmp_path,
+                                                                         monkeypatch):
+    import errno
+
+    model = _serving_model(tmp_path)
+    base = tmp_path / "serving"
+    real_copy = atomic_pusher.fileio.copy
+
+    def disk_full_on_variables(source, destination, overwrite=False):
+        if "variables" in destination and destination.startswith(str(base)):
+            raise OSError(errno.ENOSPC, "No space left on device", destination)
+        real_copy(source, destination, overwrite=overwrite)
+
+    monkeypatch.setattr(atomic_pusher.fileio, "copy", disk_full_on_variables)
+    with pytest.raises(OSError, match="No space left"):
+        _push(model, base)
+    assert atomic_pusher.served_versions(str(base)) == []
+    assert all(name.startswith(atomic_pusher.INCOMING_PREFIX) for name in os.listdir(base))
+    monkeypatch.undo()
+    version = _pushed_version(_push(model, base))
+    assert os.listdir(base) == [version]
 
 
 def test_push_to_an_object_store_writes_saved_model_pb_last(tmp_path, monkeypatch):
@@ -316,7 +416,7 @@ def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
     import tensorflow_transform as tft
 
     from models.data import vocabulary_sizes
-    from models.export import save_serving_model
+    from models.export import ServingLimits, save_serving_model
     from models.hparams import TrainingConfig
     from models.model import MovieLensModel
 
@@ -327,6 +427,7 @@ def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
     num_users, num_movies = vocabulary_sizes(tf_transform_output)
     model = MovieLensModel(TrainingConfig(embedding_dim=4, rating_layers=(4,), serving_max_k=3),
                            num_users, num_movies)
-    save_serving_model(model, tf_transform_output, str(tmp_path / "model"), max_k=3)
+    save_serving_model(model, tf_transform_output, str(tmp_path / "model"),
+                       ServingLimits(max_k=3, max_batch=8, max_exclusions=8))
     result = _serve_in_subprocess(str(tmp_path / "model"), [], tmp_path)
     assert {w["signature"] for w in result["warmup"]} == SIGNATURES_WITH_WARMUP
