@@ -113,6 +113,9 @@ class AtomicPusherExecutor(pusher_executor.Executor):
            exec_properties: Dict[str, Any]) -> None:
         model_push = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        # Which model this push is about: the Evaluator's next baseline is the served one.
+        model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        model_push.set_int_custom_property(names.PUSHED_MODEL_ID_KEY, model.id)
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return

@@ -26,7 +26,7 @@ from tfx.types import Channel, standard_artifacts
 import names
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
-from components.baseline_resolver import PreviousBlessedModelStrategy
+from components.baseline_resolver import ServedModelStrategy
 from components.code_fingerprint import code_fingerprint
 from components.curated_schema_gen import CuratedSchemaGen
 from components.gated_evaluator import GatedEvaluator
@@ -149,15 +149,17 @@ def _example_gen_beam_args(config: PipelineConfig, source: ResolvedSource) -> Li
 
 
 def _baseline_resolver(mode: Mode, candidate: Channel) -> Resolver:
-    """The Evaluator's baseline: the latest blessed model (other than `candidate` locally)."""
+    """The Evaluator's baseline: locally the served model other than `candidate`; on Kubeflow
+    TFX's latest blessed model (custom strategies do not compile to KFP v2)."""
     every_model = Channel(type=standard_artifacts.Model)
     every_blessing = Channel(type=standard_artifacts.ModelBlessing)
     if mode is Mode.KUBEFLOW:
         resolver = Resolver(strategy_class=LatestBlessedModelStrategy,
                             model=every_model, model_blessing=every_blessing)
     else:
-        resolver = Resolver(strategy_class=PreviousBlessedModelStrategy, candidate=candidate,
-                            model=every_model, model_blessing=every_blessing)
+        resolver = Resolver(strategy_class=ServedModelStrategy, candidate=candidate,
+                            model=every_model, model_blessing=every_blessing,
+                            pushed_model=Channel(type=standard_artifacts.PushedModel))
     return resolver.with_id(names.BASELINE_RESOLVER_ID)
 
 
