@@ -100,9 +100,14 @@ class ServingModule(tf.Module):
         self._raw_spec = tf_transform_output.raw_feature_spec()
         self._serving_spec = _lenient_spec(self._raw_spec)
         # The brute-force index: every catalog title and its embedding, fixed at export time.
-        self.catalog_titles = tf.Variable(
-            tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY), trainable=False,
-            name="catalog_titles")
+        titles = tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY)
+        self.catalog_titles = tf.Variable(titles, trainable=False, name="catalog_titles")
+        # Title → catalog index, any other string → num_movies: the vocabulary's own mapping
+        # (TFT's OOV index), without calling the whole Transform graph per request.
+        self.title_index = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(titles), tf.range(len(titles), dtype=tf.int64)),
+            default_value=tf.constant(self.num_movies, tf.int64), experimental_is_anonymous=True)
         catalog = model.catalog_embeddings()
         self.catalog = tf.Variable(catalog, trainable=False, name="catalog_embeddings")
         self.catalog_unit = tf.Variable(tf.math.l2_normalize(catalog, axis=1), trainable=False,
@@ -143,11 +148,10 @@ class ServingModule(tf.Module):
 
     def _title_mask(self, titles: tf.Tensor) -> tf.Tensor:
         """titles [B, N] → bool [B, catalog]: True where row b lists that title. Titles map to
-        indices through the vocabulary ("" and unknown titles to the OOV column, dropped), so
-        the cost is B × (N + catalog), not B × N × catalog string comparisons."""
+        catalog indices ("" and unknown titles to the OOV column, dropped), so the cost is
+        B × (N + catalog), not B × N × catalog string comparisons."""
         rows = tf.shape(titles, out_type=tf.int64)[0]
-        index = tf.reshape(self._index(names.MOVIE_TITLE, tf.reshape(titles, [-1]),
-                                       names.MOVIE_INDEX), [-1])
+        index = self.title_index.lookup(tf.reshape(titles, [-1]))
         row = tf.repeat(tf.range(rows), tf.shape(titles, out_type=tf.int64)[1])
         counts = tf.scatter_nd(tf.stack([row, index], axis=1), tf.ones_like(index, tf.int32),
                                tf.stack([rows, tf.constant(self.num_movies + names.NUM_OOV_BUCKETS,
