@@ -52,6 +52,12 @@ def _cli_args(config: configs.PipelineConfig, epochs: int):
             "--epochs", str(epochs), "--max-rmse", "2.0", "--min-top-100", "0.5"]
 
 
+def test_the_mlmd_check_fails_on_a_missing_or_empty_database(tmp_path):
+    with pytest.raises(sqlite3.OperationalError):
+        _assert_mlmd_intact(str(tmp_path / "missing.sqlite"))
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
 def test_killed_during_the_trainer_then_resumed_and_a_concurrent_run_refused(
         pipeline_config, tmp_path):
     config = dataclasses.replace(pipeline_config, output_dir=str(tmp_path / "out"))
@@ -77,8 +83,7 @@ def test_killed_during_the_trainer_then_resumed_and_a_concurrent_run_refused(
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
 
-    with sqlite3.connect(config.metadata_path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    _assert_mlmd_intact(config.metadata_path)
     summary = local_runner.run(config)  # the lock died with the killed process
     states = _states(summary)
     assert all(states[c] == "cached" for c in UPSTREAM_OF_TRAINER), states
@@ -86,8 +91,15 @@ def test_killed_during_the_trainer_then_resumed_and_a_concurrent_run_refused(
     assert summary["blessed"] is True and summary["pushed_model"]
     assert [v for v in os.listdir(config.serving_dir)] == [os.path.basename(
         summary["pushed_model"])]  # one complete version, nothing half-written
-    with sqlite3.connect(config.metadata_path) as db:
+    _assert_mlmd_intact(config.metadata_path)
+
+
+def _assert_mlmd_intact(path: str) -> None:
+    """SQLite's integrity check on MLMD's database, opened read-only: a missing file fails
+    here instead of being created empty (and passing) by a plain connect."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM Execution").fetchone()[0] > 0
 
 
 _UNPICKLERS = {"pickle", "cPickle", "cloudpickle", "dill", "marshal", "shelve", "joblib"}
