@@ -400,17 +400,24 @@ def is_header(fmt: str, text: str) -> bool:
 def bounded_lines(handle: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
     """The lines of a binary file without their line breaks, in bounded memory: a line longer
     than `limit` comes cut to limit + 1 bytes (so that line_text rejects it), the rest of it
-    read and dropped a block at a time."""
+    dropped as it is read. Reads blocks (tf.io.gfile's files have no `readline(size)`)."""
+    line = bytearray()
     while True:
-        line = handle.readline(limit + 1)
-        if not line:
+        block = handle.read(1 << 16)
+        if not block:
+            if line:
+                yield bytes(line).rstrip(b"\r\n")
             return
-        if len(line) > limit and not line.endswith(b"\n"):
-            while True:  # skip to the end of this line
-                rest = handle.readline(limit)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        yield line.rstrip(b"\r\n")
+        start = 0
+        while True:
+            end = block.find(b"\n", start)
+            piece = block[start:] if end < 0 else block[start:end]
+            line += piece[:max(0, limit + 1 - len(line))]
+            if end < 0:
+                break
+            yield bytes(line).rstrip(b"\r\n")
+            line = bytearray()
+            start = end + 1
 
 
 def read_lines(layout: ArchiveLayout, member: str, encoding: Optional[str] = None
