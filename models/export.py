@@ -4,7 +4,7 @@ Only what serves is saved (not the TFRS tasks and their metrics), so the model l
 serves in a process that imports nothing but TensorFlow, e.g. TF Serving. Signatures:
 - `serving_default`: serialized tf.Example → `rating` [B, 1], `retrieval` [B, catalog]
   (column j = the j-th title of the movie vocabulary; TFMA's label is `movie_index`).
-- `transform_features`: serialized tf.Example → the transformed features (TFMA's labels).
+- `transform_features`: serialized tf.Example → the transformed features.
 - `evaluate_examples`: what TFMA runs: serialized tf.Example → `rating` [B, 1], `retrieval` [B],
   the rank of the example's own title among all titles (models/eval_metrics.py), so TFMA gets
   a few numbers per example instead of a [catalog] score vector.
