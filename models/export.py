@@ -3,7 +3,7 @@
 Only what serves is saved (not the TFRS tasks and their metrics), so the model loads and
 serves in a process that imports nothing but TensorFlow, e.g. TF Serving. Signatures:
 - `serving_default`: serialized tf.Example → `rating` [B, 1], `retrieval` [B, catalog]
-  (column j = the j-th title of the movie vocabulary; TFMA's label is `movie_index`).
+  (column j = the j-th title of the movie vocabulary).
 - `transform_features`: serialized tf.Example → the transformed features.
 - `evaluate_examples`: what TFMA runs: serialized tf.Example → `rating` [B, 1], `retrieval` [B],
   the rank of the example's own title among all titles (models/eval_metrics.py), so TFMA gets
@@ -24,7 +24,7 @@ To add a signature, add a tf.function to `ServingModule` and name it in `signatu
 """
 
 import os
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -123,8 +123,10 @@ class ServingModule(tf.Module):
     def _check_k(self, k: tf.Tensor) -> tf.Operation:
         return _require((k >= 1) & (k <= self.max_k), f"k must be in 1..{self.max_k}")
 
-    def _check_batch(self, values: tf.Tensor, name: str, limit: int = 0) -> tf.Operation:
-        limit = limit or self.max_batch
+    def _check_batch(self, values: tf.Tensor, name: str,
+                     limit: Optional[int] = None) -> tf.Operation:
+        """Refuses more than `limit` rows (default: the client-facing max_batch)."""
+        limit = self.max_batch if limit is None else limit
         return _require(tf.shape(values)[0] <= limit,
                         f"{name} holds more than {limit} rows: send smaller batches")
 
@@ -145,6 +147,14 @@ class ServingModule(tf.Module):
                 (user, movie, transformed[names.USER_INDEX], transformed[names.MOVIE_INDEX])),
             names.RETRIEVAL_OUTPUT: self._catalog_scores(user),
         }
+
+    def _transform(self, serialized: tf.Tensor, spec: Dict[str, object],
+                   limit: int) -> Dict[str, tf.Tensor]:
+        """Serialized tf.Examples → transformed features; more than `limit` rows are refused
+        before they are parsed."""
+        with tf.control_dependencies([self._check_batch(serialized, "examples", limit)]):
+            raw = tf.io.parse_example(serialized, spec)
+        return self.tft_layer(raw)
 
     def _title_mask(self, titles: tf.Tensor) -> tf.Tensor:
         """titles [B, N] → bool [B, catalog]: True where row b lists that title. Titles map to
@@ -168,21 +178,15 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[_EXAMPLES])
     def serve_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-        with tf.control_dependencies([self._check_batch(serialized, "examples")]):
-            raw = tf.io.parse_example(serialized, self._serving_spec)
-        return self._scores(self.tft_layer(raw))
+        return self._scores(self._transform(serialized, self._serving_spec, self.max_batch))
 
     @tf.function(input_signature=[_EXAMPLES])
     def transform_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-        with tf.control_dependencies([self._check_batch(serialized, "examples", EVAL_MAX_BATCH)]):
-            raw = tf.io.parse_example(serialized, self._raw_spec)
-        return self.tft_layer(raw)
+        return self._transform(serialized, self._raw_spec, EVAL_MAX_BATCH)
 
     @tf.function(input_signature=[_EXAMPLES])
     def evaluate_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-        with tf.control_dependencies([self._check_batch(serialized, "examples", EVAL_MAX_BATCH)]):
-            raw = tf.io.parse_example(serialized, self._serving_spec)
-        transformed = self.tft_layer(raw)
+        transformed = self._transform(serialized, self._serving_spec, EVAL_MAX_BATCH)
         outputs = self._scores(transformed)
         outputs[names.RETRIEVAL_OUTPUT] = catalog_rank(outputs[names.RETRIEVAL_OUTPUT],
                                                        transformed[names.MOVIE_INDEX])
