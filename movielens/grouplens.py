@@ -96,6 +96,13 @@ class MalformedLine:
         if len(self.text) > MALFORMED_TEXT_CHARS:
             object.__setattr__(self, "text", self.text[:MALFORMED_TEXT_CHARS])
 
+    @classmethod
+    def from_bytes(cls, file: str, line_number: int, reason: str, raw: bytes,
+                   by_offset: bool = False) -> "MalformedLine":
+        """From the line's bytes, of which only the start is decoded (as latin-1: any byte)."""
+        return cls(file, line_number, reason, raw[:MALFORMED_TEXT_CHARS].decode("latin-1"),
+                   by_offset)
+
     def __str__(self) -> str:
         where = (f"{self.file} (at byte {self.line_number})" if self.by_offset
                  else f"{self.file}:{self.line_number}")
@@ -433,7 +440,7 @@ def read_lines(layout: ArchiveLayout, member: str, encoding: Optional[str] = Non
             try:
                 text = line_text(layout, member, raw, number == 1, encoding)
             except ValueError as error:
-                yield number, MalformedLine(name, number, str(error), raw.decode("latin-1"))
+                yield number, MalformedLine.from_bytes(name, number, str(error), raw)
                 continue
             if text is not None:
                 yield number, text

@@ -139,9 +139,8 @@ def _text(line: Line, layout: grouplens.ArchiveLayout, member: str, encoding: st
 
 def _malformed(line: Line, reason: str) -> beam.pvalue.TaggedOutput:
     name, position, by_offset, raw = line
-    return beam.pvalue.TaggedOutput(MALFORMED, grouplens.MalformedLine(
-        name, position, reason, raw[:grouplens.MALFORMED_TEXT_CHARS].decode("latin-1"),
-        by_offset=by_offset))
+    return beam.pvalue.TaggedOutput(MALFORMED, grouplens.MalformedLine.from_bytes(
+        name, position, reason, raw, by_offset=by_offset))
 
 
 class ParseTable(beam.DoFn):
