@@ -35,8 +35,7 @@ def run_load_check(model_dir: str, timeout: float = TIMEOUT_SECONDS) -> dict:
     try:
         process = subprocess.run([sys.executable, "-m", "serving.load_check", model_dir],
                                  capture_output=True, text=True, env=child_environment(),
-                                 timeout=timeout,
-                                 cwd=names.PROJECT_ROOT, check=False)
+                                 timeout=timeout, cwd=names.PROJECT_ROOT, check=False)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"the load check took more than {timeout:.0f} s"}
     lines = process.stdout.strip().splitlines()

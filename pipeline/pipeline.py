@@ -1,5 +1,5 @@
 """The TFX DAG: ExampleGen → statistics, schema, validation → Transform → Trainer →
-Evaluator (against the last blessed model) and LoadCheck (TensorFlow-only load) → Pusher.
+Evaluator (against the served model) and LoadCheck (TensorFlow-only load) → Pusher.
 
 `create_pipeline` only builds: the runners resolve the data source first (the one piece of
 I/O, with errors a person can act on) and pass what ExampleGen reads.

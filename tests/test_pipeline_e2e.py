@@ -12,8 +12,6 @@ import names
 EXPECTED_COMPONENTS = {
     "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
     "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "LoadCheck", "Pusher"}
-UPSTREAM_OF_EVALUATOR = EXPECTED_COMPONENTS - {"latest_blessed_model_resolver", "Evaluator",
-                                               "LoadCheck", "Pusher"}
 
 
 @pytest.fixture

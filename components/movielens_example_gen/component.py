@@ -39,8 +39,8 @@ class MovieLensExampleGen(FileBasedExampleGen):
 
     `input_base` is the folder holding the data; `file_pattern` the archive's name in it
     ("*" = the folder itself is the extracted archive). Both are glob patterns to TFX: pass
-    literal paths through `glob.escape`. For TFDS, `input_base` is a folder
-    that describes the source (its fingerprint is the cache key) and `tfds_name` names it.
+    literal paths through `glob.escape`. For TFDS, `input_base` is a folder that describes
+    the source (its fingerprint is the cache key) and `tfds_name` names it.
     """
 
     SPEC_CLASS = MovieLensExampleGenSpec
