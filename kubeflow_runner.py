@@ -14,10 +14,13 @@ import bootstrap
 bootstrap.ensure_venv()  # before anything imports TensorFlow: sets TF_USE_LEGACY_KERAS=1
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
+import names  # noqa: E402
 from pipeline import configs  # noqa: E402
 from runner.flags import add_pipeline_flags, pipeline_fields_from_args  # noqa: E402
 
@@ -70,6 +73,31 @@ def dataflow_beam_args(project: str, region: str, temp_location: str,
             "--experiments=use_runner_v2"]
 
 
+def scope_baseline_to_pipeline(job: dict, pipeline_name: str) -> None:
+    """Restricts the compiled baseline query to blessings of this pipeline, in place.
+
+    TFX compiles LatestBlessedModelStrategy to a metadata query for the newest blessed
+    ModelBlessing of the whole store, and a project's store is shared by all its pipelines:
+    another pipeline's model would become this one's baseline. Our Evaluator records the
+    pipeline's name on its blessing (`names.BLESSING_PIPELINE_KEY`); the query is given a
+    filter on it, in the syntax of the query's own `blessed` filter.
+    """
+    if not _PIPELINE_NAME.fullmatch(pipeline_name):
+        raise configs.ConfigError(f"pipeline_name {pipeline_name!r} cannot go in a query")
+    blessing_queries = [
+        query for executor in job["pipelineSpec"]["deploymentSpec"]["executors"].values()
+        for query in executor.get("resolver", {}).get("outputArtifactQueries", {}).values()
+        if 'schema_title="tfx.ModelBlessing"' in query["filter"]]
+    if len(blessing_queries) != 1:  # TFX compiles the strategy differently: look again
+        raise RuntimeError(f"expected one ModelBlessing query in the compiled pipeline, "
+                           f"found {len(blessing_queries)}")
+    blessing_queries[0]["filter"] += (
+        f' AND metadata.{names.BLESSING_PIPELINE_KEY}.string_value="{pipeline_name}"')
+
+
+_PIPELINE_NAME = re.compile(r"[a-z0-9-]+")
+
+
 def compile_pipeline(args: argparse.Namespace) -> str:
     """Writes the PipelineJob JSON; returns its path."""
     from tfx import v1 as tfx
@@ -99,7 +127,13 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     source = data_source.resolve(config.data.source, config.cache_dir)
     runner.run(create_pipeline(config, source, Mode.KUBEFLOW),
                parameter_values=runtime_parameter_defaults(config, source))
-    return os.path.abspath(args.output)
+    path = os.path.abspath(args.output)
+    with open(path) as f:
+        job = json.load(f)
+    scope_baseline_to_pipeline(job, config.pipeline_name)
+    with open(path, "w") as f:
+        json.dump(job, f, indent=2, sort_keys=True)
+    return path
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -122,5 +122,7 @@ PUSHER_ID = "Pusher"
 ALREADY_SERVING_KEY = "already_serving_version"  # on a PushedModel that was not pushed again
 PUSHED_MODEL_ID_KEY = "model_id"  # on a PushedModel: the MLMD id of the Model it pushed
 LOAD_CHECK_ERROR_KEY = "load_check_error"  # on an InfraBlessing: why the model did not load
+# On a ModelBlessing: the pipeline that blessed it (Kubeflow's baseline query filters on it).
+BLESSING_PIPELINE_KEY = "pipeline_name"
 # The execution property (or custom_config key) holding a component's code fingerprint.
 CODE_FINGERPRINT_KEY = "code_fingerprint"

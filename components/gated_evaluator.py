@@ -21,7 +21,7 @@ from components.code_fingerprint import code_fingerprint
 from components.eval_config import EvalThresholds, make_eval_config
 from components.hyperparameters_gen import read_values
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
-from names import CODE_FINGERPRINT_KEY
+from names import BLESSING_PIPELINE_KEY, CODE_FINGERPRINT_KEY
 
 HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY
 GATE_KEY = "gate"  # 0: evaluate only (an experiment), never bless
@@ -34,6 +34,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
         TRAINING_CONFIG_KEY: ExecutionParameter(type=str),
         CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
         GATE_KEY: ExecutionParameter(type=int, optional=True),
+        BLESSING_PIPELINE_KEY: ExecutionParameter(type=str, optional=True),
         **{name: ExecutionParameter(type=float) for name in THRESHOLD_KEYS},
     }
     INPUTS = {
@@ -65,6 +66,12 @@ class GatedEvaluatorExecutor(evaluator_executor.Executor):
             exec_properties,
             artifact_utils.get_single_uri(hyperparameters) if hyperparameters else None)
         super().Do(input_dict, output_dict, exec_properties)
+        # Kubeflow's metadata store is shared by every pipeline of a project: its baseline
+        # query (kubeflow_runner.scope_baseline_to_pipeline) keeps this pipeline's blessings.
+        blessing = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.BLESSING_KEY])
+        blessing.set_string_custom_property(BLESSING_PIPELINE_KEY,
+                                            exec_properties.get(BLESSING_PIPELINE_KEY) or "")
 
 
 class GatedEvaluator(base_beam_component.BaseBeamComponent):
@@ -74,9 +81,11 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  baseline_model: Optional[types.BaseChannel], training: TrainingConfig,
                  thresholds: Dict[str, Union[float, data_types.RuntimeParameter]],
-                 hyperparameters: Optional[types.BaseChannel] = None, gate: bool = True) -> None:
+                 hyperparameters: Optional[types.BaseChannel] = None, gate: bool = True,
+                 pipeline_name: str = "") -> None:
         """`thresholds`: EvalThresholds.as_parameters(), or run-time parameters in its place.
-        `gate=False`: metrics only, never a blessing (experiments).
+        `gate=False`: metrics only, never a blessing (experiments). `pipeline_name` is
+        recorded on the blessing (`names.BLESSING_PIPELINE_KEY`).
 
         The compile-time EvalConfig (from the compiled values) is kept in the spec for
         readers; the executor replaces it with the run-time one.
@@ -89,6 +98,7 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
             hyperparameters=hyperparameters,
             eval_config=make_eval_config(training, compiled, gate),
             gate=int(gate),
+            pipeline_name=pipeline_name,
             training_config=training.to_json(),
             code_fingerprint=code_fingerprint([__name__]),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

@@ -97,6 +97,25 @@ def test_data_location_hyperparameters_and_thresholds_are_run_time_parameters(co
     assert hyperparameters.task_output_artifact.producer_task == "HyperparametersGen"
 
 
+def test_the_baseline_is_the_latest_model_blessed_by_this_pipeline(compiled):
+    """Kubeflow's metadata store is shared by a project's pipelines: the baseline query must
+    not return another pipeline's blessed model."""
+    job, _ = compiled
+    queries = [query["filter"] for executor in job["pipelineSpec"]["deploymentSpec"]
+               ["executors"].values()
+               for query in executor.get("resolver", {}).get("outputArtifactQueries", {}).values()]
+    blessing_query, = [q for q in queries if 'schema_title="tfx.ModelBlessing"' in q]
+    assert blessing_query.endswith(
+        ' AND metadata.pipeline_name.string_value="movielens-multitask"')
+    assert "metadata.blessed.number_value=1" in blessing_query
+    # The Evaluator is told the name it records on its blessing.
+    assert job["pipelineSpec"]["root"]["dag"]["tasks"]["Evaluator"]["inputs"]["parameters"][
+        "pipeline_name"]["runtimeValue"]["constantValue"]["stringValue"] == "movielens-multitask"
+    with pytest.raises(RuntimeError, match="one ModelBlessing query"):
+        kubeflow_runner.scope_baseline_to_pipeline(
+            {"pipelineSpec": {"deploymentSpec": {"executors": {}}}}, "movielens-multitask")
+
+
 def test_a_dataflow_configuration_compiles(tmp_path, no_network):
     output = tmp_path / "dataflow.json"
     args = kubeflow_runner.parse_args([
