@@ -15,13 +15,23 @@ What it lacks, and this one adds:
   folders of processes that died mid-copy are removed by the next push.
 - A model identical (same files, same bytes) to the newest served version is not pushed
   again: the PushedModel says `already_serving_version` instead.
-Object stores (gs://, s3://) have no atomic rename: there TFX's copy, `saved_model.pb` last,
-is the guarantee, and only folders holding `saved_model.pb` count as versions.
+Object stores (gs://, s3://) have no atomic rename, and one bucket may receive pushes from
+concurrent runs. There TFX copies into a staging prefix unique to this push,
+`<base>/.incoming-<start µs>-<random>/`; the model is then copied to its version folder with
+`saved_model.pb` last (a loader that finds it finds every other file), and only folders holding
+`saved_model.pb` count as versions. The version is the Unix time in microseconds (above the
+newest version; if that is ahead of the clock, newest + 1 + a random offset), so two runs
+publishing in the same second still get two folders; an existing folder is never written into.
+Staging prefixes, and version folders without `saved_model.pb`, older than
+`STALE_SECONDS` are a dead push's and are removed by the next push.
 """
 
 import hashlib
 import os
+import secrets
 import shutil
+import time
+import uuid
 from typing import Any, Dict, List, Optional
 
 from absl import logging
@@ -40,6 +50,10 @@ from components.code_fingerprint import code_fingerprint
 INCOMING_PREFIX = ".incoming-"
 SAVED_MODEL_FILE = "saved_model.pb"
 _PUSHED_VERSION = "pushed_version"  # the property TFX's Pusher sets on a PushedModel
+# On an object store, a staging prefix or an incomplete version folder this old belongs to a
+# push that died (no push copies one model for six hours).
+STALE_SECONDS = 6 * 3600
+_MICROSECONDS = 1_000_000
 
 
 def _is_local(path: str) -> bool:
@@ -98,6 +112,56 @@ def _remove_abandoned_copies(base_directory: str) -> None:
             continue  # someone else's live process
 
 
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _remove_abandoned_object_store_copies(base_directory: str, now_us: int) -> None:
+    """Deletes staging prefixes and incomplete version folders older than STALE_SECONDS.
+
+    Their names carry their start time (µs); a version folder named in seconds by an older
+    push reads as 1970 here, so an incomplete one of those is removed too.
+    """
+    if not fileio.isdir(base_directory):
+        return
+    oldest_live = now_us - STALE_SECONDS * _MICROSECONDS
+    for name in (entry.rstrip("/") for entry in fileio.listdir(base_directory)):
+        path = os.path.join(base_directory, name)
+        if name.startswith(INCOMING_PREFIX):
+            started = name[len(INCOMING_PREFIX):].split("-", 1)[0]
+            stale = not started.isdigit() or int(started) < oldest_live
+        else:
+            stale = (name.isdigit() and int(name) < oldest_live
+                     and not fileio.exists(os.path.join(path, SAVED_MODEL_FILE)))
+        if stale:
+            logging.info("Removing %s, left by a push that did not finish.", path)
+            io_utils.delete_dir(path)
+
+
+def _new_object_store_version(base_directory: str, now_us: int) -> int:
+    """A version above every existing one and unlikely to be chosen by a concurrent push."""
+    folders = [int(name.rstrip("/")) for name in fileio.listdir(base_directory)
+               if name.rstrip("/").isdigit()] if fileio.isdir(base_directory) else []
+    newest = max(folders, default=0)
+    version = now_us if now_us > newest else newest + 1 + secrets.randbelow(_MICROSECONDS)
+    while fileio.exists(os.path.join(base_directory, str(version))):
+        version += 1 + secrets.randbelow(_MICROSECONDS)
+    return version
+
+
+def _publish(staged: str, version_path: str) -> None:
+    """Copies a staged SavedModel to its version folder, `saved_model.pb` last.
+
+    Never over an existing file (TFX's `copy_dir` would first delete an existing folder, a
+    concurrent push's): a name clash fails the push instead of mixing two models.
+    """
+    files = _files(staged)
+    for name in sorted(files, key=lambda name: name == SAVED_MODEL_FILE):
+        target = os.path.join(version_path, name)
+        fileio.makedirs(os.path.dirname(target))
+        fileio.copy(os.path.join(staged, name), target, overwrite=False)
+
+
 def _destination(exec_properties: Dict[str, Any]) -> pusher_pb2.PushDestination:
     destination = pusher_pb2.PushDestination()
     proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
@@ -127,24 +191,31 @@ class AtomicPusherExecutor(pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             model_push.set_string_custom_property(names.ALREADY_SERVING_KEY, str(served))
             return
-        if not _is_local(base_directory):
-            super().Do(input_dict, output_dict, exec_properties)  # saved_model.pb last
-            return
-
-        _remove_abandoned_copies(base_directory)
-        staging = os.path.join(base_directory, f"{INCOMING_PREFIX}{os.getpid()}")
-        if fileio.exists(staging):  # this process's own failed attempt: TFX would skip it
-            io_utils.delete_dir(staging)
+        if _is_local(base_directory):
+            _remove_abandoned_copies(base_directory)
+            staging = os.path.join(base_directory, f"{INCOMING_PREFIX}{os.getpid()}")
+            if fileio.exists(staging):  # this process's own failed attempt: TFX would skip it
+                io_utils.delete_dir(staging)
+        else:
+            now_us = _now_us()
+            _remove_abandoned_object_store_copies(base_directory, now_us)
+            staging = os.path.join(base_directory,
+                                   f"{INCOMING_PREFIX}{now_us}-{uuid.uuid4().hex}")
         destination.filesystem.base_directory = staging
         super().Do(input_dict, output_dict, {
             **exec_properties,
             standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)})
-        staged = model_push.get_string_custom_property(_PUSHED_VERSION)
-        # TFX names versions by the second: a push in the same second as the newest gets +1.
-        newest = served_versions(base_directory)
-        version = str(max(int(staged), newest[-1] + 1 if newest else 0))
-        serving_path = os.path.join(base_directory, version)
-        os.rename(os.path.join(staging, staged), serving_path)
+        staged = os.path.join(staging, model_push.get_string_custom_property(_PUSHED_VERSION))
+        if _is_local(base_directory):
+            # TFX names versions by the second: a push in the same second as the newest gets +1.
+            newest = served_versions(base_directory)
+            version = str(max(int(os.path.basename(staged)), newest[-1] + 1 if newest else 0))
+            serving_path = os.path.join(base_directory, version)
+            os.rename(staged, serving_path)
+        else:
+            version = str(_new_object_store_version(base_directory, _now_us()))
+            serving_path = os.path.join(base_directory, version)
+            _publish(staged, serving_path)
         io_utils.delete_dir(staging)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
         logging.info("Model pushed to %s.", serving_path)

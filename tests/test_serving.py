@@ -304,38 +304,96 @@ def test_a_full_disk_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tmp_
     assert os.listdir(base) == [version]
 
 
+def _object_store(name: str) -> str:
+    """TF's in-memory ram:// filesystem, standing in for gs:// (no rename there either)."""
+    return f"ram://serving-{name}-{os.getpid()}-{time.time_ns()}/movielens"
+
+
+def _names(base: str):
+    return sorted(name.rstrip("/") for name in tf.io.gfile.listdir(base))
+
+
 def test_push_to_an_object_store_writes_saved_model_pb_last(tmp_path, monkeypatch):
-    """No rename on GCS/S3: a version counts only once saved_model.pb, copied last, exists.
-    TF's in-memory ram:// filesystem stands in for gs://."""
+    """No rename on GCS/S3: the version folder is written file by file, saved_model.pb last,
+    from a staging prefix of this push; only a folder holding saved_model.pb is a version."""
     model = _serving_model(tmp_path)
-    base = f"ram://serving-{os.getpid()}/movielens"
+    base = _object_store("order")
 
     copied = []
     real_copy = atomic_pusher.fileio.copy
 
     def recording_copy(source, destination, overwrite=False):
-        if destination.startswith(base):  # not TFX's archive copy in the PushedModel
-            copied.append(os.path.basename(destination))
+        copied.append(destination)
         real_copy(source, destination, overwrite=overwrite)
 
     monkeypatch.setattr(atomic_pusher.fileio, "copy", recording_copy)
     version = _pushed_version(_push(model, base))
-    assert copied[-1] == "saved_model.pb" and len(copied) == 2
+    into_version = [os.path.relpath(d, f"{base}/{version}") for d in copied
+                    if d.startswith(f"{base}/{version}/")]
+    assert into_version == ["variables/variables.data-00000-of-00001", "saved_model.pb"]
+    staged = [d for d in copied if d.startswith(f"{base}/{atomic_pusher.INCOMING_PREFIX}")]
+    assert len(staged) == 2 and copied.index(staged[-1]) < copied.index(
+        f"{base}/{version}/variables/variables.data-00000-of-00001")
+    assert _names(base) == [version]  # the staging prefix is gone
+    assert abs(int(version) - time.time_ns() // 1000) < 600 * 1_000_000  # µs since 1970
     assert atomic_pusher.served_versions(base) == [int(version)]
     assert _pushed_version(_push(model, base)) is None  # same model
 
     (model / "saved_model.pb").write_bytes(b"graph 2")
 
     def die_before_the_graph(source, destination, overwrite=False):
-        if destination.startswith(base) and destination.endswith("saved_model.pb"):
+        if destination.startswith(f"{base}/") and destination.endswith("saved_model.pb") \
+                and atomic_pusher.INCOMING_PREFIX not in destination:
             raise OSError("killed during the copy")
         real_copy(source, destination, overwrite=overwrite)
 
     monkeypatch.setattr(atomic_pusher.fileio, "copy", die_before_the_graph)
-    time.sleep(1.1)  # TFX names versions by the second
     with pytest.raises(OSError):
         _push(model, base)
     assert atomic_pusher.served_versions(base) == [int(version)]  # the partial copy is no version
+
+
+def test_pushes_to_one_object_store_in_the_same_microsecond_get_their_own_versions(
+        tmp_path, monkeypatch):
+    """Two runs publishing at once must not write into one folder (mixing two models)."""
+    base = _object_store("clash")
+    monkeypatch.setattr(atomic_pusher, "_now_us", lambda: 1_800_000_000_000_000)
+    versions = []
+    for graph in (b"graph A", b"graph B"):
+        model = _serving_model(tmp_path / graph.decode()[-1])
+        (model / "saved_model.pb").write_bytes(graph)
+        versions.append(_pushed_version(_push(model, base)))
+    assert versions[0] == "1800000000000000" and int(versions[1]) > int(versions[0])
+    assert atomic_pusher.served_versions(base) == [int(v) for v in versions]
+    for version, graph in zip(versions, (b"graph A", b"graph B")):
+        with tf.io.gfile.GFile(f"{base}/{version}/saved_model.pb", "rb") as f:
+            assert f.read() == graph
+    # A folder that appeared under the chosen name is never written into.
+    clash = f"{base}/1800000000000000/variables/variables.data-00000-of-00001"
+    with pytest.raises(Exception, match="exists"):
+        atomic_pusher._publish(f"{base}/{versions[1]}", f"{base}/{versions[0]}")
+    with tf.io.gfile.GFile(clash, "rb") as f:
+        assert f.read() == b"weights"
+
+
+def test_a_push_to_an_object_store_removes_what_dead_pushes_left(tmp_path, monkeypatch):
+    base = _object_store("stale")
+    now = 1_800_000_000_000_000
+    old = now - (atomic_pusher.STALE_SECONDS + 60) * 1_000_000
+    recent = now - 60 * 1_000_000
+    left = {f"{atomic_pusher.INCOMING_PREFIX}{old}-dead": "1/variables/x",  # a dead push's
+            f"{atomic_pusher.INCOMING_PREFIX}{recent}-live": "1/variables/x",  # maybe copying
+            str(old): "variables/x",  # a version folder whose saved_model.pb never came
+            str(recent): "variables/x"}  # maybe a concurrent push publishing now
+    for folder, file in left.items():
+        tf.io.gfile.makedirs(os.path.dirname(f"{base}/{folder}/{file}"))
+        with tf.io.gfile.GFile(f"{base}/{folder}/{file}", "wb") as f:
+            f.write(b"partial")
+    monkeypatch.setattr(atomic_pusher, "_now_us", lambda: now)
+    version = _pushed_version(_push(_serving_model(tmp_path), base))
+    assert _names(base) == sorted([f"{atomic_pusher.INCOMING_PREFIX}{recent}-live", str(recent),
+                                   version])
+    assert atomic_pusher.served_versions(base) == [int(version)]
 
 
 @pytest.fixture(scope="module")
