@@ -36,6 +36,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--data", default="gs://YOUR_BUCKET/ml-100k.zip",
                         help="GroupLens .zip or folder the workers can read (gs://...), or "
                              "tfds:movielens/100k-ratings")
+    parser.add_argument("--split", choices=configs.SPLIT_METHODS, default=configs.DataConfig.split,
+                        help="hash (TFX's hash split, default) or time (train before a cut-off "
+                             "time, eval after)")
     parser.add_argument("--image", default=DEFAULT_IMAGE, help="the image built from Dockerfile")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="PipelineJob JSON to write")
     add_pipeline_flags(parser)
@@ -113,7 +116,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
             *args.beam_arg)
     config = configs.PipelineConfig(
         output_dir=args.pipeline_root,
-        data=configs.DataConfig(source=args.data),
+        data=configs.DataConfig(source=args.data, split=args.split),
         **fields,
         vertex_training=None if args.vertex_training_workers is None else configs.VertexTraining(
             project=args.vertex_project or "", region=args.vertex_region or "",

@@ -34,6 +34,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="pipeline root, MLMD database, serving dir and run_summary.json")
     add_pipeline_flags(parser)
     parser.add_argument("--train-percent", type=int, default=configs.DataConfig.train_percent)
+    parser.add_argument("--split", choices=configs.SPLIT_METHODS, default=configs.DataConfig.split,
+                        help="hash: TFX's hash split (the tutorial's, default); time: train "
+                             "before one cut-off time, eval after (no user's future in train)")
     parser.add_argument("--max-malformed-lines", type=int,
                         default=configs.DataConfig.max_malformed_lines)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
@@ -56,7 +59,7 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
     return configs.PipelineConfig(
         output_dir=os.path.abspath(args.output_dir),
         data=configs.DataConfig(source=args.data, train_percent=args.train_percent,
-                                max_malformed_lines=args.max_malformed_lines),
+                                max_malformed_lines=args.max_malformed_lines, split=args.split),
         enable_cache=not args.no_cache,
         **pipeline_fields_from_args(args),
     )
@@ -97,8 +100,12 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      f"{component['wall_seconds']:7.1f} s")
     for name, value in sorted((summary["eval_metrics"] or {}).items()):
         lines.append(f"  eval {name}: {value:.4f}")
-    for name, value in sorted((summary.get("user_recall_metrics") or {}).items()):
-        lines.append(f"  eval per-user {name} (rated titles removed): {value:.4f}")
+    model_ranking = summary.get("user_ranking_metrics") or {}
+    popularity = summary.get("popularity_ranking_metrics") or {}
+    for name, value in sorted(model_ranking.items()):
+        baseline = (f" (popularity baseline {popularity[name]:.4f})" if name in popularity
+                    else "")
+        lines.append(f"  eval per-user {name} (rated titles removed): {value:.4f}{baseline}")
     pushed = summary["pushed_model"] or (
         f"nothing (already serving {summary['already_serving']})" if summary["already_serving"]
         else None)

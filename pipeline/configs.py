@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Tuple
 import names
 from components.curated_schema_gen import require_project_path
 from components.eval_config import EvalThresholds
+from components.movielens_example_gen.time_split import SPLIT_METHODS
 from models.hparams import ConfigError, TrainingConfig
 from movielens.source import ML_100K_URL
 
@@ -25,10 +26,15 @@ class DataConfig:
     """
 
     source: str = DEFAULT_DATA
-    train_percent: int = 80  # deterministic hash split of the examples: train / eval
+    train_percent: int = 80  # train's share of the ratings; the rest is eval
     max_malformed_lines: int = 0  # more malformed input lines than this fail ExampleGen
+    # "hash": TFX's deterministic hash split of the examples (the TFRS tutorial's protocol);
+    # "time": train before one cut-off time, eval after (no user's future in train).
+    split: str = "hash"
 
     def __post_init__(self) -> None:
+        if self.split not in SPLIT_METHODS:
+            raise ConfigError(f"split must be one of {SPLIT_METHODS}, got {self.split!r}")
         if not 0 < self.train_percent < 100:
             raise ConfigError(f"train_percent must be in 1..99, got {self.train_percent}")
         if self.max_malformed_lines < 0:

@@ -172,8 +172,8 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     defaults = runtime_parameter_defaults(config, source)
     parameter = lambda name: _parameter(mode, name, defaults[name])  # noqa: E731
 
-    # Ratings (a GroupLens archive or TFDS) → tf.Examples, split train/eval by a hash; fails on
-    # malformed lines past the tolerance and on duplicate ratings.
+    # Ratings (a GroupLens archive or TFDS) → tf.Examples, split train/eval by a hash (or by
+    # time); fails on malformed lines past the tolerance and on duplicate ratings.
     example_gen = MovieLensExampleGen(
         input_base=parameter(DATA_ROOT_PARAMETER),
         file_pattern=(source.file_pattern if source.file_pattern == "*"
@@ -181,6 +181,7 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         tfds_name=source.tfds_name,
         train_percent=config.data.train_percent,
         max_malformed_lines=config.data.max_malformed_lines,
+        split_by=config.data.split,
         # The local files' fingerprint; on Kubeflow the data is read where the pipeline runs.
         data_fingerprint="" if mode is Mode.KUBEFLOW else source.fingerprint)
     if mode is not Mode.KUBEFLOW:  # on Kubeflow the pipeline's Beam options rule

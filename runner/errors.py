@@ -6,8 +6,9 @@ from typing import Optional
 
 from components.anomalies_gate import DataAnomaliesError
 from components.movielens_example_gen.executor import MalformedDataError
+from components.movielens_example_gen.time_split import TimeSplitError
 
-DATA_ERRORS = (MalformedDataError, DataAnomaliesError)
+DATA_ERRORS = (MalformedDataError, DataAnomaliesError, TimeSplitError)
 # Beam appends the step's name to an exception raised inside it.
 _BEAM_STEP = re.compile(r"\s*\[while running '[^']*'\]\s*$")
 

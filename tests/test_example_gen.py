@@ -5,6 +5,7 @@ import os
 import tempfile
 
 import apache_beam as beam
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -220,32 +221,73 @@ def test_ml_1m_format(tmp_path):
     assert _value(examples[b"2"], names.MOVIE_TITLE) == ["Señorita (1999)".encode("utf-8")]
 
 
-def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
-    """The executor (its own write, no shuffle) loses and repeats nothing; splits are by hash."""
-    from tfx.components.util import examples_utils
-    from tfx.types import artifact_utils, standard_artifacts
+def _run_executor(tmp_path, folder: str, **component_args):
+    """Runs the executor as TFX would; returns (the Examples artifact, {split: examples})."""
+    from tfx.types import standard_artifacts
 
-    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=400)
-    component = MovieLensExampleGen(input_base=folder, train_percent=80)
+    component = MovieLensExampleGen(input_base=folder, **component_args)
     exec_properties = dict(component.exec_properties)
     exec_properties["input_base"] = folder
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
     example_gen.Executor().Do({}, {"examples": [examples]}, exec_properties)
+    written = {}
+    for split in ("train", "eval"):
+        files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
+        records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+        written[split] = [tf.train.Example.FromString(r.numpy()) for r in records]
+    return examples, written
+
+
+def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
+    """The executor (its own write, no shuffle) loses and repeats nothing; splits are by hash."""
+    from tfx.components.util import examples_utils
+    from tfx.types import artifact_utils
+
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=400)
+    examples, written = _run_executor(tmp_path, folder, train_percent=80)
 
     assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
     assert examples_utils.get_payload_format_string(examples) == "FORMAT_TF_EXAMPLE"
     assert examples_utils.get_file_format(examples) == "tfrecords_gzip"
-    pairs = {}
-    for split in ("train", "eval"):
-        files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
-        records = tf.data.TFRecordDataset(files, compression_type="GZIP")
-        pairs[split] = [
-            (_value(e, names.USER_ID)[0], _value(e, names.MOVIE_ID)[0])
-            for e in map(tf.train.Example.FromString, (r.numpy() for r in records))]
+    pairs = {split: [(_value(e, names.USER_ID)[0], _value(e, names.MOVIE_ID)[0]) for e in part]
+             for split, part in written.items()}
     everything = pairs["train"] + pairs["eval"]
     assert len(everything) == len(set(everything)) == 400
     assert 0.7 < len(pairs["train"]) / 400 < 0.9
+    times = {split: [_value(e, names.TIMESTAMP)[0] for e in part]
+             for split, part in written.items()}
+    assert min(times["eval"]) < max(times["train"])  # a hash split mixes past and future
+
+
+def test_the_time_split_puts_every_train_rating_before_every_eval_rating(tmp_path):
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_ratings=400)
+    with open(os.path.join(folder, "u.data")) as f:  # a few ratings share one time
+        lines = f.read().splitlines()
+    tied = [line.rsplit("\t", 1)[0] + "\t888888888" for line in lines[:40]]
+    with open(os.path.join(folder, "u.data"), "w") as f:
+        f.write("\n".join(tied + lines[40:]) + "\n")
+    _, written = _run_executor(tmp_path, folder, train_percent=70, split_by="time")
+    times = {split: sorted(_value(e, names.TIMESTAMP)[0] for e in part)
+             for split, part in written.items()}
+    assert len(times["train"]) + len(times["eval"]) == 400
+    assert times["train"][-1] < times["eval"][0]  # nothing in train is later than eval
+    everything = sorted(times["train"] + times["eval"])
+    assert times["eval"][0] == everything[int(400 * 0.7)]  # the cut-off: the 70 % quantile
+    assert 0.6 < len(times["train"]) / 400 <= 0.7  # ties at the cut-off go to eval
+
+
+def test_a_time_split_cut_off_is_the_train_share_quantile_and_never_empties_train():
+    from components.movielens_example_gen import time_split
+
+    assert time_split.cutoff(np.arange(10), 0.8) == 8
+    assert time_split.cutoff(np.array([5, 1, 1, 9, 7]), 0.6) == 7  # ties go to eval
+    assert time_split.cutoff(np.array([5, 1, 1, 1, 9]), 0.5) == 5  # train would be empty
+    with pytest.raises(time_split.TimeSplitError, match="the same timestamp"):
+        time_split.cutoff(np.array([3, 3, 3, 3]), 0.5)
+    with pytest.raises(ValueError, match="split must be one of"):
+        from pipeline.configs import DataConfig
+        DataConfig(split="random")
 
 
 @pytest.mark.parametrize("write", [movielens_fixture.write_ml10m, movielens_fixture.write_csv])
@@ -332,3 +374,55 @@ def test_a_timestamp_beyond_int64_is_a_malformed_line(tmp_path):
         extra_rating_lines=["1\t2\t3\t9223372036854775808"])
     with pytest.raises(Exception, match=r"timestamp 9223372036854775808 is out of range"):
         _read(folder + "/*")
+
+
+# (user, movie id, stars, timestamp): movies 2 and 3 are one title under two ids.
+_REPEATED_TITLE_RATINGS = [(1, 2, 5, 100), (1, 3, 1, 200),  # later under movie 3: kept
+                           (2, 3, 4, 300), (2, 2, 2, 300),  # same second: the larger id kept
+                           (3, 2, 3, 50),  # rated once: kept
+                           (1, 4, 3, 10)]  # another title
+_KEPT = {("1", "3", 1.0), ("2", "3", 4.0), ("3", "2", 3.0), ("1", "4", 3.0)}
+
+
+def _triples(examples):
+    return {(_value(e, names.USER_ID)[0].decode(), _value(e, names.MOVIE_ID)[0].decode(),
+             _value(e, names.USER_RATING)[0]) for e in examples}
+
+
+def test_one_rating_per_user_and_title_the_latest_is_kept(tmp_path, caplog):
+    """The model's items are titles: ML-100K lists 18 titles under two movie ids, and a user
+    who rated both would count twice (and could be scored in eval on a pair trained on)."""
+    folder = movielens_fixture.write_ml100k(str(tmp_path / "d"), num_users=5, num_movies=6,
+                                            num_ratings=10)
+    with open(os.path.join(folder, "u.item"), "rb") as f:
+        items = f.read().splitlines()
+    title_of_2 = items[1].split(b"|")[1]
+    items[2] = b"|".join([b"3", title_of_2, *items[2].split(b"|")[2:]])
+    with open(os.path.join(folder, "u.item"), "wb") as f:
+        f.write(b"\n".join(items) + b"\n")
+    with open(os.path.join(folder, "u.data"), "w") as f:
+        f.write("".join(f"{u}\t{m}\t{r}\t{t}\n" for u, m, r, t in _REPEATED_TITLE_RATINGS))
+    with caplog.at_level("WARNING"):
+        examples = _read(folder + "/*")
+    assert len(examples) == 4 and _triples(examples) == _KEPT
+    report = caplog.text
+    assert "2 rating(s) in" in report and "the latest" in report
+    assert f"user 1 rated {title_of_2.decode('latin-1')!r} as movie 2 and, later, as movie 3" \
+        in report
+    assert "user 2 rated" in report and "as movie 2 and, later, as movie 3" in report
+
+
+def test_the_tfds_source_keeps_one_rating_per_user_and_title_too(monkeypatch):
+    titles = {2: "Twice (1997)", 3: "Twice (1997)", 4: "Once (1995)"}
+    ratings = [example_records.make_example(str(u), titles[m], float(r), t, str(m), [1])
+               for u, m, r, t in _REPEATED_TITLE_RATINGS]
+    monkeypatch.setattr(example_gen, "tfds_ratings", lambda name: iter(ratings))
+    output = os.path.join(tempfile.mkdtemp(), "examples")
+    with beam.Pipeline() as pipeline:
+        _ = (pipeline
+             | example_gen._MovieLensToExample(  # pylint: disable=no-value-for-parameter
+                 {"input_base": "", example_gen.TFDS_NAME_KEY: "movielens/100k-ratings"}, "*")
+             | beam.io.WriteToTFRecord(output))
+    examples = [tf.train.Example.FromString(record.numpy())
+                for record in tf.data.TFRecordDataset(tf.io.gfile.glob(output + "*"))]
+    assert len(examples) == 4 and _triples(examples) == _KEPT

@@ -15,7 +15,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 from components.code_fingerprint import code_fingerprint
-from components.movielens_example_gen import executor
+from components.movielens_example_gen import executor, time_split
 from names import CODE_FINGERPRINT_KEY
 
 DATA_FINGERPRINT_KEY = "data_fingerprint"
@@ -26,6 +26,7 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
         executor.TFDS_NAME_KEY: ExecutionParameter(type=str, optional=True),
         executor.MAX_MALFORMED_LINES_KEY: ExecutionParameter(type=int),
+        time_split.SPLIT_BY_KEY: ExecutionParameter(type=str, optional=True),
         # Part of the cache key: a change to this component's code re-runs it.
         CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
         # Part of the cache key too: the input files' sizes and nanosecond times (TFX's own
@@ -49,7 +50,12 @@ class MovieLensExampleGen(FileBasedExampleGen):
 
     def __init__(self, input_base: str, file_pattern: str = "*", train_percent: int = 80,
                  max_malformed_lines: int = 0, tfds_name: str = "",
-                 data_fingerprint: str = "") -> None:
+                 data_fingerprint: str = "", split_by: str = time_split.HASH) -> None:
+        """`split_by`: "hash" (TFX's hash split of the examples) or "time" (train before one
+        cut-off time, eval after: `time_split.py`); `train_percent` is train's share."""
+        if split_by not in time_split.SPLIT_METHODS:
+            raise ValueError(f"split_by must be one of {time_split.SPLIT_METHODS}, got "
+                             f"{split_by!r}")
         if not 0 < train_percent < 100:
             raise ValueError(f"train_percent must be in 1..99, got {train_percent}")
         if max_malformed_lines < 0:
@@ -67,7 +73,8 @@ class MovieLensExampleGen(FileBasedExampleGen):
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             tfds_name=tfds_name,
             max_malformed_lines=max_malformed_lines,
-            code_fingerprint=code_fingerprint([executor.__name__]),
+            split_by=split_by,
+            code_fingerprint=code_fingerprint([executor.__name__, time_split.__name__]),
             data_fingerprint=data_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
         )

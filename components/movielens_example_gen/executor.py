@@ -10,7 +10,7 @@ import dataclasses
 import glob
 import logging
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -23,7 +23,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 import names
-from components.movielens_example_gen import parsing
+from components.movielens_example_gen import parsing, repeated_titles, time_split
 from components.movielens_example_gen.examples import tfds_ratings
 from movielens import grouplens
 
@@ -36,29 +36,36 @@ class MalformedDataError(ValueError):
     """The input has more malformed lines than tolerated (or no usable rating at all)."""
 
 
-class _MalformedReport(beam.CombineFn):
-    """(count, the first lines by file and line number)."""
+class _CountAndFirst(beam.CombineFn):
+    """(count, the first records in `key` order): a report of lines or ratings left out."""
 
-    def create_accumulator(self) -> Tuple[int, List[grouplens.MalformedLine]]:
+    def __init__(self, key: Callable[[Any], Any]) -> None:
+        self._key = key
+
+    def create_accumulator(self) -> Tuple[int, List[Any]]:
         return 0, []
 
-    def add_input(self, accumulator, line):
-        count, lines = accumulator
-        return count + 1, sorted(lines + [line], key=_order)[:_REPORTED_LINES]
+    def add_input(self, accumulator, record):
+        count, records = accumulator
+        return count + 1, sorted(records + [record], key=self._key)[:_REPORTED_LINES]
 
     def merge_accumulators(self, accumulators):
-        count, lines = 0, []
-        for part_count, part_lines in accumulators:
+        count, records = 0, []
+        for part_count, part_records in accumulators:
             count += part_count
-            lines = sorted(lines + part_lines, key=_order)[:_REPORTED_LINES]
-        return count, lines
+            records = sorted(records + part_records, key=self._key)[:_REPORTED_LINES]
+        return count, records
 
     def extract_output(self, accumulator):
         return accumulator
 
 
-def _order(line: grouplens.MalformedLine) -> Tuple[str, int]:
+def _line_order(line: grouplens.MalformedLine) -> Tuple[str, int]:
     return line.file, line.line_number
+
+
+def _superseded_order(record: repeated_titles.Superseded) -> repeated_titles.Superseded:
+    return record
 
 
 def format_report(count: int, lines: List[grouplens.MalformedLine], source: str) -> str:
@@ -107,8 +114,10 @@ class _CountRatings(beam.CombineFn):
 
 def check_input(_, rating_count: RatingCount,
                 report: Tuple[int, List[grouplens.MalformedLine]], max_malformed_lines: int,
-                source: str) -> None:
-    """Fails the pipeline past the tolerance or on any duplicate rating; logs tolerated lines.
+                source: str,
+                superseded: Tuple[int, List[repeated_titles.Superseded]] = (0, [])) -> None:
+    """Fails the pipeline past the tolerance or on any duplicate rating; logs tolerated lines
+    and the ratings dropped by the one-rating-per-(user, title) rule (`repeated_titles`).
 
     MovieLens holds one rating per (user, movie): a repeated pair is a duplicated row or a
     merge of two exports, and would silently count twice (or leak across the split), so it
@@ -133,16 +142,30 @@ def check_input(_, rating_count: RatingCount,
                         format_report(count, lines, source))
     if rating_count.ratings == 0:
         raise MalformedDataError(f"{source} holds no usable rating")
-    logging.info("%s: %d examples, %d malformed line(s) tolerated", source,
-                 rating_count.ratings, count)
+    dropped, records = superseded
+    if dropped:
+        logging.warning("%s", repeated_titles.format_superseded(dropped, records, source))
+    logging.info("%s: %d examples, %d malformed line(s) tolerated, %d superseded rating(s) "
+                 "dropped", source, rating_count.ratings - dropped, count, dropped)
 
 
-def _serialized_with_key(example: tf.train.Example) -> Iterator[Any]:
-    feature = example.features.feature
-    yield beam.pvalue.TaggedOutput(parsing.RATING_KEYS, np.array([parsing.rating_key(
-        feature[names.USER_ID].bytes_list.value[0].decode(),
-        feature[names.MOVIE_ID].bytes_list.value[0].decode())], dtype=np.int64))
-    yield example.SerializeToString(deterministic=True)
+def _first(example: tf.train.Example, name: str) -> Any:
+    feature = example.features.feature[name]
+    values = feature.bytes_list.value or feature.int64_list.value
+    return values[0].decode() if isinstance(values[0], bytes) else values[0]
+
+
+def _serialized_with_key(example: tf.train.Example, repeated: Dict[str, str]) -> Iterator[Any]:
+    user_id, movie_id = _first(example, names.USER_ID), _first(example, names.MOVIE_ID)
+    yield beam.pvalue.TaggedOutput(parsing.RATING_KEYS, np.array(
+        [parsing.rating_key(user_id, movie_id)], dtype=np.int64))
+    serialized = example.SerializeToString(deterministic=True)
+    if movie_id in repeated:
+        yield beam.pvalue.TaggedOutput(repeated_titles.REPEATED_TITLE, (
+            (user_id, repeated[movie_id]),
+            (_first(example, names.TIMESTAMP), int(movie_id), serialized)))
+    else:
+        yield serialized
 
 
 def input_path(input_base: str, split_pattern: str) -> str:
@@ -174,21 +197,32 @@ def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
     tfds_name = exec_properties.get(TFDS_NAME_KEY) or ""
     if tfds_name:
         source = f"tfds:{tfds_name}"
-        parsed = (pipeline | "TfdsName" >> beam.Create([tfds_name])
-                  | "ReadTfds" >> beam.FlatMap(tfds_ratings)
-                  | "Serialize" >> beam.FlatMap(_serialized_with_key).with_outputs(
-                      parsing.RATING_KEYS, main="examples"))
-        examples, keys = parsed.examples, parsed[parsing.RATING_KEYS]
+        records = (pipeline | "TfdsName" >> beam.Create([tfds_name])
+                   | "ReadTfds" >> beam.FlatMap(tfds_ratings))
+        repeated = repeated_titles.ids_of_repeated_titles(
+            records | "MovieTitles" >> beam.Map(
+                lambda e: (_first(e, names.MOVIE_ID), _first(e, names.MOVIE_TITLE)))
+            | "UniqueMovies" >> beam.Distinct(), "Tfds")
+        parsed = records | "Serialize" >> beam.FlatMap(
+            _serialized_with_key, beam.pvalue.AsDict(repeated)).with_outputs(
+                parsing.RATING_KEYS, repeated_titles.REPEATED_TITLE, main="examples")
+        kept, superseded = repeated_titles.keep_latest(parsed[repeated_titles.REPEATED_TITLE])
+        examples = (parsed.examples, kept) | "AllExamples" >> beam.Flatten()
+        keys = parsed[parsing.RATING_KEYS]
         malformed = pipeline | "NoMalformed" >> beam.Create([])
     else:
         source = input_path(input_base, split_pattern)
-        examples, keys, malformed = parsing.read_ratings(pipeline, grouplens.locate(source))
-    report = malformed | "Report" >> beam.CombineGlobally(_MalformedReport())
+        examples, keys, malformed, superseded = parsing.read_ratings(
+            pipeline, grouplens.locate(source))
+    report = malformed | "Report" >> beam.CombineGlobally(_CountAndFirst(_line_order))
+    superseded_report = superseded | "SupersededReport" >> beam.CombineGlobally(
+        _CountAndFirst(_superseded_order))
     rating_count = keys | "CountRatings" >> beam.CombineGlobally(_CountRatings())
     _ = (pipeline | "CheckTrigger" >> beam.Create([None])
          | "CheckInput" >> beam.Map(
              check_input, beam.pvalue.AsSingleton(rating_count), beam.pvalue.AsSingleton(report),
-             int(exec_properties.get(MAX_MALFORMED_LINES_KEY) or 0), source))
+             int(exec_properties.get(MAX_MALFORMED_LINES_KEY) or 0), source,
+             beam.pvalue.AsSingleton(superseded_report)))
     return examples
 
 
@@ -204,6 +238,23 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _MovieLensToExample
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
+                               ) -> Dict[str, beam.pvalue.PCollection]:
+        """TFX's hash split, or with `split_by="time"` the time split (`time_split.py`),
+        the output config's hash buckets giving the train share."""
+        if (exec_properties.get(time_split.SPLIT_BY_KEY) or time_split.HASH) == time_split.HASH:
+            return super().GenerateExamplesByBeam(pipeline, exec_properties)
+        input_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        output_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
+        splits = output_config.split_config.splits
+        examples = pipeline | "InputToRecord" >> _MovieLensToExample(  # pylint: disable=E1120
+            exec_properties, input_config.splits[0].pattern)
+        return time_split.split_by_time(
+            examples, [split.name for split in splits],
+            splits[0].hash_buckets / sum(split.hash_buckets for split in splits))
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:

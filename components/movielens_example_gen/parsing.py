@@ -28,6 +28,7 @@ from apache_beam.io import textio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from components.movielens_example_gen import repeated_titles
 from components.movielens_example_gen.examples import ExampleSerializer
 from movielens import grouplens
 
@@ -177,7 +178,8 @@ class KeepFirst(beam.DoFn):
 
 class ParseRatings(beam.DoFn):
     """Rating line batches → serialized tf.Examples joined with their movie (and user), one
-    array of the batch's packed (user, movie) keys → RATING_KEYS, bad lines → MALFORMED."""
+    array of the batch's packed (user, movie) keys → RATING_KEYS, bad lines → MALFORMED;
+    ratings of a title listed under several movie ids → REPEATED_TITLE (`repeated_titles`)."""
 
     def __init__(self, layout: grouplens.ArchiveLayout) -> None:
         self._layout = layout
@@ -185,7 +187,7 @@ class ParseRatings(beam.DoFn):
         self._serializer = ExampleSerializer()
 
     def process(self, batch: LineBatch, movies: Dict[str, grouplens.Movie],
-                users: Dict[str, grouplens.User]) -> Iterator[Any]:
+                users: Dict[str, grouplens.User], repeated: Dict[str, str]) -> Iterator[Any]:
         layout, serialize = self._layout, self._serializer.serialize
         keys = []
         for line in batch:
@@ -207,8 +209,14 @@ class ParseRatings(beam.DoFn):
                 yield _malformed(line, str(error))
                 continue
             keys.append(rating_key(rating.user_id, rating.movie_id))
-            yield serialize(rating.user_id, movie.title, rating.rating, rating.timestamp,
-                            movie.movie_id, movie.genres, side)
+            example = serialize(rating.user_id, movie.title, rating.rating, rating.timestamp,
+                                movie.movie_id, movie.genres, side)
+            if movie.movie_id in repeated:
+                yield beam.pvalue.TaggedOutput(repeated_titles.REPEATED_TITLE, (
+                    (rating.user_id, movie.title),
+                    (rating.timestamp, int(movie.movie_id), example)))
+            else:
+                yield example
         yield beam.pvalue.TaggedOutput(RATING_KEYS, np.array(keys, dtype=np.int64))
 
 
@@ -230,18 +238,23 @@ def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member:
 
 
 def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
-                 ) -> Tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
+                 ) -> Tuple[beam.PCollection, ...]:
     """(serialized tf.Examples, arrays of packed (user, movie) keys, malformed lines of every
-    file) of a GroupLens archive or folder."""
+    file, `repeated_titles.Superseded` ratings dropped) of a GroupLens archive or folder."""
     movies, movie_errors = read_table(pipeline, layout, layout.movies, grouplens.parse_movie,
                                       "movie_id", "Movies")
     users, user_errors = read_table(pipeline, layout, layout.users, grouplens.parse_user,
                                     "user_id", "Users")
+    repeated = repeated_titles.ids_of_repeated_titles(
+        movies | "MovieTitles" >> beam.Map(lambda pair: (pair[0], pair[1].title)), "Movies")
     parsed = (read_lines(pipeline, layout, layout.ratings, "Ratings")
               | "ParseRatings" >> beam.ParDo(
                   ParseRatings(layout), movies=beam.pvalue.AsDict(movies),
-                  users=beam.pvalue.AsDict(users)).with_outputs(
-                      MALFORMED, RATING_KEYS, main="examples"))
+                  users=beam.pvalue.AsDict(users),
+                  repeated=beam.pvalue.AsDict(repeated)).with_outputs(
+                      MALFORMED, RATING_KEYS, repeated_titles.REPEATED_TITLE, main="examples"))
+    kept, superseded = repeated_titles.keep_latest(parsed[repeated_titles.REPEATED_TITLE])
     malformed = ((parsed[MALFORMED], movie_errors, user_errors)
                  | "AllMalformed" >> beam.Flatten())
-    return parsed.examples, parsed[RATING_KEYS], malformed
+    examples = (parsed.examples, kept) | "AllExamples" >> beam.Flatten()
+    return examples, parsed[RATING_KEYS], malformed, superseded
