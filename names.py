@@ -106,13 +106,41 @@ def recall_metric(k: int) -> str:
     return f"recall_at_{k}"
 
 
-RECALL_USERS = "recall_users"  # how many eval users the recall averages over
+def ndcg_metric(k: int) -> str:
+    """Per-user NDCG@K, binary relevance (rated titles removed)."""
+    return f"ndcg_at_{k}"
+
+
+def map_metric(k: int) -> str:
+    """Per-user average precision in the top K, averaged over users (MAP@K)."""
+    return f"map_at_{k}"
+
+
+def mrr_metric(k: int) -> str:
+    """Mean reciprocal rank of each user's first relevant title within the top K."""
+    return f"mrr_at_{k}"
+
+
+def coverage_metric(k: int) -> str:
+    """Share of catalog titles in some eval user's top K."""
+    return f"coverage_at_{k}"
+
+
+def novelty_metric(k: int) -> str:
+    """Mean self-information (bits) of the titles in eval users' top K."""
+    return f"novelty_at_{k}"
+
+
+RANKED_USERS = "ranked_users"  # how many eval users the ranking metrics average over
 
 # --- Files the Trainer writes next to its TensorBoard logs (the ModelRun artifact) ------------
 TRAINING_CONFIG_FILE = "training_config.json"  # the config that trained, overrides included
 TRAINING_LOG_FILE = "training_log.json"  # epochs, early stopping, validation history
 KERAS_METRICS_FILE = "keras_eval_metrics.json"  # Keras's own metrics on the eval split
-RECALL_METRICS_FILE = "user_recall_metrics.json"  # per-user Recall@K, rated titles removed
+# Per-user ranking metrics (models/evaluation.py), rated titles removed: the model's, and the
+# popularity baseline's by the same code.
+RANKING_METRICS_FILE = "user_ranking_metrics.json"
+POPULARITY_METRICS_FILE = "popularity_ranking_metrics.json"
 
 # --- Pipeline node ids and properties that the run summary reads back from MLMD --------------
 SCHEMA_GEN_ID = "SchemaGen"

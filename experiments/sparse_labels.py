@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                 "rated_fit_examples": result.rated_fit_examples,
                 "fit_examples": result.fit_examples,
                 "validation": validation_metrics(result.history, result.best_epoch),
-                "eval": training.evaluate(result.model, config, train, evaluation),
+                "eval": training.evaluate(result.model, config, train, evaluation).flat(),
                 "seconds": round(time.time() - started, 1)}
             print(f"p={percent}% {name}: eval RMSE {row[name]['eval'][RMSE]:.4f} "
                   f"({row[name]['seconds']} s)", flush=True)

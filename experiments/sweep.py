@@ -48,7 +48,7 @@ def main(argv=None) -> int:
                   "validation": validation_metrics(result.history, result.best_epoch),
                   "seconds": round(time.time() - started, 1)}
         if args.report_eval:
-            record["eval"] = training.evaluate(result.model, config, train, evaluation)
+            record["eval"] = training.evaluate(result.model, config, train, evaluation).flat()
         append_jsonl(args.log, record)
         val = record["validation"]
         print(f"{overrides}: epochs {result.epochs_trained} best {result.best_epoch} "

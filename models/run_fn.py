@@ -28,13 +28,13 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     `model_run_dir` (this worker's directory: see distribute.output_dir).
 
     Every worker calls this with identical arguments: fit and evaluate are collective under
-    MWMS, and each worker's model ends with the same weights, so the per-user recall that
-    each computes locally from them is the same too.
+    MWMS, and each worker's model ends with the same weights, so the per-user ranking metrics
+    that each computes locally from them are the same too.
     """
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")
     with strategy.scope():  # variables, optimizer and metrics become distributed ones
         result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
-        metrics = training.evaluate(result.model, config, train, evaluation)
+        measured = training.evaluate(result.model, config, train, evaluation)
     _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
@@ -42,12 +42,13 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
         "num_replicas": strategy.num_replicas_in_sync})
 
     # Keras's own evaluation (FactorizedTopK over the catalog), kept next to the TensorBoard
-    # logs so TFMA's figures can be checked against it; per-user Recall@K in its own file.
-    recall = {name: metrics.pop(name) for name in list(metrics)
-              if name.startswith("recall_")}
-    logging.info("Keras evaluation on the eval split: %s; per-user recall: %s", metrics, recall)
-    _write_json(model_run_dir, names.KERAS_METRICS_FILE, metrics)
-    _write_json(model_run_dir, names.RECALL_METRICS_FILE, recall)
+    # logs so TFMA's figures can be checked against it; the per-user ranking metrics of the
+    # model and of the popularity baseline in their own files.
+    logging.info("Keras evaluation on the eval split: %s; per-user ranking: %s; popularity "
+                 "baseline: %s", measured.keras, measured.ranking, measured.popularity)
+    _write_json(model_run_dir, names.KERAS_METRICS_FILE, measured.keras)
+    _write_json(model_run_dir, names.RANKING_METRICS_FILE, measured.ranking)
+    _write_json(model_run_dir, names.POPULARITY_METRICS_FILE, measured.popularity)
     return result.model
 
 

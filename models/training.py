@@ -2,7 +2,7 @@
 so a sweep trains exactly what the pipeline trains."""
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -10,7 +10,7 @@ import tensorflow as tf
 import names
 from models import distribute
 from models.data import Columns, sample_rows, to_dataset, training_splits
-from models.evaluation import ScoreFn, user_recall_at_k
+from models.evaluation import ScoreFn, popularity_scorer, user_ranking_metrics
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
 from models.model import MovieLensModel, make_optimizer
@@ -114,11 +114,25 @@ def user_scorer(model: MovieLensModel) -> ScoreFn:
     return score_users
 
 
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """What the Trainer measures on the eval split."""
+
+    keras: Dict[str, float]  # Keras's metrics (masked RMSE, catalog top-K), maybe on a sample
+    ranking: Dict[str, float]  # the model's per-user ranking metrics (models/evaluation.py)
+    popularity: Dict[str, float]  # the popularity baseline's, by the same code
+
+    def flat(self) -> Dict[str, float]:
+        """Keras's and the model's ranking metrics in one dict (for experiment tables)."""
+        return {**self.keras, **self.ranking}
+
+
 def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, evaluation: Columns,
-             keras_max_rows: int = KERAS_EVAL_MAX_ROWS) -> Dict[str, Any]:
+             keras_max_rows: int = KERAS_EVAL_MAX_ROWS) -> Evaluation:
     """Keras's metrics (masked RMSE, catalog top-K) on `evaluation`, or on a seeded sample of
-    `keras_max_rows` of its rows (`keras_eval_examples` says how many), and per-user Recall@K
-    on all of it with the titles each user rated in `train` removed."""
+    `keras_max_rows` of its rows (`keras_eval_examples` says how many); the per-user ranking
+    metrics of the model and of the popularity baseline on all of it, the titles each user
+    rated in `train` removed (none without `config.recall_ks`)."""
     skip_keras_conversion()
     keras_rows = sample_rows(evaluation, keras_max_rows, config.seed)
     data = distribute.distribute_dataset(
@@ -127,8 +141,12 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     metrics = model.evaluate(data.data, steps=data.steps, return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in metrics.items()}
     metrics["keras_eval_examples"] = float(len(keras_rows[names.USER_INDEX]))
-    if config.recall_ks:
-        metrics.update(user_recall_at_k(
-            user_scorer(model), model.num_movies, {k: v.numpy() for k, v in train.items()},
-            {k: v.numpy() for k, v in evaluation.items()}, config.recall_ks))
-    return metrics
+    if not config.recall_ks:
+        return Evaluation(metrics, {}, {})
+    train_columns = {k: v.numpy() for k, v in train.items()}
+    eval_columns = {k: v.numpy() for k, v in evaluation.items()}
+    ranking, popularity = (
+        user_ranking_metrics(scorer, model.num_movies, train_columns, eval_columns,
+                             config.recall_ks)
+        for scorer in (user_scorer(model), popularity_scorer(train_columns, model.num_movies)))
+    return Evaluation(metrics, ranking, popularity)

@@ -97,12 +97,14 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     evaluation: Optional[Dict[str, float]] = None
     if outputs.get("ModelEvaluation"):
         evaluation = load_eval_metrics(outputs["ModelEvaluation"][0].uri)
-    user_recall = None
-    for model_run in outputs.get("ModelRun", []):  # the Trainer's per-user Recall@K
-        path = os.path.join(model_run.uri, names.RECALL_METRICS_FILE)
-        if os.path.exists(path):
-            with open(path) as f:
-                user_recall = json.load(f)
+    ranking: Dict[str, Optional[Dict[str, float]]] = {
+        names.RANKING_METRICS_FILE: None, names.POPULARITY_METRICS_FILE: None}
+    for model_run in outputs.get("ModelRun", []):  # the Trainer's per-user ranking metrics
+        for file_name in ranking:
+            path = os.path.join(model_run.uri, file_name)
+            if os.path.exists(path):
+                with open(path) as f:
+                    ranking[file_name] = json.load(f)
     blessing = outputs.get("ModelBlessing", [None])[0]
     load_check = outputs.get("InfraBlessing", [None])[0]
     pushed = outputs.get("PushedModel", [None])[0]
@@ -113,8 +115,10 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     return {
         "pipeline_run": run.name,
         "eval_metrics": evaluation,
-        # Trainer, eval split: per-user Recall@K over the catalog minus the user's train titles
-        "user_recall_metrics": user_recall,
+        # Trainer, eval split: per-user ranking metrics over the catalog minus the user's train
+        # titles (Recall@K, NDCG@K, MAP, MRR, coverage, novelty), and a popularity baseline's
+        "user_ranking_metrics": ranking[names.RANKING_METRICS_FILE],
+        "popularity_ranking_metrics": ranking[names.POPULARITY_METRICS_FILE],
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
         # LoadCheck: the model loads with TensorFlow alone and answers its warm-up requests
         "loads_in_serving": (bool(_value(load_check, "blessed"))

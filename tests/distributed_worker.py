@@ -74,7 +74,7 @@ def train(name: str, config: TrainingConfig, strategy, train_columns, eval_colum
                   "num_replicas": strategy.num_replicas_in_sync,
                   "strategy": type(strategy).__name__,
                   "keras": _read(model_run_dir, names.KERAS_METRICS_FILE),
-                  "recall": _read(model_run_dir, names.RECALL_METRICS_FILE),
+                  "recall": _read(model_run_dir, names.RANKING_METRICS_FILE),
                   "log": _read(model_run_dir, names.TRAINING_LOG_FILE),
                   "seconds": time.monotonic() - started}
     os.makedirs(os.path.join(out, name), exist_ok=True)

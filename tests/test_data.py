@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import names
 from models.data import keep_label_fraction, split_validation, training_splits
-from models.evaluation import user_recall_at_k
+from models.evaluation import user_ranking_metrics
 from models.hparams import ConfigError, TrainingConfig
 from models.preprocessing import rating_and_mask
 
@@ -81,11 +81,11 @@ def test_recall_removes_rated_titles_and_averages_over_users():
     train = {names.USER_INDEX: np.array([0]), names.MOVIE_INDEX: np.array([0])}
     evaluation = {names.USER_INDEX: np.array([0, 0, 1]),
                   names.MOVIE_INDEX: np.array([1, 3, 1])}
-    metrics = user_recall_at_k(lambda users: scores[users], 4, train, evaluation, ks=(1, 2))
+    metrics = user_ranking_metrics(lambda users: scores[users], 4, train, evaluation, ks=(1, 2))
     # User 0 ranks 2, 3, 1 once title 0 is removed: top-1 no hit, top-2 one of two.
     assert metrics["recall_at_1"] == pytest.approx((0 + 1) / 2)
     assert metrics["recall_at_2"] == pytest.approx((0.5 + 1) / 2)
-    assert metrics["recall_users"] == 2
+    assert metrics["ranked_users"] == 2
 
 
 def test_new_levers_are_validated():

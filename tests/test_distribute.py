@@ -189,8 +189,8 @@ def test_only_the_chief_writes_outputs(runs):
     assert chief["model_run_dir"] == shared
     assert other["model_run_dir"] != shared and not os.path.exists(other["model_run_dir"])
     written = set(os.listdir(shared))
-    assert {"keras_eval_metrics.json", "user_recall_metrics.json",
-            "training_log.json"} <= written
+    assert {"keras_eval_metrics.json", "user_ranking_metrics.json",
+            "popularity_ranking_metrics.json", "training_log.json"} <= written
     assert any(name.startswith("train") and os.path.isdir(os.path.join(shared, name))
                for name in written)  # TensorBoard's train/ (the chief's only)
 

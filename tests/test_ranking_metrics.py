@@ -1,0 +1,137 @@
+"""Per-user ranking metrics: the chunked Recall@K gives the numbers of the dense
+implementation it replaced; NDCG, MAP, MRR, coverage and novelty match a plain per-user
+oracle; the popularity baseline ranks by train counts."""
+
+from typing import Dict, Sequence
+
+import numpy as np
+import pytest
+
+import names
+from models.evaluation import popularity_scorer, user_ranking_metrics
+
+
+def _dense_recall(scores: np.ndarray, train: Dict[str, np.ndarray],
+                  evaluation: Dict[str, np.ndarray], ks: Sequence[int]) -> Dict[str, float]:
+    """The previous implementation (dense [users, titles] matrices, one argsort of every user),
+    kept as the oracle."""
+    num_users, num_movies = scores.shape[0] - names.NUM_OOV_BUCKETS, scores.shape[1]
+
+    def pairs(columns):
+        matrix = np.zeros((num_users + names.NUM_OOV_BUCKETS, num_movies), dtype=bool)
+        users, movies = columns[names.USER_INDEX], columns[names.MOVIE_INDEX]
+        known = movies < num_movies
+        matrix[users[known], movies[known]] = True
+        return matrix
+
+    seen = pairs(train)
+    relevant = pairs(evaluation) & ~seen
+    users = np.flatnonzero(relevant.sum(axis=1) > 0)
+    ranked = np.where(seen[users], -np.inf, scores[users])
+    order = np.argsort(-ranked, axis=1, kind="stable")
+    counts = relevant[users].sum(axis=1)
+    metrics = {"ranked_users": float(len(users))}
+    for k in ks:
+        hits = np.take_along_axis(relevant[users], order[:, :k], axis=1).sum(axis=1)
+        metrics[f"recall_at_{k}"] = float(np.mean(hits / counts)) if len(users) else 0.0
+    return metrics
+
+
+def _columns(rng, rows: int, num_users: int, num_movies: int):
+    # Indices up to num_users / num_movies: the OOV user and OOV titles occur too.
+    return {names.USER_INDEX: rng.integers(0, num_users + 1, rows),
+            names.MOVIE_INDEX: rng.integers(0, num_movies + 1, rows)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("chunk_cells", [1, 97, 10_000])
+def test_chunked_recall_equals_the_dense_one(seed, chunk_cells):
+    rng = np.random.default_rng(seed)
+    num_users, num_movies = 50, 40
+    # Few distinct scores: many ties, which must break towards the lower title index.
+    scores = rng.integers(0, 4, (num_users + 1, num_movies)).astype(np.float32)
+    train = _columns(rng, 900, num_users, num_movies)
+    evaluation = _columns(rng, 300, num_users, num_movies)  # duplicates and train pairs too
+    ks = (1, 5, 10, 39, 60)  # 60 > catalog: every title, seen ones included
+    chunked = user_ranking_metrics(lambda users: scores[users], num_movies, train, evaluation,
+                                   ks, chunk_cells=chunk_cells)
+    dense = _dense_recall(scores, train, evaluation, ks)
+    assert {name: chunked[name] for name in dense} == dense
+    assert chunked["ranked_users"] > 40
+    oracle = _oracle(scores, train, evaluation, ks)
+    assert set(chunked) == set(dense) | set(oracle)
+    for name, value in oracle.items():
+        assert chunked[name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_no_eval_user_gives_zero_recall():
+    train = {names.USER_INDEX: np.array([0]), names.MOVIE_INDEX: np.array([1])}
+    evaluation = {names.USER_INDEX: np.array([0]), names.MOVIE_INDEX: np.array([1])}
+    metrics = user_ranking_metrics(lambda users: np.zeros((len(users), 3)), 3, train,
+                                   evaluation, (1,))
+    assert metrics == {"ranked_users": 0.0, "recall_at_1": 0.0, "ndcg_at_1": 0.0,
+                       "map_at_1": 0.0, "mrr_at_1": 0.0, "coverage_at_1": 0.0,
+                       "novelty_at_1": 0.0}
+
+
+def _oracle(scores, train, evaluation, ks):
+    """NDCG@k, MAP and MRR at max(ks), coverage and novelty at min(ks), one user at a time,
+    from their textbook definitions (binary relevance)."""
+    num_movies = scores.shape[1]
+
+    def rated(columns):
+        pairs = {}
+        for user, movie in zip(columns[names.USER_INDEX], columns[names.MOVIE_INDEX]):
+            if movie < num_movies:
+                pairs.setdefault(int(user), set()).add(int(movie))
+        return pairs
+
+    seen, later = rated(train), rated(evaluation)
+    train_users = len(seen)
+    raters = np.zeros(num_movies)
+    for titles in seen.values():
+        raters[list(titles)] += 1
+    deep, shallow = max(ks), min(ks)
+    per_user = {f"ndcg_at_{k}": [] for k in ks}
+    per_user.update({f"map_at_{deep}": [], f"mrr_at_{deep}": [], "novelty": []})
+    recommended = set()
+    for user in sorted(later):
+        relevant = later[user] - seen.get(user, set())
+        if not relevant:
+            continue
+        order = sorted(range(num_movies), key=lambda m: (m in seen.get(user, set()),
+                                                          -scores[user, m], m))
+        for k in ks:
+            dcg = sum(1 / np.log2(i + 2) for i, m in enumerate(order[:k]) if m in relevant)
+            ideal = sum(1 / np.log2(i + 2) for i in range(min(len(relevant), k)))
+            per_user[f"ndcg_at_{k}"].append(dcg / ideal)
+        hits, precisions, first = 0, [], None
+        for i, m in enumerate(order[:deep]):
+            if m in relevant:
+                hits += 1
+                precisions.append(hits / (i + 1))
+                first = first or i + 1
+        per_user[f"map_at_{deep}"].append(sum(precisions) / min(len(relevant), deep))
+        per_user[f"mrr_at_{deep}"].append(1 / first if first else 0.0)
+        top = order[:shallow]
+        recommended.update(top)
+        per_user["novelty"].append(np.mean(
+            [-np.log2(max(raters[m], 1) / train_users) for m in top]))
+    metrics = {name: float(np.mean(values)) for name, values in per_user.items()
+               if name != "novelty"}
+    metrics[f"coverage_at_{shallow}"] = len(recommended) / num_movies
+    metrics[f"novelty_at_{shallow}"] = float(np.mean(per_user["novelty"]))
+    return metrics
+
+
+def test_the_popularity_baseline_recommends_the_most_rated_unseen_titles():
+    # Train counts per title: 0 → 3 ratings, 1 → 1, 2 → 2, 3 → 0 (and one OOV title, index 4).
+    train = {names.USER_INDEX: np.array([0, 1, 2, 0, 1, 2, 1]),
+             names.MOVIE_INDEX: np.array([0, 0, 0, 1, 2, 2, 4])}
+    scorer = popularity_scorer(train, num_movies=4)
+    assert scorer(np.array([5, 6])).tolist() == [[3, 1, 2, 0], [3, 1, 2, 0]]
+    # User 3 rated nothing in train: most popular first, so title 2 (eval) is a hit at rank 2.
+    evaluation = {names.USER_INDEX: np.array([3]), names.MOVIE_INDEX: np.array([2])}
+    metrics = user_ranking_metrics(scorer, 4, train, evaluation, (1, 2))
+    assert metrics["recall_at_1"] == 0.0 and metrics["recall_at_2"] == 1.0
+    assert metrics["mrr_at_2"] == 0.5 and metrics["coverage_at_1"] == 0.25
