@@ -10,12 +10,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import pytest  # noqa: E402
 
-FIXTURE_MOVIES = 60
+# More titles than the largest top-K (100), so the top-100 threshold can gate a model.
+FIXTURE_MOVIES = 150
 
 
 @pytest.fixture(scope="session")
 def pipeline_config(tmp_path_factory):
-    """A pipeline over a generated MovieLens (100 users, 60 titles, 3,000 ratings)."""
+    """A pipeline over a generated MovieLens (100 users, 150 titles, 3,000 ratings)."""
     from models.hparams import TrainingConfig
     from pipeline import configs
     from tests import movielens_fixture

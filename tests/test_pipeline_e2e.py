@@ -33,13 +33,19 @@ def test_first_run_blesses_and_pushes_a_model_with_sane_metrics(config, first_ru
     assert 0.3 < metrics["rating/root_mean_squared_error"] < 2.0
     top = [metrics[f"retrieval/top_{k}_categorical_accuracy"] for k in (1, 5, 10, 50, 100)]
     assert all(0.0 <= t <= 1.0 for t in top) and top == sorted(top)
-    assert top[-1] == 1.0  # 60 titles: the true one is always among the top 100
-    assert top[0] < 0.5
+    assert top[0] < 0.5 and top[-1] < 1.0  # 150 titles: top-100 can miss, so it can gate
 
-    recall = summary["user_recall_metrics"]  # per user, rated titles removed (Trainer)
-    assert recall["recall_users"] > 0
-    assert 0.0 < recall["recall_at_10"] <= recall["recall_at_50"] <= 1.0
-    assert recall["recall_at_100"] == 1.0  # 60 titles: every unrated one is in the top 100
+    ranking = summary["user_ranking_metrics"]  # per user, rated titles removed (Trainer)
+    assert ranking["ranked_users"] > 0
+    assert 0.0 < ranking["recall_at_10"] <= ranking["recall_at_50"] <= 1.0
+    assert ranking["recall_at_50"] <= ranking["recall_at_100"] < 1.0
+    assert all(0.0 < ranking[name] <= 1.0 for name in (
+        "ndcg_at_10", "ndcg_at_100", "map_at_100", "mrr_at_100", "coverage_at_10"))
+    assert ranking["novelty_at_10"] > 0.0
+    popularity = summary["popularity_ranking_metrics"]  # the same metrics, same code
+    assert set(popularity) == set(ranking)
+    assert popularity["ranked_users"] == ranking["ranked_users"]
+    assert popularity["coverage_at_10"] < ranking["coverage_at_10"]  # one list for everyone
 
     assert summary["blessed"] is True
     assert summary["loads_in_serving"] is True and summary["load_check_error"] is None
@@ -78,10 +84,25 @@ def test_rerun_with_nothing_changed_reuses_everything_and_pushes_nothing(config,
         assert sorted(os.listdir(config.serving_dir)) == versions_before
 
 
-def test_a_model_failing_the_thresholds_is_not_blessed_nor_pushed(config, first_run):
+def test_the_blessing_names_the_pipeline_that_blessed_it(config, first_run):
+    """Kubeflow's baseline query keeps the blessings of its own pipeline by this property."""
+    from tfx.orchestration import metadata
+    from tfx.types import standard_artifacts
+
+    connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
+    with metadata.Metadata(connection) as store:
+        blessings = store.store.get_artifacts_by_type(standard_artifacts.ModelBlessing.TYPE_NAME)
+    assert blessings and all(
+        b.custom_properties[names.BLESSING_PIPELINE_KEY].string_value == config.pipeline_name
+        for b in blessings)
+
+
+@pytest.mark.parametrize("threshold", [{"max_rmse": 0.01}, {"min_top_100_accuracy": 0.999}])
+def test_a_model_failing_the_thresholds_is_not_blessed_nor_pushed(config, first_run, threshold):
+    assert first_run["eval_metrics"][names.tfma_top_k(100)] < 0.999  # so the gate can refuse
     versions_before = sorted(os.listdir(config.serving_dir))
     strict = dataclasses.replace(
-        config, thresholds=dataclasses.replace(config.thresholds, max_rmse=0.01))
+        config, thresholds=dataclasses.replace(config.thresholds, **threshold))
     summary = local_runner.run(strict)
     assert _states(summary)["Trainer"] == "cached"
     assert summary["blessed"] is False
