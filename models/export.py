@@ -72,14 +72,20 @@ def _require(condition: tf.Tensor, message: str) -> tf.Operation:
     return tf.debugging.Assert(tf.reduce_all(condition), [message])
 
 
-def _check_ids(values: tf.Tensor, name: str, allow_empty: bool = False) -> List[tf.Operation]:
+def _check_ids(values: tf.Tensor, name: str) -> List[tf.Operation]:
     """Rejects empty strings and bytes that are not UTF-8."""
     repaired = tf.strings.unicode_transcode(values, "UTF-8", "UTF-8", errors="replace")
-    checks = [_require(tf.equal(repaired, values), f"{name} must be valid UTF-8")]
-    if not allow_empty:
-        checks.append(_require(tf.strings.length(values) > 0,
-                               f"{name} must not be an empty string"))
-    return checks
+    return [_require(tf.equal(repaired, values), f"{name} must be valid UTF-8"),
+            _require(tf.strings.length(values) > 0, f"{name} must not be an empty string")]
+
+
+def _index_table(vocabulary) -> tf.lookup.StaticHashTable:
+    """A vocabulary's id → index table; unknown ids → len(vocabulary), TFT's OOV index.
+    Anonymous: a named table's shared_name would embed a path of the build machine."""
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)),
+        default_value=tf.constant(len(vocabulary), tf.int64), experimental_is_anonymous=True)
 
 
 class ServingModule(tf.Module):
@@ -102,23 +108,17 @@ class ServingModule(tf.Module):
         # The brute-force index: every catalog title and its embedding, fixed at export time.
         titles = tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY)
         self.catalog_titles = tf.Variable(titles, trainable=False, name="catalog_titles")
-        # Title → catalog index, any other string → num_movies: the vocabulary's own mapping
-        # (TFT's OOV index), without calling the whole Transform graph per request.
-        self.title_index = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(titles), tf.range(len(titles), dtype=tf.int64)),
-            default_value=tf.constant(self.num_movies, tf.int64), experimental_is_anonymous=True)
+        # Id → vocabulary index, any other string → the vocabulary's size: TFT's own mapping
+        # (its one OOV bucket), without running the whole Transform graph per request.
+        self.title_index = _index_table(titles)
+        self.user_index = _index_table(
+            tf_transform_output.vocabulary_by_name(names.USER_VOCABULARY))
         catalog = model.catalog_embeddings()
         self.catalog = tf.Variable(catalog, trainable=False, name="catalog_embeddings")
         self.catalog_unit = tf.Variable(tf.math.l2_normalize(catalog, axis=1), trainable=False,
                                         name="catalog_unit_embeddings")
 
     # -- helpers --------------------------------------------------------------------------
-
-    def _index(self, name: str, values: tf.Tensor, index_name: str) -> tf.Tensor:
-        """Vocabulary indices of raw ids, through the Transform graph itself."""
-        shape = [-1] + list(self._raw_spec[name].shape)
-        return self.tft_layer({name: tf.reshape(values, shape)})[index_name]
 
     def _check_k(self, k: tf.Tensor) -> tf.Operation:
         return _require((k >= 1) & (k <= self.max_k), f"k must be in 1..{self.max_k}")
@@ -158,20 +158,19 @@ class ServingModule(tf.Module):
 
     def _title_mask(self, titles: tf.Tensor) -> tf.Tensor:
         """titles [B, N] → bool [B, catalog]: True where row b lists that title. Titles map to
-        catalog indices ("" and unknown titles to the OOV column, dropped), so the cost is
-        B × (N + catalog), not B × N × catalog string comparisons."""
-        rows = tf.shape(titles, out_type=tf.int64)[0]
-        index = self.title_index.lookup(tf.reshape(titles, [-1]))
-        row = tf.repeat(tf.range(rows), tf.shape(titles, out_type=tf.int64)[1])
-        counts = tf.scatter_nd(tf.stack([row, index], axis=1), tf.ones_like(index, tf.int32),
-                               tf.stack([rows, tf.constant(self.num_movies + names.NUM_OOV_BUCKETS,
-                                                           tf.int64)]))
-        return counts[:, :self.num_movies] > 0
+        catalog indices ("", unknown titles and bytes that are no title map to the OOV column,
+        dropped) and one bincount per row marks them, so the cost is B × (N + catalog), not
+        B × N × catalog string comparisons."""
+        index = tf.cast(self.title_index.lookup(titles), tf.int32)
+        columns = self.num_movies + names.NUM_OOV_BUCKETS
+        listed = tf.math.bincount(index, minlength=columns, maxlength=columns, axis=-1,
+                                  binary_output=True)
+        return listed[:, :self.num_movies] > 0
 
     def _user_scores(self, user_ids: tf.Tensor, k: tf.Tensor):
         with tf.control_dependencies(_check_ids(user_ids, names.USER_ID) + [
                 self._check_k(k), self._check_batch(user_ids, names.USER_ID)]):
-            users = self._index(names.USER_ID, user_ids, names.USER_INDEX)
+            users = self.user_index.lookup(user_ids)
         return users, self._catalog_scores(self.user_tower(users))
 
     # -- signatures -----------------------------------------------------------------------
@@ -200,8 +199,8 @@ class ServingModule(tf.Module):
                      _require(tf.size(user_id) == tf.size(movie_title),
                               "user_id and movie_title must have the same length")])
         with tf.control_dependencies(checks):
-            users = self._index(names.USER_ID, user_id, names.USER_INDEX)
-            movies = self._index(names.MOVIE_TITLE, movie_title, names.MOVIE_INDEX)
+            users = self.user_index.lookup(user_id)
+            movies = self.title_index.lookup(movie_title)
         user, movie = self.user_tower(users), self.movie_tower(movies)
         rating = self.rating_head((user, movie, users, movies))
         return {names.PREDICTED_RATING: rating[:, 0],
@@ -217,16 +216,16 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
     def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
                             exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
-        # Sizes first: the UTF-8 check itself reads every excluded title.
+        # Sizes first, before any excluded title is read.
         sizes = [self._check_batch(user_id, names.USER_ID),
                  _require(tf.shape(exclude_titles)[1] <= self.max_exclusions,
                           f"{names.EXCLUDE_INPUT} holds more than {self.max_exclusions} titles "
                           f"per row"),
                  _require(tf.shape(exclude_titles)[0] == tf.size(user_id),
                           "exclude_titles must have one row per user_id")]
+        # Excluded titles are not checked for UTF-8 (it cost 4 ms for 64 × 100 titles): bytes
+        # that are no catalog title are ignored, as unknown titles are.
         with tf.control_dependencies(sizes):
-            checks = _check_ids(exclude_titles, names.EXCLUDE_INPUT, allow_empty=True)
-        with tf.control_dependencies(checks):
             users, scores = self._user_scores(user_id, k)
             excluded = self._title_mask(exclude_titles)
         left = self.num_movies - tf.reduce_sum(tf.cast(excluded, tf.int32), axis=1)
@@ -239,7 +238,7 @@ class ServingModule(tf.Module):
     def similar_movies(self, movie_title: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
         with tf.control_dependencies(_check_ids(movie_title, names.MOVIE_TITLE) + [
                 self._check_k(k), self._check_batch(movie_title, names.MOVIE_TITLE)]):
-            movies = self._index(names.MOVIE_TITLE, movie_title, names.MOVIE_INDEX)
+            movies = self.title_index.lookup(movie_title)
         query = tf.math.l2_normalize(self.movie_tower(movies), axis=1)
         scores = tf.linalg.matmul(query, self.catalog_unit, transpose_b=True)
         itself = tf.one_hot(movies, self.num_movies, on_value=True, off_value=False)  # OOV: none

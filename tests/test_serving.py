@@ -61,9 +61,11 @@ def served(first_run, tmp_path_factory):
     top_title = first["answers"][0]["outputs"]["titles"][0][0]
     second = first["answers"][0]["outputs"]["titles"][0][1]
     requests["excluding"] = client.recommend_request(["1"], 10, [[top_title]])
-    # Padding, an unknown title and a repeated one change nothing but what they name.
+    # Padding, an unknown title, bytes that are no title (not UTF-8) and a repeated title
+    # change nothing but what they name.
     requests["excluding_noise"] = client.recommend_request(
-        ["1", "1"], 10, [[top_title, "", "Unknown (2099)", top_title], [second, "", "", ""]])
+        ["1", "1"], 10, [[top_title, "", "Unknown (2099)", top_title],
+                         [second, "", {"b64": "//4="}, ""]])
     names = list(requests)
     result = _serve_in_subprocess(model_dir, [requests[n] for n in names],
                                   tmp_path_factory.mktemp("serve"))
@@ -101,6 +103,7 @@ def test_recommend_excluding_leaves_out_the_given_titles(served):
 
 
 def test_recommend_excluding_ignores_padding_unknown_and_repeated_titles(served):
+    """Unknown excluded titles (non-UTF-8 bytes too) are ignored, not refused."""
     first = served["first_recommend"]["titles"][0]
     outputs = served["answers"]["excluding_noise"]["outputs"]
     assert outputs["titles"][0] == served["answers"]["excluding"]["outputs"]["titles"][0]
