@@ -53,6 +53,9 @@ class TrainingConfig:
     # logQ correction: in-batch negatives are drawn by popularity; subtracting log(frequency)
     # from the training logits makes scores estimate p(movie | user), popularity included.
     sampling_bias_correction: bool = False
+    # An in-batch negative that is the example's own title (the same title, another rating in
+    # the batch) is dropped from the softmax instead of being pushed away from the user.
+    remove_accidental_hits: bool = False
     validation_percent: int = 0  # train examples held out (hash of the pair) for early stopping
     early_stopping_patience: int = 0  # 0 = train all `epochs`; else stop, keep the best epoch
     early_stopping_monitor: str = "loss"  # validation loss, rmse or top_100 (of the catalog)

@@ -102,7 +102,8 @@ class MovieLensModel(tfrs.Model):
         self.retrieval_task = tfrs.tasks.Retrieval(
             metrics=tfrs.metrics.FactorizedTopK(candidates=catalog, ks=config.top_ks),
             temperature=(None if config.retrieval_temperature == 1.0
-                         else config.retrieval_temperature))
+                         else config.retrieval_temperature),
+            remove_accidental_hits=config.remove_accidental_hits)
         # The steps' logs are the same on every replica (see _global_logs): take the first's.
         self.distribute_reduction_method = "first"
         # TFRS's step (forward, gradients, update), XLA-compiled when asked for and there is
@@ -163,7 +164,12 @@ class MovieLensModel(tfrs.Model):
             "retrieval": self.retrieval_task(
                 outputs[names.USER_EMBEDDING], outputs[names.MOVIE_EMBEDDING],
                 compute_metrics=not training,
-                candidate_sampling_probability=self._sampling_probability(inputs)),
+                candidate_sampling_probability=self._sampling_probability(inputs),
+                # Title indices, for accidental hits; TFRS then also counts a top-K hit by
+                # index, against the catalog's stream positions (int32; the catalog streams
+                # in index order, so the same titles).
+                candidate_ids=(tf.cast(inputs[names.MOVIE_INDEX], tf.int32)
+                               if self.config.remove_accidental_hits else None)),
             "embedding_l2": squared_norms / tf.maximum(examples, 1.0),
         }
 

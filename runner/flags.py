@@ -23,6 +23,7 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--label-fraction": "label_fraction"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
+                  "--remove-accidental-hits": "remove_accidental_hits",
                   "--jit-compile": "jit_compile"}
 DEFAULT_PRESET = "seed"
 

@@ -213,3 +213,34 @@ def test_rating_biases_start_from_the_training_mean():
     mlp = model.rating_head.mlp(tf.concat([model(batch)["user_embedding"],
                                            model(batch)["movie_embedding"]], axis=1))
     np.testing.assert_allclose(model(batch)["rating"].numpy(), mlp.numpy() + 3.5, rtol=1e-6)
+
+
+def _in_batch_softmax(user, movie, titles, drop_accidental_hits: bool) -> float:
+    """TFRS's retrieval loss from its definition: the summed cross-entropy of each example's
+    own title against the batch's titles (the other rows of the same title left out when
+    `drop_accidental_hits`)."""
+    scores = (user @ movie.T).astype(np.float64)
+    same_title = titles[:, None] == titles[None, :]
+    if drop_accidental_hits:
+        scores = np.where(same_title & ~np.eye(len(titles), dtype=bool), -np.inf, scores)
+    log_softmax = scores - np.log(np.exp(scores - scores.max(axis=1, keepdims=True)).sum(
+        axis=1, keepdims=True)) - scores.max(axis=1, keepdims=True)
+    return float(-np.trace(log_softmax))
+
+
+@pytest.mark.parametrize("lever", [False, True])
+def test_accidental_hits_are_dropped_from_the_in_batch_softmax_only_when_asked(lever):
+    batch = _batch(64)  # 64 draws of 30 titles: many titles occur in several rows
+    titles = batch[names.MOVIE_INDEX].numpy()
+    assert len(set(titles)) < len(titles)
+    model = _model(remove_accidental_hits=lever)
+    outputs = model(batch)
+    user, movie = (outputs[names.USER_EMBEDDING].numpy(), outputs[names.MOVIE_EMBEDDING].numpy())
+    loss = model.task_losses(batch, training=True)["retrieval"].numpy()
+    assert loss == pytest.approx(_in_batch_softmax(user, movie, titles, lever), rel=1e-4)
+    assert loss != pytest.approx(_in_batch_softmax(user, movie, titles, not lever), rel=1e-4)
+    # Evaluation still runs (TFRS then counts a catalog top-K hit by title index).
+    model.compile(optimizer=make_optimizer(model.config))
+    data = tf.data.Dataset.from_tensor_slices(_batch(256)).batch(64)
+    metrics = model.evaluate(data, return_dict=True, verbose=0)
+    assert 0.0 < metrics["factorized_top_k/top_5_categorical_accuracy"] <= 1.0
