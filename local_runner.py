@@ -110,6 +110,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f"nothing (already serving {summary['already_serving']})" if summary["already_serving"]
         else None)
     lines.append(f"  blessed: {summary['blessed']}; pushed: {pushed}")
+    if summary.get("blessing_withdrawn"):
+        lines.append(f"  not blessed: {summary['blessing_withdrawn']}")
     if summary.get("load_check_error"):
         lines.append(f"  not pushed: the model does not load as TF Serving would load it: "
                      f"{summary['load_check_error']}")

@@ -46,9 +46,11 @@ TRANSFORM_SIGNATURE = "transform_features"
 PREDICT_SIGNATURE = "predict"
 RECOMMEND_SIGNATURE = "recommend"
 RECOMMEND_EXCLUDING_SIGNATURE = "recommend_excluding"
+RECOMMEND_RANKED_SIGNATURE = "recommend_ranked"  # retrieve, then order by the rating head
 SIMILAR_SIGNATURE = "similar_movies"
 EVAL_SIGNATURE = "evaluate_examples"  # what TFMA runs: a few numbers per example, not a vector
 RAW_ID_SIGNATURES = (PREDICT_SIGNATURE, RECOMMEND_SIGNATURE, RECOMMEND_EXCLUDING_SIGNATURE,
+                     RECOMMEND_RANKED_SIGNATURE,
                      SIMILAR_SIGNATURE)
 # TF Serving replays this file of PredictionLogs when it loads a model version.
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
@@ -121,6 +123,16 @@ def mrr_metric(k: int) -> str:
     return f"mrr_at_{k}"
 
 
+def graded_ndcg_metric(k: int) -> str:
+    """Per-user NDCG@K with the eval rating as each title's gain (rated titles removed)."""
+    return f"graded_ndcg_at_{k}"
+
+
+def reranked_metric(name: str) -> str:
+    """A metric of the retrieve-then-rank order (models/rerank.py) rather than retrieval's."""
+    return f"{name}_reranked"
+
+
 def coverage_metric(k: int) -> str:
     """Share of catalog titles in some eval user's top K."""
     return f"coverage_at_{k}"
@@ -152,5 +164,7 @@ PUSHED_MODEL_ID_KEY = "model_id"  # on a PushedModel: the MLMD id of the Model i
 LOAD_CHECK_ERROR_KEY = "load_check_error"  # on an InfraBlessing: why the model did not load
 # On a ModelBlessing: the pipeline that blessed it (Kubeflow's baseline query filters on it).
 BLESSING_PIPELINE_KEY = "pipeline_name"
+# On a ModelBlessing: why GatedEvaluator withdrew TFMA's blessing (the NDCG@10 threshold).
+RANKING_GATE_KEY = "ranking_gate"
 # The execution property (or custom_config key) holding a component's code fingerprint.
 CODE_FINGERPRINT_KEY = "code_fingerprint"

@@ -33,6 +33,9 @@ class EvalThresholds:
     min_top_100_accuracy: Optional[float] = 0.15
     max_rmse_increase: Optional[float] = 0.05
     max_top_100_decrease: Optional[float] = 0.02
+    # On the Trainer's per-user NDCG@10 (rated titles removed; models/evaluation.py), not a
+    # TFMA metric: GatedEvaluator withdraws TFMA's blessing below it. Off by default.
+    min_ndcg_at_10: Optional[float] = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -95,6 +98,10 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds,
         thresholds = EvalThresholds(None, None, None, None)
     gate_rating = gate and training.rating_weight > 0
     gate_retrieval = gate and training.retrieval_weight > 0
+    if gate_retrieval and thresholds.min_ndcg_at_10 is not None and \
+            10 not in training.recall_ks:
+        raise ConfigError(f"min_ndcg_at_10 needs per-user NDCG@10, but recall_ks "
+                          f"{training.recall_ks} does not include 10")
     if gate_retrieval and 100 not in training.top_ks and (
             thresholds.min_top_100_accuracy is not None
             or thresholds.max_top_100_decrease is not None):

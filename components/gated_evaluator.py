@@ -5,25 +5,36 @@ into run-time parameters. This component takes them as plain float parameters (n
 off) plus the training config and the optional hyperparameters artifact the Trainer got, and
 its executor builds the EvalConfig at run time from those — so the gate also follows
 run-time loss weights (a task with weight 0 is not gated) — then runs TFX's Evaluator.
+
+One threshold is not TFMA's: `min_ndcg_at_10`, on the per-user NDCG@10 that the Trainer
+computed (rated titles removed: TFMA's per-example metrics cannot express it). Below it, or
+if the Trainer did not write it, the executor withdraws TFMA's blessing and says why
+(`names.RANKING_GATE_KEY` on the ModelBlessing).
 """
 
+import json
+import os
 from typing import Any, Dict, List, Optional, Union
 
+from absl import logging
 from tfx import types
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.dsl.io import fileio
 from tfx.orchestration import data_types
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
+import names
 from components.code_fingerprint import code_fingerprint
 from components.eval_config import EvalThresholds, make_eval_config
 from components.hyperparameters_gen import read_values
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
-from names import BLESSING_PIPELINE_KEY, CODE_FINGERPRINT_KEY
 
 HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY
+MODEL_RUN_KEY = standard_component_specs.MODEL_RUN_KEY  # the Trainer's reports
 GATE_KEY = "gate"  # 0: evaluate only (an experiment), never bless
 THRESHOLD_KEYS = tuple(EvalThresholds().as_parameters())
 
@@ -32,15 +43,16 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         TRAINING_CONFIG_KEY: ExecutionParameter(type=str),
-        CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
+        names.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
         GATE_KEY: ExecutionParameter(type=int, optional=True),
-        BLESSING_PIPELINE_KEY: ExecutionParameter(type=str, optional=True),
+        names.BLESSING_PIPELINE_KEY: ExecutionParameter(type=str, optional=True),
         **{name: ExecutionParameter(type=float) for name in THRESHOLD_KEYS},
     }
     INPUTS = {
         **standard_component_specs.EvaluatorSpec.INPUTS,
         HYPERPARAMETERS_KEY: ChannelParameter(type=standard_artifacts.HyperParameters,
                                               optional=True),
+        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
     }
 
 
@@ -50,10 +62,49 @@ def runtime_eval_config(exec_properties: Dict[str, Any],
     training = TrainingConfig.from_json(exec_properties[TRAINING_CONFIG_KEY])
     if hyperparameters_uri:
         training = training.with_overrides(read_values(hyperparameters_uri))
-    thresholds = EvalThresholds.from_parameters(
-        {name: float(exec_properties[name]) for name in THRESHOLD_KEYS})
     gate = bool(exec_properties.get(GATE_KEY, 1))
-    return proto_utils.proto_to_json(make_eval_config(training, thresholds, gate))
+    return proto_utils.proto_to_json(
+        make_eval_config(training, runtime_thresholds(exec_properties), gate))
+
+
+def runtime_thresholds(exec_properties: Dict[str, Any]) -> EvalThresholds:
+    """The thresholds this run got (execution parameters; negative = off)."""
+    return EvalThresholds.from_parameters(
+        {name: float(exec_properties[name]) for name in THRESHOLD_KEYS})
+
+
+def _withdraw_blessing(blessing: types.Artifact, reason: str) -> None:
+    """TFMA blessed the model; a threshold of ours did not: NOT_BLESSED, with the reason."""
+    fileio.remove(os.path.join(blessing.uri, evaluator_constants.BLESSED_FILE_NAME))
+    with fileio.open(os.path.join(blessing.uri, evaluator_constants.NOT_BLESSED_FILE_NAME),
+                     "w") as f:
+        f.write(reason)
+    blessing.set_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY,
+                                     evaluator_constants.NOT_BLESSED_VALUE)
+    blessing.set_string_custom_property(names.RANKING_GATE_KEY, reason)
+    logging.info("Blessing withdrawn: %s", reason)
+
+
+def apply_ranking_threshold(blessing: types.Artifact, model_run_uri: Optional[str],
+                            min_ndcg_at_10: Optional[float]) -> None:
+    """Withdraws a blessing whose model's per-user NDCG@10 (the Trainer's report in
+    `model_run_uri`) is below `min_ndcg_at_10`, or unknown. Nothing when the threshold is off
+    or TFMA did not bless."""
+    if min_ndcg_at_10 is None or blessing.get_int_custom_property(
+            evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY) != evaluator_constants.BLESSED_VALUE:
+        return
+    metric = names.ndcg_metric(10)
+    path = os.path.join(model_run_uri or "", names.RANKING_METRICS_FILE)
+    value = None
+    if model_run_uri and fileio.exists(path):
+        with fileio.open(path) as f:
+            value = json.load(f).get(metric)
+    if value is None:
+        _withdraw_blessing(blessing, f"min_ndcg_at_10 is {min_ndcg_at_10} but the Trainer "
+                                     f"reported no {metric} ({path})")
+    elif not value >= min_ndcg_at_10:  # NaN fails too
+        _withdraw_blessing(blessing, f"per-user {metric} {value:.4f} is below min_ndcg_at_10 "
+                                     f"{min_ndcg_at_10}")
 
 
 class GatedEvaluatorExecutor(evaluator_executor.Executor):
@@ -70,8 +121,12 @@ class GatedEvaluatorExecutor(evaluator_executor.Executor):
         # query (kubeflow_runner.scope_baseline_to_pipeline) keeps this pipeline's blessings.
         blessing = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.BLESSING_KEY])
-        blessing.set_string_custom_property(BLESSING_PIPELINE_KEY,
-                                            exec_properties.get(BLESSING_PIPELINE_KEY) or "")
+        blessing.set_string_custom_property(names.BLESSING_PIPELINE_KEY,
+                                            exec_properties.get(names.BLESSING_PIPELINE_KEY) or "")
+        model_run = input_dict.get(MODEL_RUN_KEY)
+        apply_ranking_threshold(
+            blessing, artifact_utils.get_single_uri(model_run) if model_run else None,
+            runtime_thresholds(exec_properties).min_ndcg_at_10)
 
 
 class GatedEvaluator(base_beam_component.BaseBeamComponent):
@@ -82,10 +137,12 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
                  baseline_model: Optional[types.BaseChannel], training: TrainingConfig,
                  thresholds: Dict[str, Union[float, data_types.RuntimeParameter]],
                  hyperparameters: Optional[types.BaseChannel] = None, gate: bool = True,
-                 pipeline_name: str = "") -> None:
+                 pipeline_name: str = "", model_run: Optional[types.BaseChannel] = None
+                 ) -> None:
         """`thresholds`: EvalThresholds.as_parameters(), or run-time parameters in its place.
         `gate=False`: metrics only, never a blessing (experiments). `pipeline_name` is
-        recorded on the blessing (`names.BLESSING_PIPELINE_KEY`).
+        recorded on the blessing (`names.BLESSING_PIPELINE_KEY`). `model_run`: the Trainer's
+        reports, for `min_ndcg_at_10`.
 
         The compile-time EvalConfig (from the compiled values) is kept in the spec for
         readers; the executor replaces it with the run-time one.
@@ -95,7 +152,7 @@ class GatedEvaluator(base_beam_component.BaseBeamComponent):
              for name, value in thresholds.items()})
         super().__init__(spec=GatedEvaluatorSpec(
             examples=examples, model=model, baseline_model=baseline_model,
-            hyperparameters=hyperparameters,
+            hyperparameters=hyperparameters, model_run=model_run,
             eval_config=make_eval_config(training, compiled, gate),
             gate=int(gate),
             pipeline_name=pipeline_name,

@@ -249,7 +249,7 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     evaluator_inputs = dict(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         training=config.training, hyperparameters=hyperparameters,
-        pipeline_name=config.pipeline_name,
+        pipeline_name=config.pipeline_name, model_run=trainer.outputs["model_run"],
         thresholds={name: parameter(name) for name in config.thresholds.as_parameters()})
 
     if mode is Mode.EXPERIMENT:

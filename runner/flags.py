@@ -59,7 +59,8 @@ def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
 # Flag → EvalThresholds field; a negative value turns a threshold off.
 _THRESHOLD_FLAGS = {"--max-rmse": "max_rmse", "--min-top-100": "min_top_100_accuracy",
                     "--max-rmse-increase": "max_rmse_increase",
-                    "--max-top-100-decrease": "max_top_100_decrease"}
+                    "--max-top-100-decrease": "max_top_100_decrease",
+                    "--min-ndcg-at-10": "min_ndcg_at_10"}
 
 
 def add_threshold_flags(parser: argparse.ArgumentParser) -> None:

@@ -120,6 +120,9 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         "user_ranking_metrics": ranking[names.RANKING_METRICS_FILE],
         "popularity_ranking_metrics": ranking[names.POPULARITY_METRICS_FILE],
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
+        # Why TFMA's blessing was withdrawn (the Trainer's NDCG@10 threshold), if it was
+        "blessing_withdrawn": (_value(blessing, names.RANKING_GATE_KEY)
+                               if blessing is not None else None),
         # LoadCheck: the model loads with TensorFlow alone and answers its warm-up requests
         "loads_in_serving": (bool(_value(load_check, "blessed"))
                              if load_check is not None else None),
