@@ -141,3 +141,54 @@ def popularity_scorer(train: Dict[str, np.ndarray], num_movies: int) -> ScoreFn:
     popularity = np.bincount(pair_keys(train, num_movies) % num_movies,
                              minlength=num_movies).astype(np.float32)
     return lambda users: np.broadcast_to(popularity, (len(users), num_movies))
+
+
+# [n] users, the (user, title) keys they rated in train → [n, k] catalog indices, best first.
+TopTitlesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def retrieval_top_titles(score_users: ScoreFn, num_movies: int, k: int) -> TopTitlesFn:
+    """The k best titles by retrieval score, titles rated in train removed."""
+    return lambda users, seen: _ranked_titles(score_users(users), users, seen, num_movies, k)
+
+
+def graded_ndcg_at_k(top_titles: TopTitlesFn, num_movies: int, train: Dict[str, np.ndarray],
+                     evaluation: Dict[str, np.ndarray], k: int,
+                     chunk_cells: int = CHUNK_CELLS) -> float:
+    """Mean over eval users of NDCG@k with the user's eval rating of a title as its gain
+    (linear; 0 for a title they did not rate in eval): a list that puts the titles they liked
+    most first scores highest. The same users and the same removal of train titles as
+    `user_ranking_metrics`."""
+    seen_keys = pair_keys(train, num_movies)
+    users_all = np.asarray(evaluation[names.USER_INDEX], dtype=np.int64)
+    movies_all = np.asarray(evaluation[names.MOVIE_INDEX], dtype=np.int64)
+    ratings_all = np.asarray(evaluation[names.RATING_LABEL], dtype=np.float64)
+    known = movies_all < num_movies
+    if names.RATING_MASK in evaluation:  # an unrated example has no gain to rank by
+        known &= np.asarray(evaluation[names.RATING_MASK]) > 0
+    keys = users_all[known] * num_movies + movies_all[known]
+    fresh = ~np.isin(keys, seen_keys)
+    keys, gains = keys[fresh], ratings_all[known][fresh]
+    order = np.lexsort((-gains, keys))  # by key, the highest rating first: keep one per key
+    keys, gains = keys[order], gains[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    keys, gains = keys[first], gains[first]
+    users = np.unique(keys // num_movies)
+    if not len(users):
+        return 0.0
+    discounts = _discounts(k)
+    per_chunk = max(1, chunk_cells // num_movies)
+    values = []
+    for start in range(0, len(users), per_chunk):
+        chunk = users[start:start + per_chunk]
+        top = top_titles(chunk, _keys_of(seen_keys, chunk, num_movies))[:, :k]
+        position = np.searchsorted(keys, chunk[:, None] * num_movies + top)
+        position = np.minimum(position, len(keys) - 1)
+        hit = keys[position] == chunk[:, None] * num_movies + top
+        dcg = (np.where(hit, gains[position], 0.0) * discounts[:top.shape[1]]).sum(axis=1)
+        lo, hi = np.searchsorted(keys, [chunk * num_movies, (chunk + 1) * num_movies])
+        ideal = np.array([(np.sort(gains[a:b])[::-1][:k] * discounts[:min(k, b - a)]).sum()
+                          for a, b in zip(lo, hi)])
+        values.append(dcg / ideal)
+    return float(np.mean(np.concatenate(values)))

@@ -12,6 +12,8 @@ serves in a process that imports nothing but TensorFlow, e.g. TF Serving. Signat
   [B, dim], `user_known`, `movie_known` [B].
 - `recommend`: `user_id` [B], `k` (scalar) → `titles`, `scores` [B, k] over the whole catalog,
   best first, `user_known` [B]. `recommend_excluding` also takes `exclude_titles` [B, N] ("" pads).
+- `recommend_ranked`: as `recommend_excluding`, but the `rerank_depth` best titles by retrieval
+  are ordered by the rating head (models/rerank.py); `scores` are predicted ratings.
 - `similar_movies`: `movie_title` [B], `k` → the k nearest other titles by cosine similarity of
   movie embeddings, `movie_known` [B].
 Unknown ids map to the vocabulary's OOV row (the `*_known` outputs say so): an unknown user gets
@@ -33,6 +35,7 @@ import tensorflow_transform as tft
 import names
 from models.eval_metrics import catalog_rank
 from models.model import MovieLensModel
+from models.rerank import rerank
 
 # Inputs a serving_default request must carry; other raw features get a default if absent.
 REQUIRED_SERVING_FEATURES = (names.USER_ID, names.MOVIE_TITLE)
@@ -44,11 +47,13 @@ EVAL_MAX_BATCH = 8192
 
 
 class ServingLimits(NamedTuple):
-    """The largest request each client-facing signature accepts (TrainingConfig's serving_*)."""
+    """The largest request each client-facing signature accepts (TrainingConfig's serving_*),
+    and how many retrieved titles `recommend_ranked` orders by predicted rating."""
 
     max_k: int
     max_batch: int
     max_exclusions: int
+    rerank_depth: int = 100
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
@@ -102,6 +107,8 @@ class ServingModule(tf.Module):
         self.max_k = min(limits.max_k, self.num_movies - 1)
         self.max_batch = limits.max_batch
         self.max_exclusions = limits.max_exclusions
+        # recommend_ranked's candidates; every k the signatures accept fits (max_k < catalog).
+        self.rerank_depth = max(min(limits.rerank_depth, self.num_movies), self.max_k)
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_spec = tf_transform_output.raw_feature_spec()
         self._serving_spec = _lenient_spec(self._raw_spec)
@@ -213,11 +220,10 @@ class ServingModule(tf.Module):
         users, scores = self._user_scores(user_id, k)
         return {**self._top_k(scores, k), names.USER_KNOWN: users < self.num_users}
 
-    @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
-    def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
-                            exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
-        # Sizes first, before any excluded title is read.
-        sizes = [self._check_batch(user_id, names.USER_ID),
+    def _scores_excluding(self, user_id: tf.Tensor, k: tf.Tensor, exclude_titles: tf.Tensor):
+        """(user indices [B], retrieval scores [B, catalog] with the excluded titles at -inf),
+        after the size, id and k checks, and that k titles are left."""
+        sizes = [self._check_batch(user_id, names.USER_ID),  # before any title is read
                  _require(tf.shape(exclude_titles)[1] <= self.max_exclusions,
                           f"{names.EXCLUDE_INPUT} holds more than {self.max_exclusions} titles "
                           f"per row"),
@@ -231,8 +237,24 @@ class ServingModule(tf.Module):
         left = self.num_movies - tf.reduce_sum(tf.cast(excluded, tf.int32), axis=1)
         with tf.control_dependencies([_require(left >= k,
                                                "k exceeds the titles left after exclusion")]):
-            scores = tf.where(excluded, tf.constant(-np.inf, scores.dtype), scores)
+            return users, tf.where(excluded, tf.constant(-np.inf, scores.dtype), scores)
+
+    @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
+    def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
+                            exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
+        users, scores = self._scores_excluding(user_id, k, exclude_titles)
         return {**self._top_k(scores, k), names.USER_KNOWN: users < self.num_users}
+
+    @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
+    def recommend_ranked(self, user_id: tf.Tensor, k: tf.Tensor,
+                         exclude_titles: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """The `rerank_depth` best titles by retrieval score (excluded ones left out), the k
+        best of those by predicted rating; `scores` are the predicted ratings."""
+        users, scores = self._scores_excluding(user_id, k, exclude_titles)
+        titles, ratings = rerank(self.user_tower, self.movie_tower, self.rating_head, users,
+                                 scores, self.rerank_depth, k)
+        return {names.TITLES_OUTPUT: tf.gather(self.catalog_titles, titles),
+                names.SCORES_OUTPUT: ratings, names.USER_KNOWN: users < self.num_users}
 
     @tf.function(input_signature=[_STRINGS, _K])
     def similar_movies(self, movie_title: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -254,6 +276,7 @@ class ServingModule(tf.Module):
             names.RECOMMEND_SIGNATURE: self.recommend.get_concrete_function(),
             names.RECOMMEND_EXCLUDING_SIGNATURE:
                 self.recommend_excluding.get_concrete_function(),
+            names.RECOMMEND_RANKED_SIGNATURE: self.recommend_ranked.get_concrete_function(),
             names.SIMILAR_SIGNATURE: self.similar_movies.get_concrete_function(),
         }
 
@@ -278,6 +301,8 @@ def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes, max_k: i
         request(names.PREDICT_SIGNATURE, user_id=[user_id], movie_title=[movie_title]),
         request(names.RECOMMEND_SIGNATURE, user_id=[user_id], k=k),
         request(names.RECOMMEND_EXCLUDING_SIGNATURE, user_id=[user_id], k=k,
+                exclude_titles=[[movie_title]]),
+        request(names.RECOMMEND_RANKED_SIGNATURE, user_id=[user_id], k=k,
                 exclude_titles=[[movie_title]]),
         request(names.SIMILAR_SIGNATURE, movie_title=[movie_title], k=k),
     ]

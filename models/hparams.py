@@ -46,6 +46,9 @@ class TrainingConfig:
     # one request cannot take the server's memory: the rest fail with InvalidArgument.
     serving_max_batch: int = 1024
     serving_max_exclusions: int = 10_000
+    # recommend_ranked (and its measurement): this many titles by retrieval score, ordered by
+    # the rating head.
+    rerank_depth: int = 100
     # Levers beyond the tutorial; their defaults leave the tutorial's model unchanged.
     rating_biases: bool = False  # rating = train mean + user bias + movie bias + MLP
     embedding_l2: float = 0.0  # L2 penalty on the batch's user and movie embeddings
@@ -78,7 +81,8 @@ class TrainingConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         for name in ("embedding_dim", "epochs", "train_batch_size", "eval_batch_size",
-                     "serving_max_k", "serving_max_batch", "serving_max_exclusions"):
+                     "serving_max_k", "serving_max_batch", "serving_max_exclusions",
+                     "rerank_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:

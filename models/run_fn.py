@@ -80,7 +80,8 @@ def run_fn(fn_args: FnArgs) -> None:
         export.save_serving_model(model, tf_transform_output, serving_model_dir,
                                   export.ServingLimits(config.serving_max_k,
                                                        config.serving_max_batch,
-                                                       config.serving_max_exclusions))
+                                                       config.serving_max_exclusions,
+                                                       config.rerank_depth))
     if not distribute.strategy_is_chief(strategy):
         # TFX's executor fails a run_fn after which serving_model_dir does not exist; the chief
         # fills it, this worker only makes sure the (possibly still empty) directory exists.

@@ -10,10 +10,18 @@ import tensorflow as tf
 import names
 from models import distribute
 from models.data import Columns, sample_rows, to_dataset, training_splits
-from models.evaluation import ScoreFn, popularity_scorer, user_ranking_metrics
+from models.evaluation import (
+    ScoreFn,
+    TopTitlesFn,
+    graded_ndcg_at_k,
+    popularity_scorer,
+    retrieval_top_titles,
+    user_ranking_metrics,
+)
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
 from models.model import MovieLensModel, make_optimizer
+from models.rerank import rerank
 
 # Eval rows Keras's evaluation scores against the whole catalog (FactorizedTopK): a seeded
 # sample above this. Its cost grows with eval rows × titles (measured on 2 busy cores, 200k
@@ -145,8 +153,40 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
         return Evaluation(metrics, {}, {})
     train_columns = {k: v.numpy() for k, v in train.items()}
     eval_columns = {k: v.numpy() for k, v in evaluation.items()}
-    ranking, popularity = (
-        user_ranking_metrics(scorer, model.num_movies, train_columns, eval_columns,
-                             config.recall_ks)
-        for scorer in (user_scorer(model), popularity_scorer(train_columns, model.num_movies)))
+    scorers = {"model": user_scorer(model),
+               "popularity": popularity_scorer(train_columns, model.num_movies)}
+    ranking, popularity = (user_ranking_metrics(scorer, model.num_movies, train_columns,
+                                                eval_columns, config.recall_ks)
+                           for scorer in scorers.values())
+    # The rating as graded relevance: retrieval's order, and retrieve-then-rank's (what the
+    # recommend_ranked signature serves), against popularity's.
+    k = min(config.recall_ks)
+    graded = names.graded_ndcg_metric(k)
+    orders = {
+        "model": retrieval_top_titles(scorers["model"], model.num_movies, k),
+        "reranked": reranked_top_titles(model, scorers["model"], config.rerank_depth, k),
+        "popularity": retrieval_top_titles(scorers["popularity"], model.num_movies, k)}
+    values = {name: graded_ndcg_at_k(order, model.num_movies, train_columns, eval_columns, k)
+              for name, order in orders.items()}
+    ranking[graded] = values["model"]
+    ranking[names.reranked_metric(graded)] = values["reranked"]
+    popularity[graded] = values["popularity"]
     return Evaluation(metrics, ranking, popularity)
+
+
+def reranked_top_titles(model: MovieLensModel, score_users: ScoreFn, depth: int,
+                        k: int) -> TopTitlesFn:
+    """Retrieve-then-rank's k best titles (models/rerank.py, as `recommend_ranked` serves
+    them), titles rated in train removed."""
+
+    def top_titles(users: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        scores = np.array(score_users(users), dtype=np.float32)
+        scores[np.searchsorted(users, seen // model.num_movies), seen % model.num_movies] = \
+            -np.inf
+        depth_here = min(depth, model.num_movies)
+        titles, _ = rerank(model.user_tower, model.movie_tower, model.rating_head,
+                           tf.constant(users), tf.constant(scores), depth_here,
+                           min(k, depth_here))
+        return titles.numpy()
+
+    return top_titles

@@ -40,6 +40,8 @@ def _requests(model, batch: int) -> Dict[str, Callable[[], object]]:
         "recommend": lambda: signatures["recommend"](user_id=users, k=k),
         "recommend_excluding": lambda: signatures["recommend_excluding"](
             user_id=users, k=k, exclude_titles=exclude),
+        "recommend_ranked": lambda: signatures["recommend_ranked"](
+            user_id=users, k=k, exclude_titles=exclude),
         "similar_movies": lambda: signatures["similar_movies"](movie_title=movies, k=k),
     }
 

@@ -29,13 +29,18 @@ def predict_request(users: Sequence[str], titles: Sequence[str]) -> Dict[str, An
 
 
 def recommend_request(users: Sequence[str], k: int,
-                      exclude: Optional[Sequence[Sequence[str]]] = None) -> Dict[str, Any]:
-    if not exclude:
+                      exclude: Optional[Sequence[Sequence[str]]] = None,
+                      ranked: bool = False) -> Dict[str, Any]:
+    """`recommend` (or `recommend_excluding` when titles are excluded); with `ranked`,
+    `recommend_ranked`: the best retrieved titles ordered by predicted rating."""
+    if not exclude and not ranked:
         return {"signature_name": names.RECOMMEND_SIGNATURE,
                 "inputs": {names.USER_ID: list(users), names.K_INPUT: k}}
+    exclude = exclude or [[""] for _ in users]
     width = max(len(row) for row in exclude)
     padded = [list(row) + [""] * (width - len(row)) for row in exclude]  # "" pads
-    return {"signature_name": names.RECOMMEND_EXCLUDING_SIGNATURE,
+    return {"signature_name": (names.RECOMMEND_RANKED_SIGNATURE if ranked
+                               else names.RECOMMEND_EXCLUDING_SIGNATURE),
             "inputs": {names.USER_ID: list(users), names.K_INPUT: k,
                        names.EXCLUDE_INPUT: padded}}
 
@@ -168,6 +173,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     recommend.add_argument("--user", required=True)
     recommend.add_argument("-k", type=int, default=10)
     recommend.add_argument("--exclude", nargs="*", default=[], help="titles to leave out")
+    recommend.add_argument("--ranked", action="store_true",
+                           help="order the best retrieved titles by predicted rating "
+                                "(recommend_ranked; the scores are predicted ratings)")
     predict = commands.add_parser("predict", help="predicted rating of a title by a user")
     predict.add_argument("--user", required=True)
     predict.add_argument("--title", required=True)
@@ -184,7 +192,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         client = RestClient(args.rest, args.model_name)
 
     if args.command == "recommend":
-        request = recommend_request([args.user], args.k, [args.exclude] if args.exclude else None)
+        request = recommend_request([args.user], args.k, [args.exclude] if args.exclude else None,
+                                    ranked=args.ranked)
     elif args.command == "predict":
         request = predict_request([args.user], [args.title])
     else:

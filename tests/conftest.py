@@ -32,7 +32,7 @@ def pipeline_config(tmp_path_factory):
         data=configs.DataConfig(source=data),
         training=TrainingConfig(epochs=3, train_batch_size=256, eval_batch_size=256,
                                 learning_rate=0.1, serving_max_k=20, serving_max_batch=16,
-                                serving_max_exclusions=4),
+                                serving_max_exclusions=4, rerank_depth=20),
         thresholds=configs.EvalThresholds(max_rmse=2.0, min_top_100_accuracy=0.5),
     )
 

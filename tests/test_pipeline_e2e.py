@@ -42,8 +42,10 @@ def test_first_run_blesses_and_pushes_a_model_with_sane_metrics(config, first_ru
     assert all(0.0 < ranking[name] <= 1.0 for name in (
         "ndcg_at_10", "ndcg_at_100", "map_at_100", "mrr_at_100", "coverage_at_10"))
     assert ranking["novelty_at_10"] > 0.0
+    graded = names.graded_ndcg_metric(10)
+    assert 0.0 < ranking[graded] <= 1.0 and 0.0 < ranking[names.reranked_metric(graded)] <= 1.0
     popularity = summary["popularity_ranking_metrics"]  # the same metrics, same code
-    assert set(popularity) == set(ranking)
+    assert set(popularity) == set(ranking) - {names.reranked_metric(graded)}
     assert popularity["ranked_users"] == ranking["ranked_users"]
     assert popularity["coverage_at_10"] < ranking["coverage_at_10"]  # one list for everyone
 
@@ -97,15 +99,18 @@ def test_the_blessing_names_the_pipeline_that_blessed_it(config, first_run):
         for b in blessings)
 
 
-@pytest.mark.parametrize("threshold", [{"max_rmse": 0.01}, {"min_top_100_accuracy": 0.999}])
+@pytest.mark.parametrize("threshold", [{"max_rmse": 0.01}, {"min_top_100_accuracy": 0.999},
+                                       {"min_ndcg_at_10": 0.999}])
 def test_a_model_failing_the_thresholds_is_not_blessed_nor_pushed(config, first_run, threshold):
     assert first_run["eval_metrics"][names.tfma_top_k(100)] < 0.999  # so the gate can refuse
+    assert first_run["user_ranking_metrics"][names.ndcg_metric(10)] < 0.999
     versions_before = sorted(os.listdir(config.serving_dir))
     strict = dataclasses.replace(
         config, thresholds=dataclasses.replace(config.thresholds, **threshold))
     summary = local_runner.run(strict)
     assert _states(summary)["Trainer"] == "cached"
     assert summary["blessed"] is False
+    assert bool(summary["blessing_withdrawn"]) == ("min_ndcg_at_10" in threshold)
     assert summary["pushed_model"] is None
     assert sorted(os.listdir(config.serving_dir)) == versions_before
 

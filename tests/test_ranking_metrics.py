@@ -135,3 +135,59 @@ def test_the_popularity_baseline_recommends_the_most_rated_unseen_titles():
     metrics = user_ranking_metrics(scorer, 4, train, evaluation, (1, 2))
     assert metrics["recall_at_1"] == 0.0 and metrics["recall_at_2"] == 1.0
     assert metrics["mrr_at_2"] == 0.5 and metrics["coverage_at_1"] == 0.25
+
+
+def test_graded_ndcg_weights_each_title_by_the_user_s_eval_rating():
+    from models.evaluation import graded_ndcg_at_k, retrieval_top_titles
+
+    rng = np.random.default_rng(7)
+    num_users, num_movies, k = 30, 25, 5
+    scores = rng.normal(size=(num_users + 1, num_movies)).astype(np.float32)
+    train = _columns(rng, 300, num_users, num_movies)
+    evaluation = {**_columns(rng, 200, num_users, num_movies),
+                  names.RATING_LABEL: rng.integers(1, 6, 200).astype(np.float32)}
+    value = graded_ndcg_at_k(retrieval_top_titles(lambda u: scores[u], num_movies, k),
+                             num_movies, train, evaluation, k, chunk_cells=40)
+    # Oracle: one user at a time; a title rated twice in eval counts its higher rating.
+    seen, gains = {}, {}
+    for user, movie in zip(train[names.USER_INDEX], train[names.MOVIE_INDEX]):
+        if movie < num_movies:
+            seen.setdefault(int(user), set()).add(int(movie))
+    for user, movie, rating in zip(evaluation[names.USER_INDEX], evaluation[names.MOVIE_INDEX],
+                                   evaluation[names.RATING_LABEL]):
+        if movie < num_movies and movie not in seen.get(int(user), set()):
+            user_gains = gains.setdefault(int(user), {})
+            user_gains[int(movie)] = max(user_gains.get(int(movie), 0.0), float(rating))
+    ndcgs = []
+    for user, user_gains in gains.items():
+        order = sorted(range(num_movies), key=lambda m: (m in seen.get(user, set()),
+                                                          -scores[user, m], m))[:k]
+        dcg = sum(user_gains.get(m, 0.0) / np.log2(i + 2) for i, m in enumerate(order))
+        best = sorted(user_gains.values(), reverse=True)[:k]
+        ndcgs.append(dcg / sum(g / np.log2(i + 2) for i, g in enumerate(best)))
+    assert value == pytest.approx(float(np.mean(ndcgs)), abs=1e-9)
+
+
+def test_retrieve_then_rank_orders_the_retrieved_titles_by_predicted_rating():
+    import tensorflow as tf
+
+    from models.rerank import predicted_ratings, rerank
+
+    user_vectors = tf.constant([[1.0], [2.0]])
+    movie_vectors = tf.constant([[0.5], [3.0], [1.0], [2.0], [4.0]])
+    user_tower = lambda users: tf.gather(user_vectors, users)  # noqa: E731
+    movie_tower = lambda movies: tf.gather(movie_vectors, movies)  # noqa: E731
+    # The "rating head": user value × movie value, minus a penalty for title 4.
+    rating_head = lambda inputs: inputs[0] * inputs[1] - tf.cast(  # noqa: E731
+        tf.equal(inputs[3], 4), tf.float32)[:, None] * 10
+    users = tf.constant([0, 1], tf.int64)
+    candidates = tf.constant([[1, 2], [4, 0]], tf.int64)
+    np.testing.assert_allclose(predicted_ratings(user_tower, movie_tower, rating_head, users,
+                                                 candidates).numpy(), [[3.0, 1.0], [-2.0, 1.0]])
+    # Retrieval picks the 3 best by score; the rating head reorders them; -inf never rises.
+    scores = tf.constant([[0.1, 0.9, 0.8, 0.7, -np.inf], [0.9, -np.inf, -np.inf, -np.inf, 1.0]])
+    titles, ratings = rerank(user_tower, movie_tower, rating_head, users, scores, 3, 2)
+    # User 0: candidates 1, 2, 3 → ratings 3, 1, 2 → titles 1, 3.
+    # User 1: candidates 4, 0, and one -inf title → ratings -2, 1 → titles 0, 4.
+    assert titles.numpy().tolist() == [[1, 3], [0, 4]]
+    np.testing.assert_allclose(ratings.numpy(), [[3.0, 2.0], [1.0, -2.0]])

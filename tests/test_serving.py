@@ -19,7 +19,8 @@ from tests.conftest import FIXTURE_MOVIES
 
 SIGNATURES_WITH_WARMUP = {names.SERVING_SIGNATURE, names.EVAL_SIGNATURE,
                           names.PREDICT_SIGNATURE, names.RECOMMEND_SIGNATURE,
-                          names.RECOMMEND_EXCLUDING_SIGNATURE, names.SIMILAR_SIGNATURE}
+                          names.RECOMMEND_EXCLUDING_SIGNATURE, names.RECOMMEND_RANKED_SIGNATURE,
+                          names.SIMILAR_SIGNATURE}
 
 
 def _serve_in_subprocess(model_dir, requests, tmp_path):
@@ -109,6 +110,28 @@ def test_recommend_excluding_ignores_padding_unknown_and_repeated_titles(served)
     assert outputs["titles"][0] == served["answers"]["excluding"]["outputs"]["titles"][0]
     assert outputs["titles"][1][:9] == [first[0]] + first[2:10]
     assert served["answers"]["batch_at_limit"]["outputs"]["user_known"][0] is True
+
+
+def test_recommend_ranked_orders_the_best_retrieved_titles_by_predicted_rating(
+        served, pipeline_config):
+    """Retrieve, then rank: the titles are among the rerank_depth best by retrieval, minus the
+    excluded, in the order of the rating `predict` gives each (its `scores`)."""
+    model = tf.saved_model.load(served["model_dir"])
+    signatures = model.signatures
+    depth = pipeline_config.training.rerank_depth  # 20: the serving_max_k of the fixture
+    retrieved = signatures[names.RECOMMEND_SIGNATURE](
+        user_id=tf.constant(["1"]), k=tf.constant(depth))[names.TITLES_OUTPUT]
+    excluded = retrieved[0, 0].numpy()
+    ranked = signatures[names.RECOMMEND_RANKED_SIGNATURE](
+        user_id=tf.constant(["1"]), k=tf.constant(5), exclude_titles=tf.constant([[excluded]]))
+    titles = ranked[names.TITLES_OUTPUT].numpy()[0].tolist()
+    scores = ranked[names.SCORES_OUTPUT].numpy()[0]
+    assert excluded not in titles and len(set(titles)) == 5
+    assert set(titles) <= set(retrieved.numpy()[0].tolist())
+    predicted = signatures[names.PREDICT_SIGNATURE](
+        user_id=tf.constant(["1"] * 5), movie_title=tf.constant(titles))[names.PREDICTED_RATING]
+    assert scores == pytest.approx(predicted.numpy(), abs=1e-5)
+    assert list(scores) == sorted(scores, reverse=True)
 
 
 def test_similar_movies_excludes_the_query_and_flags_unknown_titles(served):
