@@ -18,6 +18,15 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Dict, List, Optional  # noqa: E402
 
+if __name__ == "__main__" and "--verbose" not in sys.argv[1:]:
+    from runner import console  # before TensorFlow loads: its import prints noise
+
+    console.install_quiet_console()
+
+
+def console_is_quiet() -> bool:
+    return "runner.console" in sys.modules and sys.modules["runner.console"].is_installed()
+
 from pipeline import configs  # noqa: E402
 from runner.flags import add_pipeline_flags, pipeline_fields_from_args  # noqa: E402
 
@@ -41,7 +50,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         default=configs.DataConfig.max_malformed_lines)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--verbose", action="store_true",
-                        help="show the traceback of a data error, not only its message")
+                        help="show every library message (by default known noise is "
+                             "filtered) and the traceback of a data error")
     comparison = parser.add_argument_group(
         "comparing loss weightings", "train and evaluate several (rating, retrieval) weightings "
         "as experiment runs (shared cached data and Transform; nothing blessed or pushed); "
@@ -128,6 +138,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from runner.run_lock import PipelineBusyError
 
     args = parse_args(argv)
+    if console_is_quiet():
+        from runner import console
+
+        console.hide_log_records_of(errors.DATA_ERRORS)
     try:
         config = config_from_args(args)
         if args.compare or args.weights or args.sweep:
