@@ -37,13 +37,20 @@ def _keys_of(keys: np.ndarray, users: np.ndarray, num_movies: int) -> np.ndarray
     return window[np.isin(window // num_movies, users)]
 
 
+def without_seen(scores: np.ndarray, users: np.ndarray, seen: np.ndarray,
+                 num_movies: int) -> np.ndarray:
+    """A float copy of `scores` [len(users), catalog] with the titles each user rated in train
+    (`seen`: their sorted (user, title) keys) at -inf: never recommended."""
+    ranked = np.array(scores, dtype=np.promote_types(scores.dtype, np.float32))  # a copy
+    ranked[np.searchsorted(users, seen // num_movies), seen % num_movies] = -np.inf
+    return ranked
+
+
 def _ranked_titles(scores: np.ndarray, users: np.ndarray, seen: np.ndarray, num_movies: int,
                    k: int) -> np.ndarray:
     """[len(users), k]: each user's best titles, titles seen in train last. Equal scores keep
     catalog order (tf.math.top_k puts the lower index first), as a stable argsort would."""
-    rows = np.searchsorted(users, seen // num_movies)
-    ranked = np.array(scores, dtype=np.promote_types(scores.dtype, np.float32))  # a copy
-    ranked[rows, seen % num_movies] = -np.inf
+    ranked = without_seen(scores, users, seen, num_movies)
     return tf.math.top_k(ranked, k=min(k, num_movies)).indices.numpy()
 
 

@@ -53,7 +53,7 @@ class ServingLimits(NamedTuple):
     max_k: int
     max_batch: int
     max_exclusions: int
-    rerank_depth: int = 100
+    rerank_depth: int
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:

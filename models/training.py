@@ -17,6 +17,7 @@ from models.evaluation import (
     popularity_scorer,
     retrieval_top_titles,
     user_ranking_metrics,
+    without_seen,
 )
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
@@ -180,9 +181,7 @@ def reranked_top_titles(model: MovieLensModel, score_users: ScoreFn, depth: int,
     them), titles rated in train removed."""
 
     def top_titles(users: np.ndarray, seen: np.ndarray) -> np.ndarray:
-        scores = np.array(score_users(users), dtype=np.float32)
-        scores[np.searchsorted(users, seen // model.num_movies), seen % model.num_movies] = \
-            -np.inf
+        scores = without_seen(score_users(users), users, seen, model.num_movies)
         depth_here = min(depth, model.num_movies)
         titles, _ = rerank(model.user_tower, model.movie_tower, model.rating_head,
                            tf.constant(users), tf.constant(scores), depth_here,

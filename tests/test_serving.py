@@ -512,6 +512,7 @@ def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
     model = MovieLensModel(TrainingConfig(embedding_dim=4, rating_layers=(4,), serving_max_k=3),
                            num_users, num_movies)
     save_serving_model(model, tf_transform_output, str(tmp_path / "model"),
-                       ServingLimits(max_k=3, max_batch=8, max_exclusions=8))
+                       ServingLimits(max_k=3, max_batch=8, max_exclusions=8,
+                                     rerank_depth=8))
     result = _serve_in_subprocess(str(tmp_path / "model"), [], tmp_path)
     assert {w["signature"] for w in result["warmup"]} == SIGNATURES_WITH_WARMUP

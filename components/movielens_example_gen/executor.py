@@ -10,7 +10,7 @@ import dataclasses
 import glob
 import logging
 import os
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -39,7 +39,7 @@ class MalformedDataError(ValueError):
 class _CountAndFirst(beam.CombineFn):
     """(count, the first records in `key` order): a report of lines or ratings left out."""
 
-    def __init__(self, key: Callable[[Any], Any]) -> None:
+    def __init__(self, key: Optional[Callable[[Any], Any]] = None) -> None:
         self._key = key
 
     def create_accumulator(self) -> Tuple[int, List[Any]]:
@@ -62,10 +62,6 @@ class _CountAndFirst(beam.CombineFn):
 
 def _line_order(line: grouplens.MalformedLine) -> Tuple[str, int]:
     return line.file, line.line_number
-
-
-def _superseded_order(record: repeated_titles.Superseded) -> repeated_titles.Superseded:
-    return record
 
 
 def format_report(count: int, lines: List[grouplens.MalformedLine], source: str) -> str:
@@ -114,8 +110,7 @@ class _CountRatings(beam.CombineFn):
 
 def check_input(_, rating_count: RatingCount,
                 report: Tuple[int, List[grouplens.MalformedLine]], max_malformed_lines: int,
-                source: str,
-                superseded: Tuple[int, List[repeated_titles.Superseded]] = (0, [])) -> None:
+                source: str, superseded: Tuple[int, List[repeated_titles.Superseded]]) -> None:
     """Fails the pipeline past the tolerance or on any duplicate rating; logs tolerated lines
     and the ratings dropped by the one-rating-per-(user, title) rule (`repeated_titles`).
 
@@ -216,7 +211,7 @@ def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
             pipeline, grouplens.locate(source))
     report = malformed | "Report" >> beam.CombineGlobally(_CountAndFirst(_line_order))
     superseded_report = superseded | "SupersededReport" >> beam.CombineGlobally(
-        _CountAndFirst(_superseded_order))
+        _CountAndFirst())  # Superseded records order themselves
     rating_count = keys | "CountRatings" >> beam.CombineGlobally(_CountRatings())
     _ = (pipeline | "CheckTrigger" >> beam.Create([None])
          | "CheckInput" >> beam.Map(

@@ -21,8 +21,6 @@ import apache_beam as beam
 REPEATED_TITLE = "repeated_title"  # the tagged output of ratings whose title has several ids
 SUPERSEDED = "superseded"  # the tagged output of the ratings the rule dropped
 
-TitleRating = Tuple[Tuple[str, str], Tuple[int, int, bytes]]
-
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Superseded:
