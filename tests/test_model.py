@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_recommenders as tfrs
 
 import names
 from models.hparams import TrainingConfig
 from models.model import MovieLensModel, make_optimizer
+from models.retrieval_loss import in_batch_softmax_loss
 
 NUM_USERS, NUM_MOVIES = 20, 30
 
@@ -244,3 +246,44 @@ def test_accidental_hits_are_dropped_from_the_in_batch_softmax_only_when_asked(l
     data = tf.data.Dataset.from_tensor_slices(_batch(256)).batch(64)
     metrics = model.evaluate(data, return_dict=True, verbose=0)
     assert 0.0 < metrics["factorized_top_k/top_5_categorical_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("temperature, corrected, accidental", [
+    (None, False, False), (0.2, False, False), (None, True, False), (None, False, True),
+    (0.5, True, True)])
+def test_the_training_loss_and_its_gradient_are_tfrs_retrieval_loss(temperature, corrected,
+                                                                    accidental):
+    rng = np.random.default_rng(3)
+    queries = tf.constant(rng.normal(size=(48, 8)), tf.float32)
+    candidates = tf.constant(rng.normal(size=(48, 8)), tf.float32)
+    ids = tf.constant(rng.integers(0, 12, 48), tf.int32)  # repeats: accidental hits
+    probabilities = tf.constant(rng.uniform(1e-7, 0.3, 48), tf.float32) if corrected else None
+    task = tfrs.tasks.Retrieval(temperature=temperature, remove_accidental_hits=accidental)
+
+    def both():
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([queries, candidates])
+            ours = in_batch_softmax_loss(queries, candidates, temperature, probabilities,
+                                         ids if accidental else None)
+            theirs = task(queries, candidates, candidate_sampling_probability=probabilities,
+                          candidate_ids=ids if accidental else None, compute_metrics=False)
+        return (ours, theirs,
+                tape.gradient(ours, [queries, candidates]),
+                tape.gradient(theirs, [queries, candidates]))
+
+    ours, theirs, our_grads, their_grads = both()
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5)
+    for mine, reference in zip(our_grads, their_grads):
+        np.testing.assert_allclose(mine.numpy(), reference.numpy(), rtol=1e-4, atol=1e-6)
+    # The levers change the loss (the comparison above is not between two constants).
+    plain = in_batch_softmax_loss(queries, candidates)
+    assert (temperature, corrected, accidental) == (None, False, False) or (
+        abs(float(plain) - float(ours)) > 1e-3)
+
+
+def test_the_model_trains_on_the_loss_it_evaluates():
+    batch = _batch(64)
+    model = _model(remove_accidental_hits=True, retrieval_temperature=0.5)
+    trained = model.task_losses(batch, training=True)["retrieval"]
+    evaluated = model.task_losses(batch, training=False)["retrieval"]  # TFRS's task
+    np.testing.assert_allclose(trained.numpy(), evaluated.numpy(), rtol=1e-5)
