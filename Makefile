@@ -1,6 +1,7 @@
 # Every target creates the Python 3.10 venv (cached, keyed by the pins) when it is missing.
 PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
+export TF_ENABLE_ONEDNN_OPTS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
 DATA ?=

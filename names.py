@@ -12,6 +12,18 @@ import os
 # The project's root folder: where files that ship with the code (the curated schema) live.
 PROJECT_ROOT = os.path.dirname(os.path.abspath(__file__))
 
+# What TensorFlow reads once, when it is first imported: set before anything imports it, in
+# every process of ours (bootstrap.py, the tests, the pipeline image, Vertex's workers; a
+# value the user set wins).
+TF_ENVIRONMENT = {
+    # TFRS needs Keras 2 (the tf_keras package), not Keras 3.
+    "TF_USE_LEGACY_KERAS": "1",
+    # oneDNN's kernels: TensorFlow enables them by default only on CPUs with AVX-512 VNNI or
+    # newer. On AVX2 machines like ours the [8192 x 8192] matmuls of the in-batch softmax run
+    # 2-3x faster with them, the whole training step 2x (docs/benchmarks.md).
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+}
+
 # The model's name under TF Serving (its model base folder is <serving>/<MODEL_NAME>/<version>).
 MODEL_NAME = "movielens"
 

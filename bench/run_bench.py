@@ -56,8 +56,12 @@ TARGETS = {"cold_over_notebook_train_evaluate": 1.0, "cached_process_seconds": 1
 # ----------------------------------------------------------------------------- measuring
 
 def measure(argv: List[str], log_path: str, env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
-    """Runs argv to completion; its wall seconds, peak RSS (GB) and exit code. Output → log_path."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+    """Runs argv to completion; its wall seconds, peak RSS (GB) and exit code. Output → log_path.
+
+    Every measured program, the notebook script included, runs with the pipeline's TensorFlow
+    environment (names.TF_ENVIRONMENT, or what the caller set): the same runtime for both sides.
+    """
+    env = {**names.TF_ENVIRONMENT, **os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONWARNINGS": "ignore::FutureWarning", **(env or {})}
     with tempfile.NamedTemporaryFile("r", suffix=".rss", delete=False) as rss_file:
         rss_path = rss_file.name

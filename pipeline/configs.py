@@ -66,7 +66,8 @@ class VertexTraining:
         """Vertex's pools: the chief, then the other workers (Vertex names them so in
         TF_CONFIG). TFX replaces each container's command with its own entry point."""
         container = {"image_uri": self.image,
-                     "env": [{"name": "TF_USE_LEGACY_KERAS", "value": "1"}]}
+                     "env": [{"name": name, "value": value}
+                             for name, value in names.TF_ENVIRONMENT.items()]}
         pool = {"machine_spec": {"machine_type": self.machine_type}, "container_spec": container}
         pools: List[Dict[str, object]] = [{**pool, "replica_count": 1}]
         if self.workers > 1:
@@ -91,10 +92,11 @@ class PipelineConfig:
     tuner_validation_percent: int = 10
     beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
                                            "--direct_num_workers=1")
-    # DirectRunner worker processes for ExampleGen, which parses a folder's ratings file in
-    # parallel byte ranges: 0 = as many as cores (at most 4) when the file is over 16 MB
-    # (~750k ratings), else 1 (starting the processes costs more than they save).
-    example_gen_workers: int = 0
+    # DirectRunner worker processes of each Beam component (ExampleGen, StatisticsGen,
+    # Transform, the Evaluator) when run locally: 0 = as many as cores (at most 4) when the
+    # ratings are over 16 MB (~750k ratings), else 1 (starting the processes costs more than
+    # they save). In auto, ExampleGen reads a zip's ratings with one process (one reader).
+    beam_workers: int = 0
     # Kubeflow only: the Trainer as a multi-worker Vertex AI Training job (None: in the pod).
     vertex_training: Optional[VertexTraining] = None
 
@@ -104,9 +106,8 @@ class PipelineConfig:
         if "://" not in self.output_dir and os.path.exists(self.output_dir) and \
                 not os.path.isdir(self.output_dir):
             raise ConfigError(f"output_dir {self.output_dir!r} exists and is not a folder")
-        if self.example_gen_workers < 0:
-            raise ConfigError(f"example_gen_workers must be >= 0 (0 = auto), got "
-                              f"{self.example_gen_workers}")
+        if self.beam_workers < 0:
+            raise ConfigError(f"beam_workers must be >= 0 (0 = auto), got {self.beam_workers}")
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?", self.pipeline_name):
             raise ConfigError(f"pipeline_name {self.pipeline_name!r} must be lowercase letters, "
                               f"digits and inner hyphens (Kubeflow's rule), at most 64 long")

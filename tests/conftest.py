@@ -3,9 +3,11 @@
 import os
 import sys
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import bootstrap  # noqa: E402  (the standard library only)
+
+bootstrap.set_tf_environment()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 import pytest  # noqa: E402

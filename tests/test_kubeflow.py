@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
+import names
 from names import PROJECT_ROOT
 
 COMPONENTS = {"MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
@@ -197,10 +198,12 @@ def test_the_compiled_pipeline_matches_the_reviewed_golden_file(compiled):
         pytest.fail(f"the compiled pipeline differs from {GOLDEN}:\n{diff[:6000]}")
 
 
-def test_the_image_sets_legacy_keras_and_carries_our_code():
+def test_the_image_sets_the_tf_environment_and_carries_our_code():
     with open(os.path.join(PROJECT_ROOT, "Dockerfile")) as f:
         dockerfile = f.read()
-    assert "ENV TF_USE_LEGACY_KERAS=1" in dockerfile
+    env_lines = " ".join(line for line in dockerfile.splitlines() if line.startswith("ENV "))
+    for name, value in names.TF_ENVIRONMENT.items():
+        assert f"{name}={value}" in env_lines.split(), name
     # Every file of ours that an executor imports (the pipeline names them by dotted path).
     from components.code_fingerprint import project_files
     from pipeline import pipeline
