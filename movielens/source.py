@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import zipfile
 from typing import Optional
 
 from movielens import grouplens
@@ -34,6 +35,9 @@ class ResolvedSource:
     # Size of the ratings file when it is a plain local file (read in parallel byte ranges);
     # 0 for a zip (one reader), TFDS or a remote source.
     ratings_bytes: int = 0
+    # The ratings' uncompressed size where it is known locally (a folder's file, a zip's
+    # member), else 0: how much every later Beam component has to read.
+    ratings_uncompressed_bytes: int = 0
     # Each local input file's name, size and nanosecond modification time, hashed: ExampleGen's
     # cache key (TFX's own driver fingerprint has whole seconds). "" for remote sources.
     fingerprint: str = ""
@@ -151,7 +155,11 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
         return ResolvedSource(os.path.dirname(ratings), "*",
                               has_user_features=layout.users is not None,
                               ratings_bytes=os.path.getsize(ratings),
+                              ratings_uncompressed_bytes=os.path.getsize(ratings),
                               fingerprint=local_fingerprint(os.path.dirname(ratings)))
+    with zipfile.ZipFile(path) as archive:
+        member_bytes = archive.getinfo(layout.ratings).file_size  # the header's, not read
     return ResolvedSource(os.path.dirname(path), os.path.basename(path),
                           has_user_features=layout.users is not None,
+                          ratings_uncompressed_bytes=member_bytes,
                           fingerprint=local_fingerprint(path))

@@ -131,18 +131,19 @@ def _vertex_training_config(config: PipelineConfig) -> Dict[str, Any]:
                 "job_spec": {"worker_pool_specs": vertex.worker_pool_specs()}}}
 
 
-# Above this size (~750k ratings of u.data) ExampleGen's ratings file is parsed by several
-# DirectRunner processes: measured on 2 cores, 1M ratings 1.34x faster with two than one, and
-# ML-100K (2 MB) 0.71x (docs/benchmarks.md).
-PARALLEL_READ_MIN_BYTES = 16 * 2**20
+# Above this size of ratings (~750k ratings of u.data) the Beam components run on several
+# DirectRunner processes: measured on 2 cores, at 1M ratings ExampleGen 1.34x faster with two
+# than one, StatisticsGen 1.13x, Transform 1.27x, the Evaluator 1.34x; at ML-100K (2 MB)
+# ExampleGen 0.71x (docs/benchmarks.md).
+PARALLEL_MIN_BYTES = 16 * 2**20
 
 
-def _example_gen_beam_args(config: PipelineConfig, source: ResolvedSource) -> List[str]:
-    """ExampleGen's own DirectRunner options (after the pipeline's, so they win), if any."""
-    workers = config.example_gen_workers
+def _parallel_beam_args(config: PipelineConfig, ratings_bytes: int) -> List[str]:
+    """A Beam component's own DirectRunner options (after the pipeline's, so they win): several
+    processes when `beam_workers` says so or, in auto, when it reads `ratings_bytes` or more."""
+    workers = config.beam_workers
     if workers == 0:
-        large = source.ratings_bytes >= PARALLEL_READ_MIN_BYTES
-        workers = min(os.cpu_count() or 1, 4) if large else 1
+        workers = min(os.cpu_count() or 1, 4) if ratings_bytes >= PARALLEL_MIN_BYTES else 1
     if workers == 1:
         return []
     return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
@@ -185,7 +186,8 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         # The local files' fingerprint; on Kubeflow the data is read where the pipeline runs.
         data_fingerprint="" if mode is Mode.KUBEFLOW else source.fingerprint)
     if mode is not Mode.KUBEFLOW:  # on Kubeflow the pipeline's Beam options rule
-        example_gen.with_beam_pipeline_args(_example_gen_beam_args(config, source))
+        # Auto: a zip's ratings are one reader's (ratings_bytes 0), extra processes would idle.
+        example_gen.with_beam_pipeline_args(_parallel_beam_args(config, source.ratings_bytes))
 
     # Statistics of each split, for validation.
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
@@ -280,6 +282,12 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
                 filesystem=pusher_pb2.PushDestination.Filesystem(
                     base_directory=config.serving_dir))).with_id(names.PUSHER_ID)
         components += [baseline_resolver, evaluator, load_check, pusher]
+
+    if mode is not Mode.KUBEFLOW:
+        # Locally, the components that read every example use several processes on large data.
+        for component in (statistics_gen, transform, evaluator):
+            component.with_beam_pipeline_args(
+                _parallel_beam_args(config, source.ratings_uncompressed_bytes))
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

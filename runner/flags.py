@@ -81,10 +81,11 @@ def add_beam_flag(parser: argparse.ArgumentParser) -> None:
                              "replaces the defaults), e.g. --beam-arg=--direct_num_workers=2")
 
 
-def add_example_gen_workers_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--example-gen-workers", type=int, default=0, metavar="N",
-                        help="DirectRunner processes parsing the ratings (default 0: as many as "
-                             "cores, at most 4, for a ratings file over 16 MB; else 1)")
+def add_beam_workers_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--beam-workers", type=int, default=0, metavar="N",
+                        help="DirectRunner processes of each Beam component, after --beam-arg "
+                             "(default 0: as many as cores, at most 4, for ratings over 16 MB; "
+                             "else 1)")
 
 
 def beam_args_from_args(args: argparse.Namespace):
@@ -102,7 +103,7 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     add_training_flags(parser)
     add_threshold_flags(parser)
     add_beam_flag(parser)
-    add_example_gen_workers_flag(parser)
+    add_beam_workers_flag(parser)
     add_tuner_flag(parser)
 
 
@@ -111,5 +112,5 @@ def pipeline_fields_from_args(args: argparse.Namespace) -> dict:
     return {"training": training_config_from_args(args),
             "thresholds": thresholds_from_args(args),
             "beam_pipeline_args": beam_args_from_args(args),
-            "example_gen_workers": args.example_gen_workers,
+            "beam_workers": args.beam_workers,
             "tuner_trials": args.tune}

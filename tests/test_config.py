@@ -9,6 +9,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 
+import names
 from components.code_fingerprint import code_fingerprint, project_files
 from components.eval_config import make_eval_config
 from models.hparams import TrainingConfig
@@ -171,34 +172,59 @@ def test_a_same_size_rewrite_in_the_same_second_changes_examplegen_s_cache_key(t
     assert example_gen.exec_properties["data_fingerprint"] == after.fingerprint
 
 
-def _example_gen_beam_args(config, source):
+BEAM_COMPONENTS = ("MovieLensExampleGen", "StatisticsGen", "Transform", names.EVALUATOR_ID)
+
+
+def _beam_args(config, source):
+    """Each Beam component's options, by id."""
     from pipeline.pipeline import Mode, create_pipeline
 
     pipeline = create_pipeline(config, source, Mode.PRODUCTION)
-    (example_gen,) = [c for c in pipeline.components if c.id == "MovieLensExampleGen"]
-    return list(example_gen.executor_spec.beam_pipeline_args)
+    return {c.id: list(c.executor_spec.beam_pipeline_args) for c in pipeline.components
+            if c.id in BEAM_COMPONENTS}
 
 
-def test_example_gen_parses_a_large_ratings_file_with_several_processes(tmp_path):
-    """Auto: one process for a small file, several for a large one (after the pipeline's own
-    Beam options, so they win); a set number always; a zip (one reader) never."""
-    from pipeline.pipeline import PARALLEL_READ_MIN_BYTES
+def test_beam_components_use_several_processes_on_large_data(tmp_path):
+    """Auto: one process for small ratings, several for large ones (after the pipeline's own
+    Beam options, so they win), except ExampleGen on a zip (one reader); a set number always."""
+    from pipeline.pipeline import PARALLEL_MIN_BYTES
 
     config = configs.PipelineConfig(output_dir=str(tmp_path))
-    small = data_source.ResolvedSource(str(tmp_path), "*", ratings_bytes=2_000_000)
-    large = dataclasses.replace(small, ratings_bytes=PARALLEL_READ_MIN_BYTES)
-    zipped = data_source.ResolvedSource(str(tmp_path), "ml-25m.zip")
-    assert _example_gen_beam_args(config, small) == list(config.beam_pipeline_args)
-    assert _example_gen_beam_args(config, zipped) == list(config.beam_pipeline_args)
+    default = list(config.beam_pipeline_args)
+    small = data_source.ResolvedSource(str(tmp_path), "*", ratings_bytes=2_000_000,
+                                       ratings_uncompressed_bytes=2_000_000)
+    large = dataclasses.replace(small, ratings_bytes=PARALLEL_MIN_BYTES,
+                                ratings_uncompressed_bytes=PARALLEL_MIN_BYTES)
+    zipped = data_source.ResolvedSource(str(tmp_path), "ml-25m.zip",
+                                        ratings_uncompressed_bytes=PARALLEL_MIN_BYTES)
     workers = min(os.cpu_count() or 1, 4)
-    expected = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
-    if workers == 1:
-        expected = []
-    assert _example_gen_beam_args(config, large) == list(config.beam_pipeline_args) + expected
-    three = dataclasses.replace(config, example_gen_workers=3)
-    assert _example_gen_beam_args(three, small)[-1] == "--direct_num_workers=3"
-    with pytest.raises(configs.ConfigError, match="example_gen_workers"):
-        dataclasses.replace(config, example_gen_workers=-1)
+    parallel = ([] if workers == 1 else
+                ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
+    assert _beam_args(config, small) == {c: default for c in BEAM_COMPONENTS}
+    assert _beam_args(config, large) == {c: default + parallel for c in BEAM_COMPONENTS}
+    assert _beam_args(config, zipped) == {c: default if c == "MovieLensExampleGen"
+                                          else default + parallel for c in BEAM_COMPONENTS}
+    three = dataclasses.replace(config, beam_workers=3)
+    for args in (*_beam_args(three, small).values(), *_beam_args(three, zipped).values()):
+        assert args[-2:] == ["--direct_running_mode=multi_processing", "--direct_num_workers=3"]
+    assert _beam_args(dataclasses.replace(config, beam_workers=1), large) == {
+        c: default for c in BEAM_COMPONENTS}
+    with pytest.raises(configs.ConfigError, match="beam_workers"):
+        dataclasses.replace(config, beam_workers=-1)
+
+
+def test_a_zip_source_knows_its_ratings_size_without_extracting(tmp_path):
+    import zipfile
+
+    folder = tmp_path / "ml-100k"
+    movielens_fixture.write_ml100k(str(folder), num_ratings=600)
+    archive = tmp_path / "ml-100k.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in os.listdir(folder):
+            zf.write(folder / name, f"ml-100k/{name}")
+    resolved = data_source.resolve(str(archive), str(tmp_path / "cache"))
+    assert resolved.ratings_bytes == 0  # one reader
+    assert resolved.ratings_uncompressed_bytes == os.path.getsize(folder / "u.data") > 0
 
 
 def test_run_time_hyperparameters_override_the_config_and_are_validated():
