@@ -22,6 +22,7 @@ run: venv
 	$(PYTHON) local_runner.py --output-dir $(OUTPUT) $(if $(DATA),--data $(DATA)) $(ARGS)
 
 test: venv
+	bash scripts/ensure_chromium.sh
 	$(PYTHON) -m pytest $(TESTS)
 
 # Cost of the pipeline vs. the TFRS notebook script on ML-100K (DATA= as for run; REPEATS=3).

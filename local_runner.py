@@ -83,23 +83,36 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
 
     from movielens import source as data_source
     from pipeline.pipeline import Mode, create_pipeline
-    from runner import run_lock, run_summary
+    from runner import report, run_lock, run_summary
 
     source = data_source.resolve(config.data.source, config.cache_dir)
     mode = Mode.EXPERIMENT if experiment else Mode.PRODUCTION
 
     summary_path = os.path.join(config.output_dir, SUMMARY_FILE)
+    report_path = os.path.join(config.output_dir, report.REPORT_FILE)
     started = time.time()
-    with run_lock.exclusive(config.pipeline_root):
-        if os.path.exists(summary_path) and not experiment:
-            os.remove(summary_path)  # a failed run must not leave the last summary looking current
-        sqlite = metadata.sqlite_metadata_connection_config(config.metadata_path)
-        LocalDagRunner().run(create_pipeline(config, source, mode, sqlite))
+
+    def summary_so_far() -> Dict[str, Any]:
         summary = run_summary.collect(config.metadata_path, config.serving_dir)
         summary["wall_seconds"] = round(time.time() - started, 2)
         summary["config"] = dataclasses.asdict(config)
+        return summary
+
+    with run_lock.exclusive(config.pipeline_root):
+        for path in (summary_path, report_path):
+            if os.path.exists(path) and not experiment:
+                os.remove(path)  # a failed run must not leave the last ones looking current
+        sqlite = metadata.sqlite_metadata_connection_config(config.metadata_path)
+        try:
+            LocalDagRunner().run(create_pipeline(config, source, mode, sqlite))
+        except Exception as error:
+            if not experiment:  # the page says where and why the run stopped
+                report.write_failed(summary_so_far, error, report_path)
+            raise
+        summary = summary_so_far()
         if not experiment:  # experiments report through their comparison files
             run_summary.write(summary, summary_path)
+            report.write(summary, report_path)
     return summary
 
 
@@ -142,6 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from runner import console
 
         console.hide_log_records_of(errors.DATA_ERRORS)
+    config: Optional[configs.PipelineConfig] = None
     try:
         config = config_from_args(args)
         if args.compare or args.weights or args.sweep:
@@ -161,10 +175,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         if message is None or args.verbose:
             raise
         print(f"error: {message}", file=sys.stderr)
+        if config is not None:
+            _print_report_path(config)
         return 1
     print(format_summary(summary))
     print(f"Summary written to {os.path.join(config.output_dir, SUMMARY_FILE)}")
+    _print_report_path(config)
     return 0
+
+
+def _print_report_path(config: configs.PipelineConfig) -> None:
+    from runner.report import REPORT_FILE
+
+    path = os.path.join(config.output_dir, REPORT_FILE)
+    if os.path.exists(path):
+        print(f"Report: {path}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ NOISE: Pattern[str] = re.compile("|".join([
     r"Couldn't find python-snappy",
     r"is deprecated and will be removed in a future version",  # inside TFX, TFMA, TFT
     r"Instructions for updating:",
+    # Beam's DirectRunner worker processes (--beam-workers), relayed at every start:
+    r"No semi_persistent_directory found: Functions defined in __main__",
+    r"Discarding unparseable args: \[\\?'--direct_runner_use_stacked_bundle",
 ]))
 
 # Log records of these names and levels announce a component (LocalDagRunner's own messages).

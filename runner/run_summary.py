@@ -59,6 +59,20 @@ def _outputs(store: metadata_store.MetadataStore, execution_ids: List[int]) -> D
     return by_type
 
 
+def _output_uris(store: metadata_store.MetadataStore, nodes: Dict[int, str]
+                 ) -> Dict[str, Dict[str, str]]:
+    """{component: {output key: artifact URI}} of the given executions (id → component)."""
+    output_events = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+    events = [e for e in store.get_events_by_execution_ids(list(nodes))
+              if e.type in output_events and e.path.steps]
+    uris = {a.id: a.uri for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))}
+    result: Dict[str, Dict[str, str]] = {}
+    for event in events:
+        result.setdefault(nodes[event.execution_id], {})[event.path.steps[0].key] = (
+            uris[event.artifact_id])
+    return result
+
+
 def load_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice metrics of a TFMA ModelEvaluation artifact, as `output/metric` → value."""
     import tensorflow_model_analysis as tfma
@@ -83,13 +97,18 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     node_type_id = store.get_context_type("node").id
     components = []
     pusher_cached = False
-    for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
-        node = _node_id(store, execution, node_type_id)
+    executions = sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id))
+    first_started = executions[0].create_time_since_epoch if executions else 0
+    nodes = {}
+    for execution in executions:
+        node = nodes[execution.id] = _node_id(store, execution, node_type_id)
         pusher_cached |= (node == names.PUSHER_ID
                           and execution.last_known_state == metadata_store_pb2.Execution.CACHED)
         components.append({
             "component": node,
             "state": _STATES.get(execution.last_known_state, str(execution.last_known_state)),
+            "started_seconds": round((execution.create_time_since_epoch - first_started) / 1000,
+                                     2),
             "wall_seconds": round((execution.last_update_time_since_epoch
                                    - execution.create_time_since_epoch) / 1000, 2),
         })
@@ -130,6 +149,9 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
                              if load_check is not None else None),
         **serving,
         "components": components,
+        # Where each component's outputs are, by component and output key (the run report reads
+        # the statistics, anomalies, examples and the Trainer's logs from them)
+        "artifacts": _output_uris(store, nodes),
     }
 
 

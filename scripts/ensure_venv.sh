@@ -79,9 +79,11 @@ if [ ! -f "$venv/.complete" ] || ! "$venv/bin/python" -c 'import tfx' >/dev/null
   touch "$venv/.complete"
 fi
 
-# Developer tools (requirements-dev.txt: the linter) do not shape the stack, so they are not
-# part of the key: installed into the venv when missing or at another version.
-if ! "$venv/bin/python" -m pip freeze 2>/dev/null | grep -qxF -f requirements-dev.txt; then
+# Developer tools (requirements-dev.txt: the linter, the browser driver) do not shape the
+# stack, so they are not part of the key: installed into the venv when missing or at another
+# version.
+if grep -v '^#' requirements-dev.txt \
+    | grep -qvxF -f <("$venv/bin/python" -m pip freeze 2>/dev/null); then  # one line is missing
   "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true
 fi
 

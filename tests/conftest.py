@@ -42,11 +42,16 @@ def pipeline_config(tmp_path_factory):
 @pytest.fixture(scope="session")
 def first_run(pipeline_config):
     """The summary of the first (cold) run; later tests may run the pipeline again. The
-    run_summary.json it wrote is kept under `written_summary` (later runs overwrite the file)."""
+    run_summary.json and report.html it wrote are kept under `written_summary` and
+    `written_report` (later runs overwrite the files)."""
     import json
 
     import local_runner
+    from runner.report import REPORT_FILE
 
     summary = local_runner.run(pipeline_config)
     with open(os.path.join(pipeline_config.output_dir, local_runner.SUMMARY_FILE)) as f:
-        return {**summary, "written_summary": json.load(f)}
+        written = json.load(f)
+    with open(os.path.join(pipeline_config.output_dir, REPORT_FILE), encoding="utf-8") as f:
+        report = f.read()
+    return {**summary, "written_summary": written, "written_report": report}

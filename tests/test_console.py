@@ -25,6 +25,15 @@ COMPONENTS = ("MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValid
     ("error: 1 malformed line(s) in data:", False),
     ("Traceback (most recent call last):", False),
     ("WARNING:absl:Anomalies found in the eval split: user_rating", False),
+    ("WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: WARN "
+     "timestamp {   seconds: 1795890903   nanos: 480296134 } message: \"Discarding "
+     "unparseable args: [\\'--direct_runner_use_stacked_bundle\\', \\'--pipeline_type_check"
+     "\\']\" log_location: \"pipeline_options.py:386\" thread: \"MainThread\"", True),
+    ("WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: WARN "
+     "timestamp {   seconds: 1795890903 } message: \"No semi_persistent_directory found: "
+     "Functions defined in __main__ (interactive session) may fail.\"", True),
+    ("WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: ERROR "
+     "message: \"Error processing instruction bundle_3\"", False),
 ])
 def test_only_known_noise_is_noise(line, noise):
     assert console.is_noise(line) is noise

@@ -206,6 +206,11 @@ def test_a_corrupt_input_stops_the_pipeline_and_pushes_nothing(tmp_path, pipelin
         local_runner.run(config)
     # The stale summary is gone (it must not look like this run's); serving is untouched.
     assert not os.path.exists(summary)
+    # The report says where and why the run stopped.
+    with open(os.path.join(config.output_dir, "report.html"), encoding="utf-8") as f:
+        report = f.read()
+    assert "The run stopped in MovieLensExampleGen" in report
+    assert "rating &#x27;7&#x27; is outside 1-5" in report
     assert os.listdir(os.path.dirname(served)) == ["1"]
     assert os.listdir(served) == ["saved_model.pb"]
 

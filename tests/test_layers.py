@@ -33,7 +33,8 @@ ALLOWED: Dict[str, Set[str]] = {
     "runner": _RUNNERS,
     "local_runner": _RUNNERS,
     "kubeflow_runner": _RUNNERS,
-    "bootstrap": set(),
+    # Runs before the venv exists, from any Python: names (the standard library only) at most.
+    "bootstrap": _BASE,
     # Beside the pipeline: the serving client talks to a model through names only; studies and
     # benchmarks may use anything below the runners (and run the runners as processes).
     "serving": _SERVING,
