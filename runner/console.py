@@ -40,8 +40,10 @@ NOISE: Pattern[str] = re.compile("|".join([
     r"Discarding unparseable args: \[\\?'--direct_runner_use_stacked_bundle",
 ]))
 
-# Log records of these names and levels announce a component (LocalDagRunner's own messages).
+# Log records of these names and levels announce a component (LocalDagRunner's own messages),
+# and the launcher's when a component's earlier result is reused.
 _COMPONENT = re.compile(r"^Component (?P<node>\S+) is (?P<state>running|finished)\.$")
+_CACHED = re.compile(r"^A cached execution \d+ is used\.$")
 
 
 def is_noise(text: str) -> bool:
@@ -63,23 +65,32 @@ class _DropNoise(logging.Filter):
 
 
 class _ComponentLines(logging.Handler):
-    """Prints `  <component> done in N s` when LocalDagRunner reports a component finished."""
+    """Prints `  <component> executed|cached  N s` when LocalDagRunner reports a component
+    finished (LocalDagRunner runs one component at a time)."""
 
     def __init__(self, stream) -> None:
         super().__init__(logging.INFO)
         self._stream = stream
         self._started = {}
+        self._running: Optional[str] = None
+        self._cached = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        match = _COMPONENT.match(record.getMessage())
+        message = record.getMessage()
+        if _CACHED.match(message) and self._running is not None:
+            self._cached.add(self._running)
+            return
+        match = _COMPONENT.match(message)
         if not match:
             return
         node = match.group("node")
         if match.group("state") == "running":
             self._started[node] = time.monotonic()
+            self._running = node
             return
         seconds = time.monotonic() - self._started.pop(node, time.monotonic())
-        self._stream.write(f"  {node:<32} done in {seconds:6.1f} s\n")
+        state = "cached" if node in self._cached else "executed"
+        self._stream.write(f"  {node:<32} {state:<8} {seconds:6.1f} s\n")
         self._stream.flush()
 
 
