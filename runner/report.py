@@ -206,21 +206,12 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
 
 def _baseline_metrics(evaluation_uri: str) -> Dict[str, float]:
     """The baseline model's overall metrics in a TFMA result (empty when there was none)."""
-    import tensorflow_model_analysis as tfma
+    from runner.run_summary import load_eval_metrics
 
     try:
-        result = tfma.load_eval_result(evaluation_uri, model_name="baseline")
-    except Exception:  # noqa: BLE001 (no baseline evaluated: TFMA has no such model)
+        return load_eval_metrics(evaluation_uri, model_name="baseline")
+    except Exception:  # noqa: BLE001 (no baseline evaluated: TFMA may not know the name)
         return {}
-    metrics = {}
-    for slice_key, by_output in result.slicing_metrics:
-        if slice_key:
-            continue
-        for output_name, by_sub_key in by_output.items():
-            for name, value in by_sub_key.get("", {}).items():
-                if "doubleValue" in value:
-                    metrics[names.tfma_metric_key(output_name, name)] = value["doubleValue"]
-    return metrics
 
 
 def _thresholds(config: Dict[str, Any]) -> Dict[str, str]:
@@ -246,10 +237,13 @@ def evaluation_section(summary: Dict[str, Any]) -> str:
     evaluation_uri = summary.get("artifacts", {}).get(names.EVALUATOR_ID, {}).get("evaluation")
     baseline = _baseline_metrics(evaluation_uri) if evaluation_uri else {}
     thresholds = _thresholds(summary.get("config", {}))
+    # TFMA reports each change against the baseline as a metric of its own, `<name>_diff`.
     rows = [[_e(name), _number(value), _number(baseline.get(name)),
-             _e(thresholds.get(name, ""))] for name, value in sorted(metrics.items())]
+             _number(metrics.get(f"{name}_diff")), _e(thresholds.get(name, ""))]
+            for name, value in sorted(metrics.items()) if not name.endswith("_diff")]
     parts = ["<h3>TFMA, eval split</h3>",
-             _table(["metric", "candidate", "baseline (served model)", "threshold"], rows)]
+             _table(["metric", "candidate", "baseline (served model)", "change", "threshold"],
+                    rows)]
     if not baseline:
         parts.append("<p class='note'>No baseline: no model was being served, so only the "
                      "value thresholds applied.</p>")

@@ -73,11 +73,13 @@ def _output_uris(store: metadata_store.MetadataStore, nodes: Dict[int, str]
     return result
 
 
-def load_eval_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """Overall-slice metrics of a TFMA ModelEvaluation artifact, as `output/metric` → value."""
+def load_eval_metrics(evaluation_uri: str, model_name: Optional[str] = None
+                      ) -> Dict[str, float]:
+    """Overall-slice metrics of a TFMA ModelEvaluation artifact, as `output/metric` → value:
+    the candidate's, or with `model_name="baseline"` the baseline's (empty if there was none)."""
     import tensorflow_model_analysis as tfma
 
-    result = tfma.load_eval_result(evaluation_uri)
+    result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
     metrics: Dict[str, float] = {}
     for slice_key, by_output in result.slicing_metrics:
         if slice_key:

@@ -107,3 +107,19 @@ def test_a_section_that_cannot_be_drawn_says_so_and_the_page_still_renders(tmp_p
     assert page.count("This section could not be drawn") == 2  # training, evaluation
     assert "No statistics: the run stopped before StatisticsGen." in page
     assert os.path.basename(report.REPORT_FILE) == "report.html"
+
+
+def test_the_evaluation_table_sets_the_candidate_beside_the_baseline_and_the_change(
+        monkeypatch):
+    from runner import report
+
+    monkeypatch.setattr(report, "_baseline_metrics", lambda uri: {names.TFMA_RMSE: 1.25})
+    summary = {"eval_metrics": {names.TFMA_RMSE: 1.0, f"{names.TFMA_RMSE}_diff": -0.25},
+               "artifacts": {names.EVALUATOR_ID: {"evaluation": "somewhere"}},
+               "config": {"thresholds": {"max_rmse": 1.2, "max_rmse_increase": 0.05}}}
+    page = _Page(report.evaluation_section(summary))
+    cells = [text.strip() for text in page.text if text.strip()]
+    row = cells[cells.index(names.TFMA_RMSE):][:5]
+    assert row == [names.TFMA_RMSE, "1.0000", "1.2500", "-0.2500",
+                   "≤ 1.2; at most +0.05 vs baseline"]
+    assert f"{names.TFMA_RMSE}_diff" not in cells  # a column, not a row of its own
