@@ -33,8 +33,10 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     """
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")
     with strategy.scope():  # variables, optimizer and metrics become distributed ones
-        result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
-        measured = training.evaluate(result.model, config, train, evaluation)
+        with training.timed("fit"):
+            result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
+        with training.timed("evaluation (Keras's, then the per-user ranking metrics)"):
+            measured = training.evaluate(result.model, config, train, evaluation)
     _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
@@ -72,16 +74,18 @@ def run_fn(fn_args: FnArgs) -> None:
         tf.config.experimental.enable_op_determinism()  # same config, same metrics
         tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
         num_users, num_movies = vocabulary_sizes(tf_transform_output)
-        train = load_columns(fn_args.train_files, tf_transform_output)
-        evaluation = load_columns(fn_args.eval_files, tf_transform_output)
+        with training.timed("loading the transformed train and eval columns"):
+            train = load_columns(fn_args.train_files, tf_transform_output)
+            evaluation = load_columns(fn_args.eval_files, tf_transform_output)
         model = train_and_report(config, train, evaluation, num_users, num_movies,
                                  model_run_dir, strategy)
         # Every worker saves (saving may need collectives); only the chief's copy is kept.
-        export.save_serving_model(model, tf_transform_output, serving_model_dir,
-                                  export.ServingLimits(config.serving_max_k,
-                                                       config.serving_max_batch,
-                                                       config.serving_max_exclusions,
-                                                       config.rerank_depth))
+        with training.timed("export"):
+            export.save_serving_model(model, tf_transform_output, serving_model_dir,
+                                      export.ServingLimits(config.serving_max_k,
+                                                           config.serving_max_batch,
+                                                           config.serving_max_exclusions,
+                                                           config.rerank_depth))
     if not distribute.strategy_is_chief(strategy):
         # TFX's executor fails a run_fn after which serving_model_dir does not exist; the chief
         # fills it, this worker only makes sure the (possibly still empty) directory exists.

@@ -1,8 +1,11 @@
 """Fitting a model from in-memory columns: shared by the Trainer's run_fn and experiments/,
 so a sweep trains exactly what the pipeline trains."""
 
+import contextlib
 import dataclasses
-from typing import Dict, List, Optional
+import logging
+import time
+from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -136,6 +139,15 @@ class Evaluation:
         return {**self.keras, **self.ranking}
 
 
+@contextlib.contextmanager
+def timed(phase: str) -> Iterator[None]:
+    """Logs how long `phase` took: what the Trainer's time goes to, beside Keras's epochs."""
+    started = time.monotonic()
+    yield
+    logging.info("Trainer: %s took %.1f s", phase, time.monotonic() - started)
+
+
+
 def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, evaluation: Columns,
              keras_max_rows: int = KERAS_EVAL_MAX_ROWS) -> Evaluation:
     """Keras's metrics (masked RMSE, catalog top-K) on `evaluation`, or on a seeded sample of
@@ -147,7 +159,8 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     data = distribute.distribute_dataset(
         lambda batch: to_dataset(keras_rows, batch, False, config.seed), config.eval_batch_size,
         int(tf.shape(keras_rows[names.USER_INDEX])[0]), model.distribute_strategy)
-    metrics = model.evaluate(data.data, steps=data.steps, return_dict=True, verbose=0)
+    with timed(f"Keras's evaluation of {len(keras_rows[names.USER_INDEX])} eval rows"):
+        metrics = model.evaluate(data.data, steps=data.steps, return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in metrics.items()}
     metrics["keras_eval_examples"] = float(len(keras_rows[names.USER_INDEX]))
     if not config.recall_ks:
@@ -156,9 +169,10 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     eval_columns = {k: v.numpy() for k, v in evaluation.items()}
     scorers = {"model": user_scorer(model),
                "popularity": popularity_scorer(train_columns, model.num_movies)}
-    ranking, popularity = (user_ranking_metrics(scorer, model.num_movies, train_columns,
-                                                eval_columns, config.recall_ks)
-                           for scorer in scorers.values())
+    with timed("the per-user ranking metrics of the model and the popularity baseline"):
+        ranking, popularity = (user_ranking_metrics(scorer, model.num_movies, train_columns,
+                                                    eval_columns, config.recall_ks)
+                               for scorer in scorers.values())
     # The rating as graded relevance: retrieval's order, and retrieve-then-rank's (what the
     # recommend_ranked signature serves), against popularity's.
     k = min(config.recall_ks)
@@ -167,8 +181,9 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
         "model": retrieval_top_titles(scorers["model"], model.num_movies, k),
         "reranked": reranked_top_titles(model, scorers["model"], config.rerank_depth, k),
         "popularity": retrieval_top_titles(scorers["popularity"], model.num_movies, k)}
-    values = {name: graded_ndcg_at_k(order, model.num_movies, train_columns, eval_columns, k)
-              for name, order in orders.items()}
+    with timed("graded NDCG of retrieval, retrieve-then-rank and popularity"):
+        values = {name: graded_ndcg_at_k(order, model.num_movies, train_columns, eval_columns,
+                                         k) for name, order in orders.items()}
     ranking[graded] = values["model"]
     ranking[names.reranked_metric(graded)] = values["reranked"]
     popularity[graded] = values["popularity"]
