@@ -141,12 +141,14 @@ def test_data_sources_are_validated(tmp_path):
         data_source.resolve(str(tmp_path / "empty"), str(tmp_path))
     folder = movielens_fixture.write_ml100k(str(tmp_path / "top" / "ml-100k"), num_ratings=10)
     zipped = movielens_fixture.zip_folder(folder, str(tmp_path / "ml.zip"))
+    ratings_bytes = os.path.getsize(os.path.join(folder, "u.data"))
     assert dataclasses.replace(data_source.resolve(zipped, str(tmp_path)), fingerprint="") == \
-        data_source.ResolvedSource(str(tmp_path), "ml.zip")
+        data_source.ResolvedSource(str(tmp_path), "ml.zip",
+                                   ratings_uncompressed_bytes=ratings_bytes)
     # A parent folder resolves to the folder holding the files, which the driver fingerprints.
     resolved = data_source.resolve(str(tmp_path / "top"), str(tmp_path))
     assert dataclasses.replace(resolved, fingerprint="") == data_source.ResolvedSource(
-        folder, "*", ratings_bytes=os.path.getsize(os.path.join(folder, "u.data")))
+        folder, "*", ratings_bytes=ratings_bytes, ratings_uncompressed_bytes=ratings_bytes)
 
 
 def test_a_same_size_rewrite_in_the_same_second_changes_examplegen_s_cache_key(tmp_path):
@@ -211,20 +213,6 @@ def test_beam_components_use_several_processes_on_large_data(tmp_path):
         c: default for c in BEAM_COMPONENTS}
     with pytest.raises(configs.ConfigError, match="beam_workers"):
         dataclasses.replace(config, beam_workers=-1)
-
-
-def test_a_zip_source_knows_its_ratings_size_without_extracting(tmp_path):
-    import zipfile
-
-    folder = tmp_path / "ml-100k"
-    movielens_fixture.write_ml100k(str(folder), num_ratings=600)
-    archive = tmp_path / "ml-100k.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in os.listdir(folder):
-            zf.write(folder / name, f"ml-100k/{name}")
-    resolved = data_source.resolve(str(archive), str(tmp_path / "cache"))
-    assert resolved.ratings_bytes == 0  # one reader
-    assert resolved.ratings_uncompressed_bytes == os.path.getsize(folder / "u.data") > 0
 
 
 def test_run_time_hyperparameters_override_the_config_and_are_validated():
