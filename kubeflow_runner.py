@@ -11,7 +11,7 @@ models under <root>/serving/movielens; MLMD is the cluster's.
 
 import bootstrap
 
-bootstrap.ensure_venv()  # before anything imports TensorFlow: sets bootstrap.TF_ENVIRONMENT
+bootstrap.ensure_venv()  # before anything imports TensorFlow: sets names.TF_ENVIRONMENT
 
 import argparse  # noqa: E402
 import json  # noqa: E402

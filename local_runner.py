@@ -9,7 +9,7 @@ Ends with a short summary, also written as <output-dir>/run_summary.json.
 
 import bootstrap
 
-bootstrap.ensure_venv()  # before anything imports TensorFlow: sets bootstrap.TF_ENVIRONMENT
+bootstrap.ensure_venv()  # before anything imports TensorFlow: sets names.TF_ENVIRONMENT
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402

@@ -409,11 +409,6 @@ def write_failed(summary_so_far: Callable[[], Dict[str, Any]], error: BaseExcept
 
 def write(summary: Dict[str, Any], path: str, error: Optional[str] = None) -> None:
     """Writes the page atomically (temp file + rename), as the run summary is written."""
-    partial = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(partial, "w", encoding="utf-8") as f:
-            f.write(render(summary, error))
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    from runner.run_summary import write_atomically
+
+    write_atomically(render(summary, error), path)

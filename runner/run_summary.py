@@ -46,11 +46,15 @@ def _node_id(store: metadata_store.MetadataStore, execution, node_type_id: int) 
     return store.get_execution_types_by_id([execution.type_id])[0].name
 
 
-def _outputs(store: metadata_store.MetadataStore, execution_ids: List[int]) -> Dict[str, list]:
+def _output_events(store: metadata_store.MetadataStore, execution_ids: List[int]) -> list:
+    """The events by which these executions produced (or declared) their outputs."""
     output_events = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-    events = [e for e in store.get_events_by_execution_ids(execution_ids)
-              if e.type in output_events]
-    artifacts = store.get_artifacts_by_id(list({e.artifact_id for e in events}))
+    return [e for e in store.get_events_by_execution_ids(execution_ids)
+            if e.type in output_events]
+
+
+def _outputs(store: metadata_store.MetadataStore, artifacts: list) -> Dict[str, list]:
+    """The output artifacts by type name."""
     type_ids = list({a.type_id for a in artifacts})
     types = {t.id: t.name for t in store.get_artifact_types_by_id(type_ids)}
     by_type: Dict[str, list] = {}
@@ -59,17 +63,16 @@ def _outputs(store: metadata_store.MetadataStore, execution_ids: List[int]) -> D
     return by_type
 
 
-def _output_uris(store: metadata_store.MetadataStore, nodes: Dict[int, str]
+def _output_uris(events: list, artifacts: list, nodes: Dict[int, str]
                  ) -> Dict[str, Dict[str, str]]:
-    """{component: {output key: artifact URI}} of the given executions (id → component)."""
-    output_events = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-    events = [e for e in store.get_events_by_execution_ids(list(nodes))
-              if e.type in output_events and e.path.steps]
-    uris = {a.id: a.uri for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))}
+    """{component: {output key: artifact URI}} from the output events of executions
+    (`nodes`: execution id → component)."""
+    uris = {a.id: a.uri for a in artifacts}
     result: Dict[str, Dict[str, str]] = {}
     for event in events:
-        result.setdefault(nodes[event.execution_id], {})[event.path.steps[0].key] = (
-            uris[event.artifact_id])
+        if event.path.steps:
+            result.setdefault(nodes[event.execution_id], {})[event.path.steps[0].key] = (
+                uris[event.artifact_id])
     return result
 
 
@@ -114,7 +117,9 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
             "wall_seconds": round((execution.last_update_time_since_epoch
                                    - execution.create_time_since_epoch) / 1000, 2),
         })
-    outputs = _outputs(store, [e.id for e in executions])
+    events = _output_events(store, [e.id for e in executions])
+    artifacts = store.get_artifacts_by_id(list({e.artifact_id for e in events}))
+    outputs = _outputs(store, artifacts)
     evaluation: Optional[Dict[str, float]] = None
     if outputs.get("ModelEvaluation"):
         evaluation = load_eval_metrics(outputs["ModelEvaluation"][0].uri)
@@ -153,7 +158,7 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         "components": components,
         # Where each component's outputs are, by component and output key (the run report reads
         # the statistics, anomalies, examples and the Trainer's logs from them)
-        "artifacts": _output_uris(store, nodes),
+        "artifacts": _output_uris(events, artifacts, nodes),
     }
 
 
@@ -186,10 +191,15 @@ def serving_paths(pushed: Optional[Dict[str, Any]], pusher_cached: bool, serving
 def write(summary: Dict[str, Any], path: str) -> None:
     """Writes the summary as JSON, atomically: a reader (or a crash midway) sees the previous
     file or the whole new one, never a truncated one."""
+    write_atomically(json.dumps(summary, indent=2, sort_keys=True), path)
+
+
+def write_atomically(text: str, path: str) -> None:
+    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
     partial = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(partial, "w") as f:
-            json.dump(summary, f, indent=2, sort_keys=True)
+        with open(partial, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
