@@ -8,7 +8,7 @@ titles are kept as sorted (user, title) keys, never as [num_users, num_movies] m
 (at 25M ratings that is 162k users × 62k titles = 10 G cells).
 """
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -46,32 +46,21 @@ def without_seen(scores: np.ndarray, users: np.ndarray, seen: np.ndarray,
     return ranked
 
 
-def _ranked_titles(scores: np.ndarray, users: np.ndarray, seen: np.ndarray, num_movies: int,
-                   k: int) -> np.ndarray:
-    """[len(users), k]: each user's best titles, titles seen in train last. Equal scores keep
-    catalog order (tf.math.top_k puts the lower index first), as a stable argsort would."""
-    ranked = without_seen(scores, users, seen, num_movies)
-    return tf.math.top_k(ranked, k=min(k, num_movies)).indices.numpy()
-
-
 def _discounts(k: int) -> np.ndarray:
     """1 / log2(rank + 1) for ranks 1..k: DCG's position weights."""
     return 1.0 / np.log2(np.arange(2, k + 2))
 
 
-def _chunk_metrics(score_users: ScoreFn, users: np.ndarray, seen_keys: np.ndarray,
-                   relevant_keys: np.ndarray, num_movies: int, ks: Sequence[int]
-                   ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
-    """({metric: [len(users)] per-user values}, [len(users), min(ks)] top titles) of one chunk.
+def _chunk_metrics(top: np.ndarray, users: np.ndarray, relevant_keys: np.ndarray,
+                   num_movies: int, ks: Sequence[int]) -> Dict[str, np.ndarray]:
+    """{metric: [len(users)] per-user values} of one chunk's `top` titles [users, ≤ max(ks)].
 
     Binary relevance (a title the user rated in eval): recall@k = hits in the top k / eval
     titles; NDCG@k = DCG of the hits / DCG of the ideal list (all eval titles first); AP@K =
     mean over the hits in the top K of the precision at their rank, divided by
     min(eval titles, K); reciprocal rank = 1 / rank of the first hit in the top K (0 if none).
     """
-    seen = _keys_of(seen_keys, users, num_movies)
     relevant = _keys_of(relevant_keys, users, num_movies)
-    top = _ranked_titles(score_users(users), users, seen, num_movies, max(ks))
     hits = np.isin(users[:, None] * num_movies + top, relevant)  # [users, ≤ max k]
     counts = np.bincount(np.searchsorted(users, relevant // num_movies), minlength=len(users))
     depth = hits.shape[1]
@@ -87,11 +76,59 @@ def _chunk_metrics(score_users: ScoreFn, users: np.ndarray, seen_keys: np.ndarra
                                          / np.minimum(counts, deepest))
     first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
     values[names.mrr_metric(deepest)] = 1.0 / first
-    return values, top[:, :min(ks)]
+    return values
+
+
+class _Gains:
+    """Each eval user's gain per title for graded NDCG: the user's eval rating of the title
+    (the highest if rated twice), for rated titles of the catalog not rated in train.
+    Kept as sorted (user, title) keys and their gains, like the other per-user sets."""
+
+    def __init__(self, evaluation: Dict[str, np.ndarray], seen_keys: np.ndarray,
+                 num_movies: int) -> None:
+        users = np.asarray(evaluation[names.USER_INDEX], dtype=np.int64)
+        movies = np.asarray(evaluation[names.MOVIE_INDEX], dtype=np.int64)
+        ratings = np.asarray(evaluation.get(names.RATING_LABEL, np.zeros(len(users))),
+                             dtype=np.float64)  # without ratings nothing has a gain
+        known = (movies < num_movies) & (ratings > 0)
+        if names.RATING_MASK in evaluation:  # an unrated example has no gain to rank by
+            known &= np.asarray(evaluation[names.RATING_MASK]) > 0
+        keys, gains = users[known] * num_movies + movies[known], ratings[known]
+        fresh = ~np.isin(keys, seen_keys)
+        keys, gains = keys[fresh], gains[fresh]
+        order = np.lexsort((-gains, keys))  # by key, the highest rating first: keep one per key
+        keys, gains = keys[order], gains[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        self.keys, self.gains, self.num_movies = keys[first], gains[first], num_movies
+
+    def ndcg(self, users: np.ndarray, top: np.ndarray, k: int) -> np.ndarray:
+        """NDCG@k of `top` [users, ≥ k] for those of `users` that have a gain (the others
+        are left out: an ideal DCG of 0 has nothing to normalise)."""
+        keys, num_movies = self.keys, self.num_movies
+        lo, hi = np.searchsorted(keys, [users * num_movies, (users + 1) * num_movies])
+        graded = hi > lo
+        users, top, lo, hi = users[graded], top[graded, :k], lo[graded], hi[graded]
+        if not len(users):
+            return np.zeros(0)
+        discounts = _discounts(k)
+        wanted = users[:, None] * num_movies + top
+        position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        gain = np.where(keys[position] == wanted, self.gains[position], 0.0)
+        dcg = (gain * discounts[:top.shape[1]]).sum(axis=1)
+        ideal = np.array([(np.sort(self.gains[a:b])[::-1][:k] * discounts[:min(k, b - a)]).sum()
+                          for a, b in zip(lo, hi)])
+        return dcg / ideal
+
+
+# [n] users, their scores [n, catalog] with the titles each rated in train at -inf → their
+# [n, k] best titles by another order than the scores' (e.g. retrieve, then rank).
+ReorderFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def user_ranking_metrics(score_users: ScoreFn, num_movies: int, train: Dict[str, np.ndarray],
                          evaluation: Dict[str, np.ndarray], ks: Sequence[int],
+                         reorder: Optional[ReorderFn] = None,
                          chunk_cells: int = CHUNK_CELLS) -> Dict[str, float]:
     """Per-user ranking metrics of the catalog ranking, averaged over eval users.
 
@@ -99,42 +136,58 @@ def user_ranking_metrics(score_users: ScoreFn, num_movies: int, train: Dict[str,
     user is index num_users). Titles the user rated in `train` are removed from the ranking
     first (they are not recommendations) and from the eval titles (none: the splits share no
     pair, but a duplicate pair is not a hit). Users with no eval title left are skipped.
-    Users are ranked `chunk_cells // num_movies` at a time.
+    Users are scored and ranked `chunk_cells // num_movies` at a time, once: every metric
+    comes from the same ranking.
 
     Returns recall@k and NDCG@k for each k in `ks`, MAP and MRR at max(ks) (`_chunk_metrics`),
     and over the top min(ks) of every eval user: catalog coverage (the share of titles
-    recommended to anyone) and novelty (the mean self-information, -log2 of the share of
+    recommended to anyone), novelty (the mean self-information, -log2 of the share of
     train users who rated the title, of the recommended titles; titles no train user rated
-    count as rated by one).
+    count as rated by one), and graded NDCG (the eval rating as each title's gain, over the
+    users with a rated eval title; `_Gains`), also of the `reorder` order when given.
     """
     seen_keys = pair_keys(train, num_movies)
     relevant_keys = np.setdiff1d(pair_keys(evaluation, num_movies), seen_keys,
                                  assume_unique=True)
+    gains = _Gains(evaluation, seen_keys, num_movies)
     users = np.unique(relevant_keys // num_movies)
     train_users = max(len(np.unique(seen_keys // num_movies)), 1)
     raters = np.bincount(seen_keys % num_movies, minlength=num_movies)
     self_information = -np.log2(np.maximum(raters, 1) / train_users)
+    shallowest, deepest = min(ks), max(ks)
+    graded = names.graded_ndcg_metric(shallowest)
     per_chunk = max(1, chunk_cells // num_movies)
     values: Dict[str, List[np.ndarray]] = {}
     recommended = np.zeros(num_movies, dtype=bool)
-    information: List[np.ndarray] = []
     for start in range(0, len(users), per_chunk):
-        chunk, top = _chunk_metrics(score_users, users[start:start + per_chunk], seen_keys,
-                                    relevant_keys, num_movies, ks)
-        for name, value in chunk.items():
+        chunk = users[start:start + per_chunk]
+        ranked = without_seen(score_users(chunk), chunk, _keys_of(seen_keys, chunk, num_movies),
+                              num_movies)
+        # Equal scores keep catalog order (top_k puts the lower index first), as a stable
+        # argsort would.
+        top = tf.math.top_k(ranked, k=min(deepest, num_movies)).indices.numpy()
+        per_user = _chunk_metrics(top, chunk, relevant_keys, num_movies, ks)
+        per_user[graded] = gains.ndcg(chunk, top, shallowest)
+        if reorder is not None:
+            per_user[names.reranked_metric(graded)] = gains.ndcg(
+                chunk, reorder(chunk, ranked), shallowest)
+        per_user[_NOVELTY] = self_information[top[:, :shallowest]].mean(axis=1)
+        for name, value in per_user.items():
             values.setdefault(name, []).append(value)
-        recommended[top.ravel()] = True
-        information.append(self_information[top].mean(axis=1))
-    shallowest = min(ks)
+        recommended[top[:, :shallowest].ravel()] = True
     metrics = {names.RANKED_USERS: float(len(users))}
     for name, parts in values.items():
-        metrics[name] = float(np.mean(np.concatenate(parts)))
+        joined = np.concatenate(parts)
+        metrics[name] = float(np.mean(joined)) if len(joined) else 0.0
     metrics[names.coverage_metric(shallowest)] = float(recommended.mean())
-    metrics[names.novelty_metric(shallowest)] = (float(np.mean(np.concatenate(information)))
-                                                 if information else 0.0)
-    if not len(users):
-        metrics.update({name: 0.0 for name in _metric_names(ks)})
+    metrics[names.novelty_metric(shallowest)] = metrics.pop(_NOVELTY, 0.0)
+    for name in _metric_names(ks) + [graded] + (
+            [names.reranked_metric(graded)] if reorder is not None else []):
+        metrics.setdefault(name, 0.0)  # no eval user (or none with a rating) to average over
     return metrics
+
+
+_NOVELTY = "_novelty"  # per-user values, averaged and renamed at the end
 
 
 def _metric_names(ks: Sequence[int]) -> List[str]:
@@ -148,54 +201,3 @@ def popularity_scorer(train: Dict[str, np.ndarray], num_movies: int) -> ScoreFn:
     popularity = np.bincount(pair_keys(train, num_movies) % num_movies,
                              minlength=num_movies).astype(np.float32)
     return lambda users: np.broadcast_to(popularity, (len(users), num_movies))
-
-
-# [n] users, the (user, title) keys they rated in train → [n, k] catalog indices, best first.
-TopTitlesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def retrieval_top_titles(score_users: ScoreFn, num_movies: int, k: int) -> TopTitlesFn:
-    """The k best titles by retrieval score, titles rated in train removed."""
-    return lambda users, seen: _ranked_titles(score_users(users), users, seen, num_movies, k)
-
-
-def graded_ndcg_at_k(top_titles: TopTitlesFn, num_movies: int, train: Dict[str, np.ndarray],
-                     evaluation: Dict[str, np.ndarray], k: int,
-                     chunk_cells: int = CHUNK_CELLS) -> float:
-    """Mean over eval users of NDCG@k with the user's eval rating of a title as its gain
-    (linear; 0 for a title they did not rate in eval): a list that puts the titles they liked
-    most first scores highest. The same users and the same removal of train titles as
-    `user_ranking_metrics`."""
-    seen_keys = pair_keys(train, num_movies)
-    users_all = np.asarray(evaluation[names.USER_INDEX], dtype=np.int64)
-    movies_all = np.asarray(evaluation[names.MOVIE_INDEX], dtype=np.int64)
-    ratings_all = np.asarray(evaluation[names.RATING_LABEL], dtype=np.float64)
-    known = movies_all < num_movies
-    if names.RATING_MASK in evaluation:  # an unrated example has no gain to rank by
-        known &= np.asarray(evaluation[names.RATING_MASK]) > 0
-    keys = users_all[known] * num_movies + movies_all[known]
-    fresh = ~np.isin(keys, seen_keys)
-    keys, gains = keys[fresh], ratings_all[known][fresh]
-    order = np.lexsort((-gains, keys))  # by key, the highest rating first: keep one per key
-    keys, gains = keys[order], gains[order]
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    keys, gains = keys[first], gains[first]
-    users = np.unique(keys // num_movies)
-    if not len(users):
-        return 0.0
-    discounts = _discounts(k)
-    per_chunk = max(1, chunk_cells // num_movies)
-    values = []
-    for start in range(0, len(users), per_chunk):
-        chunk = users[start:start + per_chunk]
-        top = top_titles(chunk, _keys_of(seen_keys, chunk, num_movies))[:, :k]
-        position = np.searchsorted(keys, chunk[:, None] * num_movies + top)
-        position = np.minimum(position, len(keys) - 1)
-        hit = keys[position] == chunk[:, None] * num_movies + top
-        dcg = (np.where(hit, gains[position], 0.0) * discounts[:top.shape[1]]).sum(axis=1)
-        lo, hi = np.searchsorted(keys, [chunk * num_movies, (chunk + 1) * num_movies])
-        ideal = np.array([(np.sort(gains[a:b])[::-1][:k] * discounts[:min(k, b - a)]).sum()
-                          for a, b in zip(lo, hi)])
-        values.append(dcg / ideal)
-    return float(np.mean(np.concatenate(values)))

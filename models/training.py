@@ -13,15 +13,7 @@ import tensorflow as tf
 import names
 from models import distribute
 from models.data import Columns, sample_rows, to_dataset, training_splits
-from models.evaluation import (
-    ScoreFn,
-    TopTitlesFn,
-    graded_ndcg_at_k,
-    popularity_scorer,
-    retrieval_top_titles,
-    user_ranking_metrics,
-    without_seen,
-)
+from models.evaluation import ReorderFn, ScoreFn, popularity_scorer, user_ranking_metrics
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
 from models.model import MovieLensModel, make_optimizer
@@ -167,36 +159,24 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
         return Evaluation(metrics, {}, {})
     train_columns = {k: v.numpy() for k, v in train.items()}
     eval_columns = {k: v.numpy() for k, v in evaluation.items()}
-    scorers = {"model": user_scorer(model),
-               "popularity": popularity_scorer(train_columns, model.num_movies)}
+    # The model's order and retrieve-then-rank's (what recommend_ranked serves) from one
+    # scoring of each user; popularity's by the same code.
     with timed("the per-user ranking metrics of the model and the popularity baseline"):
-        ranking, popularity = (user_ranking_metrics(scorer, model.num_movies, train_columns,
-                                                    eval_columns, config.recall_ks)
-                               for scorer in scorers.values())
-    # The rating as graded relevance: retrieval's order, and retrieve-then-rank's (what the
-    # recommend_ranked signature serves), against popularity's.
-    k = min(config.recall_ks)
-    graded = names.graded_ndcg_metric(k)
-    orders = {
-        "model": retrieval_top_titles(scorers["model"], model.num_movies, k),
-        "reranked": reranked_top_titles(model, scorers["model"], config.rerank_depth, k),
-        "popularity": retrieval_top_titles(scorers["popularity"], model.num_movies, k)}
-    with timed("graded NDCG of retrieval, retrieve-then-rank and popularity"):
-        values = {name: graded_ndcg_at_k(order, model.num_movies, train_columns, eval_columns,
-                                         k) for name, order in orders.items()}
-    ranking[graded] = values["model"]
-    ranking[names.reranked_metric(graded)] = values["reranked"]
-    popularity[graded] = values["popularity"]
+        ranking = user_ranking_metrics(
+            user_scorer(model), model.num_movies, train_columns, eval_columns,
+            config.recall_ks, reorder=reranked_top_titles(model, config.rerank_depth,
+                                                          min(config.recall_ks)))
+        popularity = user_ranking_metrics(
+            popularity_scorer(train_columns, model.num_movies), model.num_movies,
+            train_columns, eval_columns, config.recall_ks)
     return Evaluation(metrics, ranking, popularity)
 
 
-def reranked_top_titles(model: MovieLensModel, score_users: ScoreFn, depth: int,
-                        k: int) -> TopTitlesFn:
+def reranked_top_titles(model: MovieLensModel, depth: int, k: int) -> ReorderFn:
     """Retrieve-then-rank's k best titles (models/rerank.py, as `recommend_ranked` serves
-    them), titles rated in train removed."""
+    them) from scores with the titles rated in train already at -inf."""
 
-    def top_titles(users: np.ndarray, seen: np.ndarray) -> np.ndarray:
-        scores = without_seen(score_users(users), users, seen, model.num_movies)
+    def top_titles(users: np.ndarray, scores: np.ndarray) -> np.ndarray:
         depth_here = min(depth, model.num_movies)
         titles, _ = rerank(model.user_tower, model.movie_tower, model.rating_head,
                            tf.constant(users), tf.constant(scores), depth_here,

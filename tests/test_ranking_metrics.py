@@ -59,7 +59,9 @@ def test_chunked_recall_equals_the_dense_one(seed, chunk_cells):
     assert {name: chunked[name] for name in dense} == dense
     assert chunked["ranked_users"] > 40
     oracle = _oracle(scores, train, evaluation, ks)
-    assert set(chunked) == set(dense) | set(oracle)
+    # Without ratings in eval no title has a gain: graded NDCG has no user to average over.
+    graded = names.graded_ndcg_metric(min(ks))
+    assert set(chunked) == set(dense) | set(oracle) | {graded} and chunked[graded] == 0.0
     for name, value in oracle.items():
         assert chunked[name] == pytest.approx(value, abs=1e-12), name
 
@@ -71,7 +73,7 @@ def test_no_eval_user_gives_zero_recall():
                                    evaluation, (1,))
     assert metrics == {"ranked_users": 0.0, "recall_at_1": 0.0, "ndcg_at_1": 0.0,
                        "map_at_1": 0.0, "mrr_at_1": 0.0, "coverage_at_1": 0.0,
-                       "novelty_at_1": 0.0}
+                       "novelty_at_1": 0.0, "graded_ndcg_at_1": 0.0}
 
 
 def _oracle(scores, train, evaluation, ks):
@@ -138,16 +140,18 @@ def test_the_popularity_baseline_recommends_the_most_rated_unseen_titles():
 
 
 def test_graded_ndcg_weights_each_title_by_the_user_s_eval_rating():
-    from models.evaluation import graded_ndcg_at_k, retrieval_top_titles
-
     rng = np.random.default_rng(7)
     num_users, num_movies, k = 30, 25, 5
     scores = rng.normal(size=(num_users + 1, num_movies)).astype(np.float32)
     train = _columns(rng, 300, num_users, num_movies)
     evaluation = {**_columns(rng, 200, num_users, num_movies),
                   names.RATING_LABEL: rng.integers(1, 6, 200).astype(np.float32)}
-    value = graded_ndcg_at_k(retrieval_top_titles(lambda u: scores[u], num_movies, k),
-                             num_movies, train, evaluation, k, chunk_cells=40)
+
+    def by_title_index(users, ranked):  # another order: unseen titles by catalog index
+        return np.argsort(np.isinf(ranked), axis=1, kind="stable")[:, :k]
+
+    metrics = user_ranking_metrics(lambda u: scores[u], num_movies, train, evaluation, (k,),
+                                   reorder=by_title_index, chunk_cells=40)
     # Oracle: one user at a time; a title rated twice in eval counts its higher rating.
     seen, gains = {}, {}
     for user, movie in zip(train[names.USER_INDEX], train[names.MOVIE_INDEX]):
@@ -158,14 +162,23 @@ def test_graded_ndcg_weights_each_title_by_the_user_s_eval_rating():
         if movie < num_movies and movie not in seen.get(int(user), set()):
             user_gains = gains.setdefault(int(user), {})
             user_gains[int(movie)] = max(user_gains.get(int(movie), 0.0), float(rating))
-    ndcgs = []
-    for user, user_gains in gains.items():
-        order = sorted(range(num_movies), key=lambda m: (m in seen.get(user, set()),
-                                                          -scores[user, m], m))[:k]
-        dcg = sum(user_gains.get(m, 0.0) / np.log2(i + 2) for i, m in enumerate(order))
-        best = sorted(user_gains.values(), reverse=True)[:k]
-        ndcgs.append(dcg / sum(g / np.log2(i + 2) for i, g in enumerate(best)))
-    assert value == pytest.approx(float(np.mean(ndcgs)), abs=1e-9)
+
+    def mean_ndcg(order_key):
+        ndcgs = []
+        for user, user_gains in gains.items():
+            order = sorted(range(num_movies), key=lambda m: (m in seen.get(user, set()),
+                                                              order_key(user, m)))[:k]
+            dcg = sum(user_gains.get(m, 0.0) / np.log2(i + 2) for i, m in enumerate(order))
+            best = sorted(user_gains.values(), reverse=True)[:k]
+            ndcgs.append(dcg / sum(g / np.log2(i + 2) for i, g in enumerate(best)))
+        return float(np.mean(ndcgs))
+
+    graded = names.graded_ndcg_metric(k)
+    assert metrics[graded] == pytest.approx(
+        mean_ndcg(lambda user, m: (-scores[user, m], m)), abs=1e-9)
+    assert metrics[names.reranked_metric(graded)] == pytest.approx(
+        mean_ndcg(lambda user, m: m), abs=1e-9)
+    assert metrics[graded] != metrics[names.reranked_metric(graded)]
 
 
 def test_retrieve_then_rank_orders_the_retrieved_titles_by_predicted_rating():
