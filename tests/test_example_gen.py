@@ -410,6 +410,11 @@ def test_one_rating_per_user_and_title_the_latest_is_kept(tmp_path, caplog):
     assert f"user 1 rated {title_of_2.decode('latin-1')!r} as movie 2 and, later, as movie 3" \
         in report
     assert "user 2 rated" in report and "as movie 2 and, later, as movie 3" in report
+    # The executor writes the ratings of titles listed once and the kept ones of repeated
+    # titles as separate files of each split: together, every kept rating once.
+    _, written = _run_executor(tmp_path, folder)
+    both = written["train"] + written["eval"]
+    assert len(both) == len(_KEPT) and _triples(both) == _KEPT
 
 
 def test_the_tfds_source_keeps_one_rating_per_user_and_title_too(monkeypatch):

@@ -8,6 +8,7 @@ rating fails it whatever the tolerance, and so does an input with no usable rati
 
 import dataclasses
 import glob
+import itertools
 import logging
 import os
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -182,12 +183,11 @@ def input_path(input_base: str, split_pattern: str) -> str:
     return matches[0]
 
 
-@beam.ptransform_fn
-@beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(bytes)
-def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
-                        split_pattern: str) -> beam.pvalue.PCollection:
-    """Serialized tf.Examples (as TFX's split hashes them: deterministic serialization)."""
+def example_parts(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                  split_pattern: str) -> Tuple[beam.PCollection, ...]:
+    """Serialized tf.Examples (as TFX's split hashes them: deterministic serialization), in
+    parts that together hold every example once (`parsing.read_ratings`: not flattened into
+    one, which would hold them all in the runner), with the input checks attached."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     tfds_name = exec_properties.get(TFDS_NAME_KEY) or ""
     if tfds_name:
@@ -202,12 +202,12 @@ def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
             _serialized_with_key, beam.pvalue.AsDict(repeated)).with_outputs(
                 parsing.RATING_KEYS, repeated_titles.REPEATED_TITLE, main="examples")
         kept, superseded = repeated_titles.keep_latest(parsed[repeated_titles.REPEATED_TITLE])
-        examples = (parsed.examples, kept) | "AllExamples" >> beam.Flatten()
+        parts = (parsed.examples, kept)
         keys = parsed[parsing.RATING_KEYS]
         malformed = pipeline | "NoMalformed" >> beam.Create([])
     else:
         source = input_path(input_base, split_pattern)
-        examples, keys, malformed, superseded = parsing.read_ratings(
+        parts, keys, malformed, superseded = parsing.read_ratings(
             pipeline, grouplens.locate(source))
     report = malformed | "Report" >> beam.CombineGlobally(_CountAndFirst(_line_order))
     superseded_report = superseded | "SupersededReport" >> beam.CombineGlobally(
@@ -218,7 +218,18 @@ def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
              check_input, beam.pvalue.AsSingleton(rating_count), beam.pvalue.AsSingleton(report),
              int(exec_properties.get(MAX_MALFORMED_LINES_KEY) or 0), source,
              beam.pvalue.AsSingleton(superseded_report)))
-    return examples
+    return parts
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(bytes)
+def _MovieLensToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                        split_pattern: str) -> beam.pvalue.PCollection:
+    """Every serialized tf.Example in one PCollection: TFX's interface, and what the time
+    split needs (it looks at all examples at once)."""
+    return (example_parts(pipeline, exec_properties, split_pattern)
+            | "AllExamples" >> beam.Flatten())
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -228,7 +239,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     runner) holds a shuffle's whole input in the process, so every serialized example was in
     memory at once (≈ 12 GB at 10M ratings, docs/benchmarks.md). The order buys nothing here:
     the Trainer puts the examples in a canonical order of its own, and TFT, TFDV and TFMA
-    don't depend on it.
+    don't depend on it. For the same reason each split is written in parts (`split_parts`),
+    never flattened into one PCollection first.
     """
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
@@ -236,20 +248,40 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
                                ) -> Dict[str, beam.pvalue.PCollection]:
-        """TFX's hash split, or with `split_by="time"` the time split (`time_split.py`),
-        the output config's hash buckets giving the train share."""
-        if (exec_properties.get(time_split.SPLIT_BY_KEY) or time_split.HASH) == time_split.HASH:
-            return super().GenerateExamplesByBeam(pipeline, exec_properties)
+        """TFX's interface: each split in one PCollection (`split_parts` is what runs)."""
+        return {name: parts | f"Flatten[{name}]" >> beam.Flatten()
+                for name, parts in self.split_parts(pipeline, exec_properties).items()}
+
+    def split_parts(self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
+                    ) -> Dict[str, List[beam.pvalue.PCollection]]:
+        """Each split's examples, in parts written side by side. TFX's hash split, applied to
+        each part (so no Flatten holds every example in the runner), or with
+        `split_by="time"` the time split (`time_split.py`), the output config's hash buckets
+        giving the train share."""
         input_config = proto_utils.json_to_proto(
             exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
         output_config = proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
         splits = output_config.split_config.splits
-        examples = pipeline | "InputToRecord" >> _MovieLensToExample(  # pylint: disable=E1120
-            exec_properties, input_config.splits[0].pattern)
-        return time_split.split_by_time(
-            examples, [split.name for split in splits],
-            splits[0].hash_buckets / sum(split.hash_buckets for split in splits))
+        pattern = input_config.splits[0].pattern
+        if (exec_properties.get(time_split.SPLIT_BY_KEY) or time_split.HASH) != time_split.HASH:
+            examples = pipeline | "InputToRecord" >> _MovieLensToExample(  # pylint: disable=E1120
+                exec_properties, pattern)
+            by_time = time_split.split_by_time(
+                examples, [split.name for split in splits],
+                splits[0].hash_buckets / sum(split.hash_buckets for split in splits))
+            return {name: [split] for name, split in by_time.items()}
+        # TFX's own partition function: the same examples land in the same split as with
+        # TFX's GenerateExamplesByBeam (the seed preset's figures depend on it).
+        buckets = list(itertools.accumulate(split.hash_buckets for split in splits))
+        result: Dict[str, List[beam.pvalue.PCollection]] = {split.name: [] for split in splits}
+        for index, part in enumerate(example_parts(pipeline, exec_properties, pattern)):
+            partitioned = part | f"SplitData[{index}]" >> beam.Partition(
+                base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access
+                len(buckets), buckets, output_config.split_config)
+            for split, examples in zip(splits, partitioned):
+                result[split.name].append(examples)
+        return result
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
@@ -263,13 +295,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples.split_names = artifact_utils.encode_split_names(
             utils.generate_output_split_names(input_config, output_config))
         with self._make_beam_pipeline() as pipeline:
-            for split_name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
-                prefix = os.path.join(artifact_utils.get_split_uri(outputs, split_name),
-                                      write_split.DEFAULT_TF_RECORD_FILE_NAME)
-                _ = (split
-                     | f"Serialize[{split_name}]" >> beam.ParDo(write_split.MaybeSerialize())
-                     | f"Write[{split_name}]" >> beam.io.WriteToTFRecord(
-                         prefix, file_name_suffix=".gz"))
+            for split_name, parts in self.split_parts(pipeline, exec_properties).items():
+                split_uri = artifact_utils.get_split_uri(outputs, split_name)
+                for index, part in enumerate(parts):
+                    # Part 0 is TFX's file name; readers take every file of the split folder.
+                    prefix = write_split.DEFAULT_TF_RECORD_FILE_NAME + (f"_{index}" if index
+                                                                        else "")
+                    _ = part | f"Write[{split_name}][{index}]" >> beam.io.WriteToTFRecord(
+                        os.path.join(split_uri, prefix), file_name_suffix=".gz")
         examples_utils.set_payload_format(
             examples, exec_properties[standard_component_specs.OUTPUT_DATA_FORMAT_KEY])
         examples_utils.set_file_format(examples, write_split.to_file_format_str(

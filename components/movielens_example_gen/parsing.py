@@ -238,9 +238,17 @@ def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member:
 
 
 def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
-                 ) -> Tuple[beam.PCollection, ...]:
-    """(serialized tf.Examples, arrays of packed (user, movie) keys, malformed lines of every
-    file, `repeated_titles.Superseded` ratings dropped) of a GroupLens archive or folder."""
+                 ) -> Tuple[Tuple[beam.PCollection, beam.PCollection], beam.PCollection,
+                            beam.PCollection, beam.PCollection]:
+    """((serialized tf.Examples of titles listed once, those kept of titles listed under
+    several movie ids), arrays of packed (user, movie) keys, malformed lines of every file,
+    `repeated_titles.Superseded` ratings dropped) of a GroupLens archive or folder.
+
+    The examples come as two PCollections, not one Flatten of them: Beam's portable runner
+    (the DirectRunner's) materializes every Flatten of several inputs, writing each element
+    to a buffer held in the runner process and decoding it again: at 1M ratings 1.1 GB more
+    runner memory and an extra encode and decode of every example (docs/benchmarks.md).
+    """
     movies, movie_errors = read_table(pipeline, layout, layout.movies, grouplens.parse_movie,
                                       "movie_id", "Movies")
     users, user_errors = read_table(pipeline, layout, layout.users, grouplens.parse_user,
@@ -256,5 +264,4 @@ def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
     kept, superseded = repeated_titles.keep_latest(parsed[repeated_titles.REPEATED_TITLE])
     malformed = ((parsed[MALFORMED], movie_errors, user_errors)
                  | "AllMalformed" >> beam.Flatten())
-    examples = (parsed.examples, kept) | "AllExamples" >> beam.Flatten()
-    return examples, parsed[RATING_KEYS], malformed, superseded
+    return (parsed.examples, kept), parsed[RATING_KEYS], malformed, superseded
