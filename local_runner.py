@@ -83,7 +83,7 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
 
     from movielens import source as data_source
     from pipeline.pipeline import Mode, create_pipeline
-    from runner import report, run_lock, run_summary
+    from runner import direct_beam, report, run_lock, run_summary
 
     source = data_source.resolve(config.data.source, config.cache_dir)
     mode = Mode.EXPERIMENT if experiment else Mode.PRODUCTION
@@ -103,6 +103,7 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
             if os.path.exists(path) and not experiment:
                 os.remove(path)  # a failed run must not leave the last ones looking current
         sqlite = metadata.sqlite_metadata_connection_config(config.metadata_path)
+        direct_beam.skip_tfx_packaging(config.beam_pipeline_args)
         try:
             LocalDagRunner().run(create_pipeline(config, source, mode, sqlite))
         except Exception as error:
