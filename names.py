@@ -161,12 +161,14 @@ RANKED_USERS = "ranked_users"  # how many eval users the ranking metrics average
 TRAINING_CONFIG_FILE = "training_config.json"  # the config that trained, overrides included
 TRAINING_LOG_FILE = "training_log.json"  # epochs, early stopping, validation history
 KERAS_METRICS_FILE = "keras_eval_metrics.json"  # Keras's own metrics on the eval split
+TRAINER_PHASES_FILE = "trainer_phases.json"  # seconds and peak RSS of each Trainer phase
 # Per-user ranking metrics (models/evaluation.py), rated titles removed: the model's, and the
 # popularity baseline's by the same code.
 RANKING_METRICS_FILE = "user_ranking_metrics.json"
 POPULARITY_METRICS_FILE = "popularity_ranking_metrics.json"
 
 # --- Pipeline node ids and properties that the run summary reads back from MLMD --------------
+EXAMPLE_GEN_ID = "MovieLensExampleGen"
 SCHEMA_GEN_ID = "SchemaGen"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 EVALUATOR_ID = "Evaluator"

@@ -11,6 +11,7 @@ from typing import Dict, Tuple
 
 import tensorflow_transform as tft
 
+import names
 from models.data import Columns, load_columns, vocabulary_sizes
 
 
@@ -22,10 +23,11 @@ def _newest(pattern: str) -> str:
 
 
 def load_transformed(pipeline_root: str) -> Tuple[Columns, Columns, int, int]:
-    """(train, eval, num_users, num_movies) from the newest Transform run under the root."""
-    transform = os.path.join(pipeline_root, "Transform")
-    graph = tft.TFTransformOutput(_newest(os.path.join(transform, "transform_graph", "*")))
-    examples = _newest(os.path.join(transform, "transformed_examples", "*"))
+    """(train, eval, num_users, num_movies): the newest ExampleGen run's examples under the
+    root through the newest Transform run's graph, as the Trainer loads them."""
+    graph = tft.TFTransformOutput(
+        _newest(os.path.join(pipeline_root, "Transform", "transform_graph", "*")))
+    examples = _newest(os.path.join(pipeline_root, names.EXAMPLE_GEN_ID, "examples", "*"))
     train = load_columns([os.path.join(examples, "Split-train", "*")], graph)
     evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph)
     return (train, evaluation, *vocabulary_sizes(graph))

@@ -1,4 +1,5 @@
-"""tf.data input for the Trainer: transformed TFRecords → shuffled, batched feature dicts.
+"""tf.data input for the Trainer: raw TFRecords through Transform's graph → shuffled, batched
+feature dicts.
 
 Also the Trainer's deterministic carving of the train split: a validation split for early
 stopping and the share of ratings kept as labels, both chosen by a seeded hash of the
@@ -19,15 +20,27 @@ _VALIDATION_SALT, _LABEL_SALT = 1, 2  # independent hashes for the two choices
 _SAMPLE_SALT = 3  # the evaluation sample's seed, independent of the training order's
 
 
-def _read_columns(files: List[str], feature_spec: Dict[str, tf.io.FixedLenFeature]) -> Columns:
-    """Every example of `files` as one [N] tensor per (scalar) feature."""
-    parts: Dict[str, List[tf.Tensor]] = {name: [] for name in feature_spec}
+def _read_columns(files: List[str], tf_transform_output: tft.TFTransformOutput) -> Columns:
+    """Every raw example of `files`, through Transform's graph, as one [N] tensor per
+    transformed feature.
+
+    Transform analyzes but does not write transformed copies of the examples (its
+    `materialize=False`): its Beam pass to encode, compress and write them cost more than
+    the Trainer applying the same graph here, a batch of 65,536 at a time in TensorFlow
+    (docs/benchmarks.md). The tensors are the ones Transform would have written.
+    """
+    transformed_spec = tf_transform_output.transformed_feature_spec()
+    raw_spec = tf_transform_output.raw_feature_spec()
+    transform = tf_transform_output.transform_features_layer()
+    parts: Dict[str, List[tf.Tensor]] = {name: [] for name in transformed_spec}
     batches = (tf.data.TFRecordDataset(files, compression_type="GZIP")
                .batch(65_536)
-               .map(lambda records: tf.io.parse_example(records, feature_spec)))
-    for batch in batches:
-        for name, values in batch.items():
-            parts[name].append(tf.reshape(values, [-1]))
+               .map(lambda records: tf.io.parse_example(records, raw_spec))
+               .prefetch(1))
+    for raw in batches:
+        transformed = transform(raw)
+        for name in parts:
+            parts[name].append(tf.reshape(transformed[name], [-1]))
     return {name: tf.concat(values, axis=0) for name, values in parts.items()}
 
 
@@ -46,15 +59,16 @@ def canonical_order(columns: Columns) -> Columns:
 
 
 def load_columns(file_patterns: List[str], tf_transform_output: tft.TFTransformOutput) -> Columns:
-    """Every transformed example of the files, in canonical order, with a rating mask.
+    """Every example of the files (ExampleGen's raw tf.Examples), transformed, in canonical
+    order, with a rating mask.
 
-    The transformed examples are a few scalars each, so they are held in memory. Data
-    transformed before masks existed gets a mask of ones (every example is rated).
+    The transformed examples are a few scalars each, so they are held in memory. A transform
+    graph from before masks existed gives a mask of ones (every example is rated).
     """
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
     if not files:
-        raise FileNotFoundError(f"no transformed examples match {file_patterns}")
-    columns = canonical_order(_read_columns(files, tf_transform_output.transformed_feature_spec()))
+        raise FileNotFoundError(f"no examples match {file_patterns}")
+    columns = canonical_order(_read_columns(files, tf_transform_output))
     if names.RATING_MASK not in columns:
         columns[names.RATING_MASK] = tf.ones_like(columns[names.RATING_LABEL])
     return columns

@@ -184,7 +184,8 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         max_malformed_lines=config.data.max_malformed_lines,
         split_by=config.data.split,
         # The local files' fingerprint; on Kubeflow the data is read where the pipeline runs.
-        data_fingerprint="" if mode is Mode.KUBEFLOW else source.fingerprint)
+        data_fingerprint="" if mode is Mode.KUBEFLOW else source.fingerprint,
+    ).with_id(names.EXAMPLE_GEN_ID)
     if mode is not Mode.KUBEFLOW:  # on Kubeflow the pipeline's Beam options rule
         # Auto: a zip's ratings are one reader's (ratings_bytes 0), extra processes would idle.
         example_gen.with_beam_pipeline_args(_parallel_beam_args(config, source.ratings_bytes))
@@ -205,26 +206,27 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"],
                                    code_fingerprint=code_fingerprint(["components.anomalies_gate"]))
 
-    # Id vocabularies from train + eval (the movie vocabulary is the retrieval catalog), ids
-    # mapped to indices.
+    # Id vocabularies from train + eval (the movie vocabulary is the retrieval catalog) and
+    # the graph that maps ids to indices. No transformed copy of the examples is written: the
+    # Trainer applies the graph to ExampleGen's examples as it loads them (models/data.py).
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"],
-                                                 transform=["train", "eval"]),
+        splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"]),
         custom_config={names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.preprocessing"])},
         # Nothing reads Transform's own pre/post-transform statistics (StatisticsGen and the
         # gate already validated the raw data) nor its analyzer cache (one analysis per
         # data version, cached by TFX as a whole): both cost a full extra pass.
         disable_statistics=True,
-        disable_analyzer_cache=True)
+        disable_analyzer_cache=True,
+        materialize=False)
     transform.add_upstream_node(anomalies_gate)
 
     # What the Tuner and the Trainer both read (the Tuner never reads eval: it holds out part
     # of train; TFX requires eval_args all the same).
     training_inputs = dict(
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
