@@ -130,7 +130,13 @@ def trainer_figures(pipeline_root: str) -> Dict[str, Any]:
         epoch_seconds.append(round(wall - previous, 3))
         previous = wall
     steady = epoch_seconds[1:] or epoch_seconds
-    return {"train_examples": int(train_examples), "epoch_seconds": epoch_seconds,
+    phases_file = os.path.join(os.path.dirname(os.path.dirname(events)), names.TRAINER_PHASES_FILE)
+    phases = {}
+    if os.path.exists(phases_file):
+        with open(phases_file) as f:
+            phases = json.load(f)
+    return {"phases": phases,
+            "train_examples": int(train_examples), "epoch_seconds": epoch_seconds,
             "first_epoch_seconds": epoch_seconds[0] if epoch_seconds else None,
             "steady_epoch_seconds": round(statistics.median(steady), 3) if steady else None,
             "examples_per_second": (round(train_examples / statistics.median(steady), 1)
@@ -441,6 +447,13 @@ def scale_markdown(result: Dict[str, Any]) -> str:
             previous = (s["interactions"], wall)
     if growth:
         lines += ["", "Growth of the process wall time: " + "; ".join(growth) + "."]
+    for s in sizes:  # the Trainer's phases (models/run_fn.py) of each size's first good run
+        phases = next((r.get("trainer", {}).get("phases") for r in s["runs"]
+                       if r["exit_code"] == 0 and r.get("trainer", {}).get("phases")), None)
+        if phases:
+            lines += ["", f"Trainer at {s['interactions']:,}: " + "; ".join(
+                f"{phase} {record['seconds']:.1f} s (peak RSS {record['peak_rss_gb']:.2f} GB)"
+                for phase, record in phases.items()) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ strategy TF_CONFIG describes), export it."""
 import json
 import logging
 import os
+from typing import Optional
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -23,7 +24,8 @@ def _write_json(directory: str, name: str, value) -> None:
 
 def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns,
                      num_users: int, num_movies: int, model_run_dir: str,
-                     strategy: tf.distribute.Strategy) -> MovieLensModel:
+                     strategy: tf.distribute.Strategy,
+                     phases: Optional[training.Phases] = None) -> MovieLensModel:
     """Fits under `strategy`, evaluates, and writes TensorBoard logs and the JSON reports to
     `model_run_dir` (this worker's directory: see distribute.output_dir).
 
@@ -33,10 +35,9 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     """
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")
     with strategy.scope():  # variables, optimizer and metrics become distributed ones
-        with training.timed("fit"):
+        with training.timed("fit", phases):
             result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
-        with training.timed("evaluation (Keras's, then the per-user ranking metrics)"):
-            measured = training.evaluate(result.model, config, train, evaluation)
+        measured = training.evaluate(result.model, config, train, evaluation, phases=phases)
     _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
@@ -74,18 +75,20 @@ def run_fn(fn_args: FnArgs) -> None:
         tf.config.experimental.enable_op_determinism()  # same config, same metrics
         tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
         num_users, num_movies = vocabulary_sizes(tf_transform_output)
-        with training.timed("loading the transformed train and eval columns"):
+        phases: training.Phases = {}
+        with training.timed("loading the train and eval columns", phases):
             train = load_columns(fn_args.train_files, tf_transform_output)
             evaluation = load_columns(fn_args.eval_files, tf_transform_output)
         model = train_and_report(config, train, evaluation, num_users, num_movies,
-                                 model_run_dir, strategy)
+                                 model_run_dir, strategy, phases)
         # Every worker saves (saving may need collectives); only the chief's copy is kept.
-        with training.timed("export"):
+        with training.timed("export", phases):
             export.save_serving_model(model, tf_transform_output, serving_model_dir,
                                       export.ServingLimits(config.serving_max_k,
                                                            config.serving_max_batch,
                                                            config.serving_max_exclusions,
                                                            config.rerank_depth))
+        _write_json(model_run_dir, names.TRAINER_PHASES_FILE, phases)
     if not distribute.strategy_is_chief(strategy):
         # TFX's executor fails a run_fn after which serving_model_dir does not exist; the chief
         # fills it, this worker only makes sure the (possibly still empty) directory exists.

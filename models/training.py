@@ -4,6 +4,8 @@ so a sweep trains exactly what the pipeline trains."""
 import contextlib
 import dataclasses
 import logging
+import resource
+import sys
 import time
 from typing import Dict, Iterator, List, Optional
 
@@ -131,17 +133,33 @@ class Evaluation:
         return {**self.keras, **self.ranking}
 
 
+# Phase → {"seconds", "peak_rss_gb"}: how long each of the Trainer's phases took and the
+# process's peak RSS when it ended (a phase that raised the peak shows it first).
+Phases = Dict[str, Dict[str, float]]
+
+
+def _peak_rss_gb() -> float:
+    """This process's peak resident set size so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)
+
+
 @contextlib.contextmanager
-def timed(phase: str) -> Iterator[None]:
-    """Logs how long `phase` took: what the Trainer's time goes to, beside Keras's epochs."""
+def timed(phase: str, phases: Optional[Phases] = None) -> Iterator[None]:
+    """Logs how long `phase` took and the peak RSS after it (into `phases` too, if given):
+    what the Trainer's time and memory go to, beside Keras's epochs."""
     started = time.monotonic()
     yield
-    logging.info("Trainer: %s took %.1f s", phase, time.monotonic() - started)
-
+    record = {"seconds": round(time.monotonic() - started, 2), "peak_rss_gb": _peak_rss_gb()}
+    logging.info("Trainer: %s took %.1f s (peak RSS so far %.2f GB)", phase, record["seconds"],
+                 record["peak_rss_gb"])
+    if phases is not None:
+        phases[phase] = record
 
 
 def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, evaluation: Columns,
-             keras_max_rows: int = KERAS_EVAL_MAX_ROWS) -> Evaluation:
+             keras_max_rows: int = KERAS_EVAL_MAX_ROWS, phases: Optional[Phases] = None
+             ) -> Evaluation:
     """Keras's metrics (masked RMSE, catalog top-K) on `evaluation`, or on a seeded sample of
     `keras_max_rows` of its rows (`keras_eval_examples` says how many); the per-user ranking
     metrics of the model and of the popularity baseline on all of it, the titles each user
@@ -151,7 +169,7 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     data = distribute.distribute_dataset(
         lambda batch: to_dataset(keras_rows, batch, False, config.seed), config.eval_batch_size,
         int(tf.shape(keras_rows[names.USER_INDEX])[0]), model.distribute_strategy)
-    with timed(f"Keras's evaluation of {len(keras_rows[names.USER_INDEX])} eval rows"):
+    with timed("Keras's evaluation", phases):
         metrics = model.evaluate(data.data, steps=data.steps, return_dict=True, verbose=0)
     metrics = {name: float(value) for name, value in metrics.items()}
     metrics["keras_eval_examples"] = float(len(keras_rows[names.USER_INDEX]))
@@ -161,7 +179,7 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     eval_columns = {k: v.numpy() for k, v in evaluation.items()}
     # The model's order and retrieve-then-rank's (what recommend_ranked serves) from one
     # scoring of each user; popularity's by the same code.
-    with timed("the per-user ranking metrics of the model and the popularity baseline"):
+    with timed("per-user ranking metrics", phases):
         ranking = user_ranking_metrics(
             user_scorer(model), model.num_movies, train_columns, eval_columns,
             config.recall_ks, reorder=reranked_top_titles(model, config.rerank_depth,

@@ -51,9 +51,14 @@ def test_scale_markdown_and_plot(tmp_path):
              for n, u, m, wall in [(100_000, 943, 1682, 150.0), (1_000_000, 6040, 3706, 600.0)]]
     sizes.append({"interactions": 10_000_000, "shape": {"users": 69878, "movies": 10677},
                   "runs": [{"exit_code": 137, "wall_seconds": 999.0, "peak_rss_gb": 8.4}]})
+    sizes[1]["runs"][0]["trainer"] = {"phases": {
+        "fit": {"seconds": 150.04, "peak_rss_gb": 2.1},
+        "export": {"seconds": 12.0, "peak_rss_gb": 2.42}}}
     result = {"mode": "scale", "environment": _environment(), "sizes": sizes}
     text = run_bench.scale_markdown(result)
     assert "10,000,000 (failed: exit 137)" in text
+    assert ("Trainer at 1,000,000: fit 150.0 s (peak RSS 2.10 GB); export 12.0 s (peak RSS "
+            "2.42 GB).") in text
     assert "exponent 0.60" in text
     path = tmp_path / "scale.json"
     path.write_text(json.dumps(result))
