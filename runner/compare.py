@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import names
 from pipeline.configs import ConfigError, PipelineConfig
+from runner import report
 
 Weights = Tuple[float, float]  # (rating_weight, retrieval_weight)
 SEED_WEIGHTS: Tuple[Weights, ...] = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the tutorial's three
@@ -89,8 +90,6 @@ def plot(rows: List[Dict[str, Any]]):
 def html_page(rows: List[Dict[str, Any]], top_ks: Sequence[int], figure) -> str:
     """The table and the plot on one self-contained page in the run report's style (the
     plot embedded; nothing fetched), closing `figure`."""
-    from runner import report
-
     headers = ["weights (rating, retrieval)", "RMSE", *[f"top-{k}" for k in top_ks],
                "Pareto", "pipeline run"]
     cells = [[f"({row['rating_weight']:g}, {row['retrieval_weight']:g})",

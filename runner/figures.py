@@ -31,8 +31,11 @@ def lookup(metadata_path: str, serving_dir: str) -> Callable[[str], Optional[str
 def describe(component: str, summary: Summary) -> Optional[str]:
     """The figure of `component` from a run summary (run_summary.collect's)."""
     outputs = summary.get("artifacts", {}).get(component, {})
-    parts = [text for key, figure in _BY_OUTPUT.items() if key in outputs
-             for text in [figure(outputs[key], outputs, summary)] if text]
+    parts = []
+    for key, figure in _BY_OUTPUT.items():
+        text = figure(outputs[key], outputs, summary) if key in outputs else None
+        if text:
+            parts.append(text)
     return "; ".join(parts) or None
 
 
@@ -121,11 +124,11 @@ def _blessing(uri: str, outputs: Dict[str, str], summary: Summary) -> Optional[s
 
 
 def _pushed(uri: str, outputs: Dict[str, str], summary: Summary) -> str:
-    for key, words in (("pushed_model", "pushed version"),
-                       ("already_serving", "already serving version"),
-                       ("served_model_missing", "not pushed; the served version is missing:")):
+    for key, words in (("pushed_model", "pushed version {}"),
+                       ("already_serving", "already serving version {}"),
+                       ("served_model_missing", "not pushed; version {}, pushed earlier, is gone")):
         if summary.get(key):
-            return f"{words} {os.path.basename(summary[key])}"
+            return words.format(os.path.basename(summary[key]))
     return "not pushed"
 
 

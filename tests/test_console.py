@@ -223,6 +223,8 @@ def test_figures_say_what_each_component_produced(tmp_path):
         "SchemaGen": None}
     pushed = {**summary, "pushed_model": "/out/serving/movielens/1764633700000000"}
     assert figures.describe("Pusher", pushed) == "pushed version 1764633700000000"
+    gone = {**summary, "already_serving": None, "served_model_missing": "/out/serving/m/17"}
+    assert figures.describe("Pusher", gone) == "not pushed; version 17, pushed earlier, is gone"
 
 
 def _run(args, cwd):
