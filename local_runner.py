@@ -12,11 +12,12 @@ import bootstrap
 bootstrap.ensure_venv()  # before anything imports TensorFlow: sets names.TF_ENVIRONMENT
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Dict, List, Optional  # noqa: E402
+from typing import Any, ContextManager, Dict, List, Optional  # noqa: E402
 
 if __name__ == "__main__" and "--verbose" not in sys.argv[1:]:
     from runner import console  # before TensorFlow loads: its import prints noise
@@ -55,7 +56,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     comparison = parser.add_argument_group(
         "comparing loss weightings", "train and evaluate several (rating, retrieval) weightings "
         "as experiment runs (shared cached data and Transform; nothing blessed or pushed); "
-        "writes <output-dir>/comparison/comparison.{md,png,json}")
+        "writes <output-dir>/comparison/comparison.{md,png,json,html}")
     comparison.add_argument("--compare", action="store_true",
                             help="compare the tutorial's (1,0), (0,1) and (1,1)")
     comparison.add_argument("--weights", nargs="+", metavar="RATING,RETRIEVAL",
@@ -105,7 +106,8 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
         sqlite = metadata.sqlite_metadata_connection_config(config.metadata_path)
         direct_beam.skip_tfx_packaging(config.beam_pipeline_args)
         try:
-            LocalDagRunner().run(create_pipeline(config, source, mode, sqlite))
+            with _console_progress(config):
+                LocalDagRunner().run(create_pipeline(config, source, mode, sqlite))
         except Exception as error:
             if not experiment:  # the page says where and why the run stopped
                 report.write_failed(summary_so_far, error, report_path)
@@ -115,6 +117,16 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
             run_summary.write(summary, summary_path)
             report.write(summary, report_path)
     return summary
+
+
+def _console_progress(config: configs.PipelineConfig) -> ContextManager[None]:
+    """On the quiet console: the running component, and each component's key figure read
+    back from this run's MLMD (runner/figures.py). Nothing otherwise (--verbose, tests)."""
+    if not console_is_quiet():
+        return contextlib.nullcontext()
+    from runner import console, figures
+
+    return console.pipeline_running(figures.lookup(config.metadata_path, config.serving_dir))
 
 
 def format_summary(summary: Dict[str, Any]) -> str:

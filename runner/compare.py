@@ -3,16 +3,19 @@
 Each setting is a run of the same pipeline in experiment mode (Trainer and Evaluator only
 re-run; ExampleGen, validation and Transform come from the cache; nothing is blessed or
 pushed), tracked in MLMD like any run. Writes a Markdown table and a plot of RMSE against
-top-100 accuracy with the Pareto front (lower RMSE and higher top-100 are better).
+top-100 accuracy with the Pareto front (lower RMSE and higher top-100 are better), and both on
+one page in the run report's style (comparison.html).
 """
 
 import dataclasses
+import html
 import json
 import os
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import names
 from pipeline.configs import ConfigError, PipelineConfig
+from runner import report
 
 Weights = Tuple[float, float]  # (rating_weight, retrieval_weight)
 SEED_WEIGHTS: Tuple[Weights, ...] = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the tutorial's three
@@ -57,8 +60,9 @@ def markdown_table(rows: List[Dict[str, Any]], top_ks: Sequence[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: List[Dict[str, Any]], path: str) -> None:
-    """RMSE (x, lower is better) against top-100 accuracy (y, higher is better)."""
+def plot(rows: List[Dict[str, Any]]):
+    """RMSE (x, lower is better) against top-100 accuracy (y, higher is better), as a
+    matplotlib figure: saved as the PNG and embedded in the page."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,8 +84,25 @@ def plot(rows: List[Dict[str, Any]], path: str) -> None:
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
-    pyplot.close(figure)
+    return figure
+
+
+def html_page(rows: List[Dict[str, Any]], top_ks: Sequence[int], figure) -> str:
+    """The table and the plot on one self-contained page in the run report's style (the
+    plot embedded; nothing fetched), closing `figure`."""
+    headers = ["weights (rating, retrieval)", "RMSE", *[f"top-{k}" for k in top_ks],
+               "Pareto", "pipeline run"]
+    cells = [[f"({row['rating_weight']:g}, {row['retrieval_weight']:g})",
+              f"{row['metrics'][names.TFMA_RMSE]:.4f}",
+              *[f"{row['metrics'][names.tfma_top_k(k)]:.4f}" for k in top_ks],
+              "yes" if row["pareto"] else "", html.escape(row["pipeline_run"])] for row in rows]
+    note = ("<p>One experiment run per weighting: the Trainer and the Evaluator re-run on the "
+            "cached data and Transform, nothing is blessed or pushed. Eval split, candidates = "
+            "the whole catalog; lower RMSE and higher top-K are better. On the Pareto front: no "
+            "other weighting is at least as good on both RMSE and top-100.</p>")
+    return report.page("Loss weightings compared",
+                       note + report.table(headers, cells)
+                       + report.figure_html(figure, "RMSE against top-100 accuracy"))
 
 
 def compare(config: PipelineConfig, settings: Sequence[Weights],
@@ -103,12 +124,15 @@ def compare(config: PipelineConfig, settings: Sequence[Weights],
         row["pareto"] = on_front
     folder = os.path.join(config.output_dir, COMPARISON_DIR)
     os.makedirs(folder, exist_ok=True)
-    paths = {name: os.path.join(folder, name)
-             for name in ("comparison.md", "comparison.png", "comparison.json")}
+    paths = {name: os.path.join(folder, name) for name in (
+        "comparison.md", "comparison.png", "comparison.json", "comparison.html")}
     table = markdown_table(rows, config.training.top_ks)
     with open(paths["comparison.md"], "w") as f:
         f.write(table)
-    plot(rows, paths["comparison.png"])
+    figure = plot(rows)
+    figure.savefig(paths["comparison.png"])
+    with open(paths["comparison.html"], "w", encoding="utf-8") as f:
+        f.write(html_page(rows, config.training.top_ks, figure))
     with open(paths["comparison.json"], "w") as f:
         json.dump(rows, f, indent=2, sort_keys=True)
     return {"rows": rows, "table": table, "paths": paths}

@@ -55,7 +55,7 @@ def _number(value: Any, digits: int = 4) -> str:
     return f"{value:,}" if isinstance(value, int) else _e(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], text_columns: int = 1) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], text_columns: int = 1) -> str:
     """An HTML table; the first `text_columns` columns left-aligned, numbers right-aligned."""
     def cell(tag: str, index: int, value: Any) -> str:
         css = ' class="text"' if index < text_columns else ""
@@ -66,7 +66,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], text_columns: 
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _figure_html(figure, alt: str) -> str:
+def figure_html(figure, alt: str) -> str:
     """The matplotlib figure as an embedded PNG (closed afterwards)."""
     from matplotlib import pyplot
 
@@ -87,7 +87,7 @@ def _pyplot():
 
 # ----------------------------------------------------------------------------------- the data
 
-def _split_statistics(statistics_uri: str) -> Dict[str, Any]:
+def split_statistics(statistics_uri: str) -> Dict[str, Any]:
     """{split: DatasetFeatureStatistics} of a StatisticsGen output."""
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -108,20 +108,20 @@ def _feature(dataset, name: str):
     return None
 
 
-def _anomalies(anomalies_uri: str) -> List[Tuple[str, str, str]]:
+def anomalies(anomalies_uri: str) -> List[Tuple[str, str, str]]:
     """(split, feature, description) of every anomaly ExampleValidator found."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     found = []
     for path in sorted(glob.glob(os.path.join(anomalies_uri, "Split-*", "SchemaDiff.pb"))):
-        anomalies = anomalies_pb2.Anomalies()
+        proto = anomalies_pb2.Anomalies()
         with open(path, "rb") as f:
-            anomalies.ParseFromString(f.read())
+            proto.ParseFromString(f.read())
         split = os.path.basename(os.path.dirname(path))[len("Split-"):]
-        for feature, info in sorted(anomalies.anomaly_info.items()):
+        for feature, info in sorted(proto.anomaly_info.items()):
             found.append((split, feature, info.description or info.short_description))
-        if anomalies.HasField("dataset_anomaly_info"):
-            info = anomalies.dataset_anomaly_info
+        if proto.HasField("dataset_anomaly_info"):
+            info = proto.dataset_anomaly_info
             found.append((split, "(dataset)", info.description or info.short_description))
     return found
 
@@ -130,14 +130,14 @@ def data_section(artifacts: Dict[str, Dict[str, str]]) -> str:
     statistics_uri = artifacts.get("StatisticsGen", {}).get("statistics")
     if not statistics_uri:
         return "<p class='note'>No statistics: the run stopped before StatisticsGen.</p>"
-    splits = _split_statistics(statistics_uri)
+    splits = split_statistics(statistics_uri)
     rows = []
     for split, dataset in splits.items():
         users, titles = _feature(dataset, names.USER_ID), _feature(dataset, names.MOVIE_TITLE)
         rows.append([_e(split), _number(int(dataset.num_examples)),
                      _number(int(users.string_stats.unique)) if users else "—",
                      _number(int(titles.string_stats.unique)) if titles else "—"])
-    parts = [_table(["split", "ratings", "users", "titles"], rows)]
+    parts = [table(["split", "ratings", "users", "titles"], rows)]
     pyplot = _pyplot()
     figure, (ratings_axis, tail_axis) = pyplot.subplots(1, 2, figsize=(11, 3.6))
     for split, dataset in splits.items():
@@ -162,11 +162,11 @@ def data_section(artifacts: Dict[str, Dict[str, str]]) -> str:
     tail_axis.set(title="Ratings per user and per title, by rank (long tail)",
                   xlabel="rank", ylabel="ratings", xscale="log", yscale="log")
     tail_axis.legend(fontsize="small")
-    parts.append(_figure_html(figure, "rating histogram and long tail"))
+    parts.append(figure_html(figure, "rating histogram and long tail"))
     anomalies_uri = artifacts.get("ExampleValidator", {}).get("anomalies")
     if anomalies_uri:
-        found = _anomalies(anomalies_uri)
-        parts.append(_table(["split", "feature", "anomaly"],
+        found = anomalies(anomalies_uri)
+        parts.append(table(["split", "feature", "anomaly"],
                             [[_e(s), _e(f), _e(d)] for s, f, d in found], text_columns=3)
                      if found else "<p>Anomalies: none (the data matches the curated schema).</p>")
     return "".join(parts)
@@ -174,13 +174,21 @@ def data_section(artifacts: Dict[str, Dict[str, str]]) -> str:
 
 # ------------------------------------------------------------------------------- training
 
+def training_log(model_run: str) -> Optional[Dict[str, Any]]:
+    """The Trainer's `training_log.json` in its ModelRun folder (epochs trained, early
+    stopping's kept epoch, the Keras history), or None before the Trainer wrote it."""
+    path = os.path.join(model_run, names.TRAINING_LOG_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
     model_run = artifacts.get("Trainer", {}).get("model_run")
-    path = os.path.join(model_run, names.TRAINING_LOG_FILE) if model_run else ""
-    if not path or not os.path.exists(path):
+    log = training_log(model_run) if model_run else None
+    if log is None:
         return "<p class='note'>No training log: the Trainer did not run to its end.</p>"
-    with open(path) as f:
-        log = json.load(f)
     history: Dict[str, List[float]] = log.get("history", {})
     curves = sorted(name for name in history if not name.startswith("val_")
                     and name not in ("regularization_loss", "total_loss"))
@@ -199,7 +207,7 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
         axis.legend(fontsize="small")
     note = (f"{log.get('epochs_trained')} epoch(s) on {_number(log.get('fit_examples'))} "
             f"examples" + (f"; early stopping kept epoch {best}" if best else ""))
-    return f"<p>{_e(note)}</p>" + _figure_html(figure, "training curves")
+    return f"<p>{_e(note)}</p>" + figure_html(figure, "training curves")
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -242,7 +250,7 @@ def evaluation_section(summary: Dict[str, Any]) -> str:
              _number(metrics.get(f"{name}_diff")), _e(thresholds.get(name, ""))]
             for name, value in sorted(metrics.items()) if not name.endswith("_diff")]
     parts = ["<h3>TFMA, eval split</h3>",
-             _table(["metric", "candidate", "baseline (served model)", "change", "threshold"],
+             table(["metric", "candidate", "baseline (served model)", "change", "threshold"],
                     rows)]
     if not baseline:
         parts.append("<p class='note'>No baseline: no model was being served, so only the "
@@ -257,7 +265,7 @@ def evaluation_section(summary: Dict[str, Any]) -> str:
         rows = [[_e(name), shown(name, value), shown(name, popularity.get(name)),
                  _e(thresholds.get(name, ""))] for name, value in sorted(model.items())]
         parts += ["<h3>Per user, the user's train titles removed (the Trainer)</h3>",
-                  _table(["metric", "model", "popularity baseline", "threshold"], rows)]
+                  table(["metric", "model", "popularity baseline", "threshold"], rows)]
     return "".join(parts)
 
 
@@ -317,7 +325,7 @@ def recommendations_section(summary: Dict[str, Any]) -> str:
         rows = [[_e(r), _e(liked[i]) if i < len(liked) else ""]
                 for i, r in enumerate(recommended)]
         parts.append(f"<h3>User {_e(user)} ({len(rated)} ratings in the sample)</h3>"
-                     + _table(["recommended", "rated highest in train"], rows, text_columns=2))
+                     + table(["recommended", "rated highest in train"], rows, text_columns=2))
     return "".join(parts)
 
 
@@ -338,8 +346,8 @@ def timeline_section(components: List[Dict[str, Any]]) -> str:
     axis.invert_yaxis()
     axis.set(xlabel="seconds since the first component started")
     rows = [[_e(c["component"]), _e(c["state"]), f"{c['wall_seconds']:.1f}"] for c in components]
-    return (_figure_html(figure, "component timeline")
-            + _table(["component", "state", "seconds"], rows, text_columns=2))
+    return (figure_html(figure, "component timeline")
+            + table(["component", "state", "seconds"], rows, text_columns=2))
 
 
 # ---------------------------------------------------------------------------------- page
@@ -387,10 +395,14 @@ def render(summary: Dict[str, Any], error: Optional[str] = None) -> str:
         _section("Sample recommendations", recommendations_section, summary),
         _section("Timeline", timeline_section, summary.get("components", [])),
     ]
+    return page(title, (f"<p class='note'>{wall:.1f} s</p>" if wall is not None else "")
+                + _verdict(summary, error) + "".join(sections))
+
+
+def page(title: str, body: str) -> str:
+    """A whole page in the report's style: the title as heading, `body` (HTML) below it."""
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>"
-            + (f"<p class='note'>{wall:.1f} s</p>" if wall is not None else "")
-            + _verdict(summary, error) + "".join(sections) + "</body></html>")
+            f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>{body}</body></html>")
 
 
 def write_failed(summary_so_far: Callable[[], Dict[str, Any]], error: BaseException,
