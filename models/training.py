@@ -24,9 +24,15 @@ from models.rerank import rerank
 # Eval rows Keras's evaluation scores against the whole catalog (FactorizedTopK): a seeded
 # sample above this. Its cost grows with eval rows × titles (measured on 2 busy cores, 200k
 # rows: 114 s against 3.7k titles, 269 s against 10.7k, so ~45 min for a 10M split's 2M rows)
-# and it only cross-checks TFMA, which evaluates the whole eval split in the pipeline. 50k
-# keeps ML-100K whole; the sample's standard error on a top-K accuracy is at most 0.0023.
-KERAS_EVAL_MAX_ROWS = 50_000
+# and it only cross-checks TFMA, which evaluates the whole eval split in the pipeline. 20k
+# keeps ML-100K's 19,920 eval rows whole (25 s at 1M with 50k, sixth session); the sample's
+# standard error on a top-K accuracy is at most 0.0035.
+KERAS_EVAL_MAX_ROWS = 20_000
+
+# (user, title) pairs the rating head scores at once when the Trainer measures
+# retrieve-then-rank: the ranking metrics' chunks hold ~16M / titles users, each with
+# rerank_depth candidates (450k pairs at 3.7k titles: 1 GB of the MLP's activations at once).
+RERANK_MAX_ROWS = 65_536
 
 # Keras's log name of each early-stopping monitor (hparams.EARLY_STOPPING_MONITORS).
 VALIDATION_LOGS = {"loss": "val_loss", "rmse": f"val_{names.RMSE_METRIC}",
@@ -190,15 +196,20 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     return Evaluation(metrics, ranking, popularity)
 
 
-def reranked_top_titles(model: MovieLensModel, depth: int, k: int) -> ReorderFn:
+def reranked_top_titles(model: MovieLensModel, depth: int, k: int,
+                        max_rows: int = RERANK_MAX_ROWS) -> ReorderFn:
     """Retrieve-then-rank's k best titles (models/rerank.py, as `recommend_ranked` serves
-    them) from scores with the titles rated in train already at -inf."""
+    them) from scores with the titles rated in train already at -inf. The rating head sees
+    at most `max_rows` (user, title) pairs at once."""
+    depth = min(depth, model.num_movies)
+    users_per_call = max(1, max_rows // depth)
 
     def top_titles(users: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        depth_here = min(depth, model.num_movies)
-        titles, _ = rerank(model.user_tower, model.movie_tower, model.rating_head,
-                           tf.constant(users), tf.constant(scores), depth_here,
-                           min(k, depth_here))
-        return titles.numpy()
+        parts = [rerank(model.user_tower, model.movie_tower, model.rating_head,
+                        tf.constant(users[start:start + users_per_call]),
+                        tf.constant(scores[start:start + users_per_call]), depth,
+                        min(k, depth))[0].numpy()
+                 for start in range(0, len(users), users_per_call)]
+        return np.concatenate(parts)
 
     return top_titles

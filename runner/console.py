@@ -36,7 +36,9 @@ NOISE: Pattern[str] = re.compile("|".join([
     r"SavedModel saved prior to TF 2\.5 detected",  # TFMA loading our SavedModel
     # The run report asks TFMA for the served baseline's metrics, absent when none was served
     r"Fail to find metrics for model name: baseline \. Available model names are",
-    r"Couldn't find python-snappy",
+    # Beam's TFRecord writer on its pure-Python CRC (python-snappy no longer provides one),
+    # also relayed from every DirectRunner worker process:
+    r"find python-snappy so the implementation of _TFRecordUtil",
     r"is deprecated and will be removed in a future version",  # inside TFX, TFMA, TFT
     r"Instructions for updating:",
     # Beam's DirectRunner worker processes (--beam-workers), relayed at every start:

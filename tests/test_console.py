@@ -39,6 +39,9 @@ COMPONENTS = ("MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValid
     ("WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: WARN "
      "timestamp {   seconds: 1795890903 } message: \"No semi_persistent_directory found: "
      "Functions defined in __main__ (interactive session) may fail.\"", True),
+    ("WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: WARN "
+     "timestamp {   seconds: 1796169900 } message: \"Couldn\\'t find python-snappy so the "
+     "implementation of _TFRecordUtil._masked_crc32c is not as fast as it could be.\"", True),
     ("WARNING:apache_beam.runners.portability.local_job_service:Worker: severity: ERROR "
      "message: \"Error processing instruction bundle_3\"", False),
 ])

@@ -287,3 +287,19 @@ def test_the_model_trains_on_the_loss_it_evaluates():
     trained = model.task_losses(batch, training=True)["retrieval"]
     evaluated = model.task_losses(batch, training=False)["retrieval"]  # TFRS's task
     np.testing.assert_allclose(trained.numpy(), evaluated.numpy(), rtol=1e-5)
+
+
+def test_retrieve_then_rank_in_slices_orders_as_in_one_call():
+    """The Trainer's measurement of recommend_ranked bounds the rating head's batch; slicing
+    the users changes no title."""
+    from models.training import reranked_top_titles
+
+    model = _model()
+    rng = np.random.default_rng(0)
+    users = np.arange(9)
+    scores = rng.normal(size=(9, model.num_movies)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.2] = -np.inf  # titles rated in train
+    whole = reranked_top_titles(model, depth=6, k=4)(users, scores)
+    sliced = reranked_top_titles(model, depth=6, k=4, max_rows=12)(users, scores)  # 2 users
+    assert whole.shape == (9, 4)
+    np.testing.assert_array_equal(whole, sliced)
