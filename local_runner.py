@@ -129,9 +129,11 @@ def _console_progress(config: configs.PipelineConfig) -> ContextManager[None]:
     return console.pipeline_running(figures.lookup(config.metadata_path, config.serving_dir))
 
 
-def format_summary(summary: Dict[str, Any]) -> str:
+def format_summary(summary: Dict[str, Any], components: bool = True) -> str:
+    """The run's summary for the console; `components`: with a line per component (the quiet
+    console has printed those already, each as it ended)."""
     lines = [f"Pipeline run {summary['pipeline_run']} ({summary['wall_seconds']:.1f} s)"]
-    for component in summary["components"]:
+    for component in summary["components"] if components else ():
         lines.append(f"  {component['component']:<32} {component['state']:<9} "
                      f"{component['wall_seconds']:7.1f} s")
     for name, value in sorted((summary["eval_metrics"] or {}).items()):
@@ -191,7 +193,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if config is not None:
             _print_report_path(config)
         return 1
-    print(format_summary(summary))
+    print(format_summary(summary, components=not console_is_quiet()))
     print(f"Summary written to {os.path.join(config.output_dir, SUMMARY_FILE)}")
     _print_report_path(config)
     return 0

@@ -282,6 +282,8 @@ def test_a_run_prints_a_line_per_component_and_the_summary_and_no_noise(tmp_path
     assert set(COMPONENTS) <= set(done) and {state for state, _ in done.values()} == {"executed"}
     _check_figures(cold.stdout, done, pusher=r"pushed version \d+")
     assert "Summary written to" in cold.stdout
+    summary = cold.stdout.split("\nPipeline run ", 1)[1]
+    assert not re.search(r"^  MovieLensExampleGen +executed", summary, re.M)  # said once
     noise = [line for line in cold.stderr.splitlines() if console.is_noise(line)]
     assert not noise and len(cold.stderr.splitlines()) <= 5, cold.stderr[-3000:]
     # Again, nothing changed: every component says it was cached (the baseline resolver
@@ -296,6 +298,8 @@ def test_a_run_prints_a_line_per_component_and_the_summary_and_no_noise(tmp_path
     verbose = _run(args + ["--verbose"], tmp_path)
     assert verbose.returncode == 0
     assert any(console.is_noise(line) for line in verbose.stderr.splitlines())
+    # Without the live lines, the summary lists the components.
+    assert re.search(r"^  MovieLensExampleGen +cached", verbose.stdout, re.M)
 
     # A data error: one `error:` block, no traceback (Beam's logged one is dropped too).
     bad = tmp_path / "bad"
