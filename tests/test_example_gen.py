@@ -258,6 +258,11 @@ def test_executor_writes_every_rating_once_into_train_and_eval(tmp_path):
     times = {split: [_value(e, names.TIMESTAMP)[0] for e in part]
              for split, part in written.items()}
     assert min(times["eval"]) < max(times["train"])  # a hash split mixes past and future
+    # No title is listed twice here: the part for their kept ratings writes no (empty) file,
+    # which would leave a reader's worker idle (executor._WriteToTFRecordUnlessEmpty).
+    for split in ("train", "eval"):
+        files = os.listdir(os.path.join(examples.uri, f"Split-{split}"))
+        assert files and all(name.startswith("data_tfrecord-") for name in files), files
 
 
 def test_the_time_split_puts_every_train_rating_before_every_eval_rating(tmp_path):
