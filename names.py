@@ -1,7 +1,7 @@
 """The one place that names every feature, signature, request key, metric and file we share.
 
-ExampleGen writes the raw feature names, Transform reads them and writes the transformed ones,
-the Trainer reads those, the exported signatures answer to the request keys, the Evaluator and
+ExampleGen writes the raw feature names, Transform's graph maps them to the transformed ones,
+the Trainer trains on those, the exported signatures answer to the request keys, the Evaluator and
 the run summary report the metric keys, and the serving client sends requests with them. This
 module imports nothing (no TensorFlow, nothing of ours), so every layer, the client included,
 can import it.
