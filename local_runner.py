@@ -104,7 +104,7 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
             if os.path.exists(path) and not experiment:
                 os.remove(path)  # a failed run must not leave the last ones looking current
         sqlite = metadata.sqlite_metadata_connection_config(config.metadata_path)
-        direct_beam.skip_tfx_packaging(config.beam_pipeline_args)
+        direct_beam.skip_tfx_packaging_on_direct_runner()
         try:
             with _console_progress(config):
                 LocalDagRunner().run(create_pipeline(config, source, mode, sqlite))

@@ -5,11 +5,11 @@ Beam argument builds an sdist of the installed TFX (`tfx.utils.dependency_utils`
 remote workers such as Dataflow's can install it: 4-10 s per component on our 2-core machine,
 on every cold run, most of a Beam component's fixed cost on ML-100K (docs/benchmarks.md).
 DirectRunner's workers are threads or processes of this machine with this very environment,
-so the package is built and never used. Kubeflow, Vertex and a `--runner` other than the
-DirectRunner keep TFX's behaviour.
+so the package is built and never used. Each executor's own Beam arguments decide: Kubeflow,
+Vertex and a `--runner` other than the DirectRunner keep TFX's behaviour.
 """
 
-from typing import Sequence
+from typing import List, Sequence
 
 DIRECT_RUNNERS = (None, "DirectRunner", "direct", "BundleBasedDirectRunner",
                   "SwitchingDirectRunner")
@@ -22,17 +22,20 @@ def runs_on_this_machine(beam_args: Sequence[str]) -> bool:
     return PipelineOptions(list(beam_args)).view_as(StandardOptions).runner in DIRECT_RUNNERS
 
 
-def skip_tfx_packaging(beam_args: Sequence[str]) -> bool:
-    """Makes TFX's Beam executors in this process keep their Beam arguments as they are (no
-    `--extra_package` of an ephemeral TFX sdist) when `beam_args` run on the DirectRunner.
-    Returns whether it did."""
-    if not runs_on_this_machine(beam_args):
-        return False
+def skip_tfx_packaging_on_direct_runner() -> None:
+    """From now on in this process, a TFX Beam executor whose Beam arguments run on the
+    DirectRunner keeps them as they are (no `--extra_package` of an ephemeral TFX sdist);
+    any other keeps TFX's packaging. Calling it again changes nothing."""
     from tfx.utils import dependency_utils
 
-    dependency_utils.make_beam_dependency_flags = _unchanged
-    return True
+    tfx_flags = dependency_utils.make_beam_dependency_flags
+    if getattr(tfx_flags, "__wrapped__", None) is not None:
+        return  # already in place
 
+    def dependency_flags(beam_pipeline_args: List[str]) -> List[str]:
+        if runs_on_this_machine(beam_pipeline_args):
+            return beam_pipeline_args
+        return tfx_flags(beam_pipeline_args)
 
-def _unchanged(beam_pipeline_args):
-    return beam_pipeline_args
+    dependency_flags.__wrapped__ = tfx_flags
+    dependency_utils.make_beam_dependency_flags = dependency_flags
