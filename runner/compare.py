@@ -47,28 +47,30 @@ def pareto_front(points: Sequence[Tuple[float, float]]) -> List[bool]:
     return [not any(dominates(other, point) for other in points) for point in points]
 
 
+def _headers(top_ks: Sequence[int]) -> List[str]:
+    return ["weights (rating, retrieval)", "RMSE", *[f"top-{k}" for k in top_ks], "Pareto"]
+
+
+def _cells(row: Dict[str, Any], top_ks: Sequence[int]) -> List[str]:
+    """One weighting's cells under `_headers`, as the Markdown table and the page show them."""
+    metrics = row["metrics"]
+    return [f"({row['rating_weight']:g}, {row['retrieval_weight']:g})",
+            f"{metrics[names.TFMA_RMSE]:.4f}",
+            *[f"{metrics[names.tfma_top_k(k)]:.4f}" for k in top_ks],
+            "yes" if row["pareto"] else ""]
+
+
 def markdown_table(rows: List[Dict[str, Any]], top_ks: Sequence[int]) -> str:
-    header = ["weights (rating, retrieval)", "RMSE"] + [f"top-{k}" for k in top_ks] + ["Pareto"]
+    header = _headers(top_ks)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        metrics = row["metrics"]
-        cells = [f"({row['rating_weight']:g}, {row['retrieval_weight']:g})",
-                 f"{metrics[names.TFMA_RMSE]:.4f}"]
-        cells += [f"{metrics[names.tfma_top_k(k)]:.4f}" for k in top_ks]
-        cells.append("yes" if row["pareto"] else "")
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(_cells(row, top_ks)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def plot(rows: List[Dict[str, Any]]):
     """RMSE (x, lower is better) against top-100 accuracy (y, higher is better), as a
     matplotlib figure: saved as the PNG and embedded in the page."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(6.4, 4.8), dpi=120)
+    figure, axes = report.agg_pyplot().subplots(figsize=(6.4, 4.8), dpi=120)
     xs = [row["metrics"][names.TFMA_RMSE] for row in rows]
     ys = [row["metrics"][names.tfma_top_k(100)] for row in rows]
     axes.scatter(xs, ys, color=["tab:red" if row["pareto"] else "tab:gray" for row in rows])
@@ -90,12 +92,8 @@ def plot(rows: List[Dict[str, Any]]):
 def html_page(rows: List[Dict[str, Any]], top_ks: Sequence[int], figure) -> str:
     """The table and the plot on one self-contained page in the run report's style (the
     plot embedded; nothing fetched), closing `figure`."""
-    headers = ["weights (rating, retrieval)", "RMSE", *[f"top-{k}" for k in top_ks],
-               "Pareto", "pipeline run"]
-    cells = [[f"({row['rating_weight']:g}, {row['retrieval_weight']:g})",
-              f"{row['metrics'][names.TFMA_RMSE]:.4f}",
-              *[f"{row['metrics'][names.tfma_top_k(k)]:.4f}" for k in top_ks],
-              "yes" if row["pareto"] else "", html.escape(row["pipeline_run"])] for row in rows]
+    headers = [*_headers(top_ks), "pipeline run"]
+    cells = [[*_cells(row, top_ks), html.escape(row["pipeline_run"])] for row in rows]
     note = ("<p>One experiment run per weighting: the Trainer and the Evaluator re-run on the "
             "cached data and Transform, nothing is blessed or pushed. Eval split, candidates = "
             "the whole catalog; lower RMSE and higher top-K are better. On the Pareto front: no "

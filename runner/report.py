@@ -77,7 +77,9 @@ def figure_html(figure, alt: str) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _pyplot():
+def agg_pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display): the report's and
+    the comparison page's plots."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,8 +140,7 @@ def data_section(artifacts: Dict[str, Dict[str, str]]) -> str:
                      _number(int(users.string_stats.unique)) if users else "—",
                      _number(int(titles.string_stats.unique)) if titles else "—"])
     parts = [table(["split", "ratings", "users", "titles"], rows)]
-    pyplot = _pyplot()
-    figure, (ratings_axis, tail_axis) = pyplot.subplots(1, 2, figsize=(11, 3.6))
+    figure, (ratings_axis, tail_axis) = agg_pyplot().subplots(1, 2, figsize=(11, 3.6))
     for split, dataset in splits.items():
         rating = _feature(dataset, names.USER_RATING)
         if rating is not None:
@@ -192,9 +193,8 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
     history: Dict[str, List[float]] = log.get("history", {})
     curves = sorted(name for name in history if not name.startswith("val_")
                     and name not in ("regularization_loss", "total_loss"))
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4),
-                                   squeeze=False)
+    figure, axes = agg_pyplot().subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4),
+                                         squeeze=False)
     best = log.get("best_epoch")
     for axis, name in zip(axes[0], curves):
         epochs = range(1, len(history[name]) + 1)
@@ -334,8 +334,7 @@ def recommendations_section(summary: Dict[str, Any]) -> str:
 def timeline_section(components: List[Dict[str, Any]]) -> str:
     if not components:
         return "<p class='note'>No component ran.</p>"
-    pyplot = _pyplot()
-    figure, axis = pyplot.subplots(figsize=(10, 0.35 * len(components) + 1))
+    figure, axis = agg_pyplot().subplots(figsize=(10, 0.35 * len(components) + 1))
     colours = {"executed": "tab:blue", "cached": "tab:green", "failed": "tab:red"}
     for row, component in enumerate(components):
         axis.barh(row, max(component["wall_seconds"], 0.2),
