@@ -186,7 +186,7 @@ def training_log(model_run: str) -> Optional[Dict[str, Any]]:
 
 
 def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
-    model_run = artifacts.get("Trainer", {}).get("model_run")
+    model_run = artifacts.get(names.TRAINER_ID, {}).get("model_run")
     log = training_log(model_run) if model_run else None
     if log is None:
         return "<p class='note'>No training log: the Trainer did not run to its end.</p>"
