@@ -162,6 +162,8 @@ TRAINING_CONFIG_FILE = "training_config.json"  # the config that trained, overri
 TRAINING_LOG_FILE = "training_log.json"  # epochs, early stopping, validation history
 KERAS_METRICS_FILE = "keras_eval_metrics.json"  # Keras's own metrics on the eval split
 TRAINER_PHASES_FILE = "trainer_phases.json"  # seconds and peak RSS of each Trainer phase
+# Whether the model started from the base model (and from which), or why it started cold.
+WARM_START_FILE = "warm_start.json"
 # Per-user ranking metrics (models/evaluation.py), rated titles removed: the model's, and the
 # popularity baseline's by the same code.
 RANKING_METRICS_FILE = "user_ranking_metrics.json"

@@ -1,7 +1,9 @@
 """The exported SavedModel: Transform graph + towers + rating head + a brute-force index.
 
 Only what serves is saved (not the TFRS tasks and their metrics), so the model loads and
-serves in a process that imports nothing but TensorFlow, e.g. TF Serving. Signatures:
+serves in a process that imports nothing but TensorFlow, e.g. TF Serving; and the user
+vocabulary, which no signature reads, so a later Trainer can warm-start from this model
+(models/warm_start.py). Signatures:
 - `serving_default`: serialized tf.Example → `rating` [B, 1], `retrieval` [B, catalog]
   (column j = the j-th title of the movie vocabulary).
 - `transform_features`: serialized tf.Example → the transformed features.
@@ -44,6 +46,14 @@ _K = tf.TensorSpec([], tf.int32, name=names.K_INPUT)
 _EXAMPLES = tf.TensorSpec([None], tf.string, name="examples")
 # tfx_bsl's batches for TFMA hold at most 1,000 examples, or 8,192 when it batches by bytes.
 EVAL_MAX_BATCH = 8192
+
+# What a later Trainer's warm start (models/warm_start.py) reads back from the SavedModel's
+# variables, by these object names: the trained layers (MovieLensModel's attributes of the
+# same names), and the variables holding each vocabulary in index order (the ids the layers'
+# rows belong to). Models exported before `user_ids` existed cannot be warm-started from.
+TRAINED_LAYERS = ("user_tower", "movie_tower", "rating_head")
+VOCABULARY_VARIABLES = {names.USER_VOCABULARY: "user_ids",
+                        names.MOVIE_VOCABULARY: "catalog_titles"}
 
 
 class ServingLimits(NamedTuple):
@@ -99,9 +109,8 @@ class ServingModule(tf.Module):
     def __init__(self, model: MovieLensModel, tf_transform_output: tft.TFTransformOutput,
                  limits: ServingLimits) -> None:
         super().__init__()
-        self.user_tower = model.user_tower
-        self.movie_tower = model.movie_tower
-        self.rating_head = model.rating_head
+        for layer in TRAINED_LAYERS:  # self.user_tower, self.movie_tower, self.rating_head
+            setattr(self, layer, getattr(model, layer))
         self.num_movies = model.num_movies
         self.num_users = tf_transform_output.vocabulary_size_by_name(names.USER_VOCABULARY)
         self.max_k = min(limits.max_k, self.num_movies - 1)
@@ -112,14 +121,17 @@ class ServingModule(tf.Module):
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_spec = tf_transform_output.raw_feature_spec()
         self._serving_spec = _lenient_spec(self._raw_spec)
-        # The brute-force index: every catalog title and its embedding, fixed at export time.
-        titles = tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY)
-        self.catalog_titles = tf.Variable(titles, trainable=False, name="catalog_titles")
+        # Each vocabulary in index order: self.catalog_titles (the brute-force index's titles)
+        # and self.user_ids (read by nothing here: a warm start maps rows by id with them).
+        vocabularies = {name: tf_transform_output.vocabulary_by_name(name)
+                        for name in VOCABULARY_VARIABLES}
+        for name, attribute in VOCABULARY_VARIABLES.items():
+            setattr(self, attribute, tf.Variable(vocabularies[name], trainable=False,
+                                                 name=attribute))
         # Id → vocabulary index, any other string → the vocabulary's size: TFT's own mapping
         # (its one OOV bucket), without running the whole Transform graph per request.
-        self.title_index = _index_table(titles)
-        self.user_index = _index_table(
-            tf_transform_output.vocabulary_by_name(names.USER_VOCABULARY))
+        self.title_index = _index_table(vocabularies[names.MOVIE_VOCABULARY])
+        self.user_index = _index_table(vocabularies[names.USER_VOCABULARY])
         catalog = model.catalog_embeddings()
         self.catalog = tf.Variable(catalog, trainable=False, name="catalog_embeddings")
         self.catalog_unit = tf.Variable(tf.math.l2_normalize(catalog, axis=1), trainable=False,

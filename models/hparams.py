@@ -67,6 +67,12 @@ class TrainingConfig:
     # Compile the training step with XLA (one replica only): ~1.5x the steps per second on 2
     # CPU cores (docs/benchmarks.md); the losses agree to float32 rounding, not bit for bit.
     jit_compile: bool = True
+    # Continuous training: start from the base model the Trainer is given (the served model):
+    # rows of known users and titles and every other layer keep their trained weights, new ids
+    # start fresh (models/warm_start.py). Without a base model, or with one whose layers do not
+    # fit this config, the run starts cold and says why (names.WARM_START_FILE).
+    warm_start: bool = False
+    warm_start_epochs: int = 0  # epochs of a run that did warm-start; 0 = `epochs`
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):
@@ -117,6 +123,15 @@ class TrainingConfig:
                               f"one of {tuple(EARLY_STOPPING_MONITORS)}")
         if self.early_stopping_monitor == "top_100" and 100 not in self.top_ks:
             raise ConfigError("early_stopping_monitor top_100 needs 100 in top_ks")
+        if self.warm_start_epochs < 0:
+            raise ConfigError(f"warm_start_epochs must be >= 0, got {self.warm_start_epochs}")
+        if self.warm_start_epochs and not self.warm_start:
+            raise ConfigError("warm_start_epochs needs warm_start")
+
+    def epochs_to_train(self, warm_started: bool) -> int:
+        """`warm_start_epochs` for a model that warm-started (when set), else `epochs`: a
+        model that starts from trained weights needs fewer passes over the window."""
+        return self.warm_start_epochs if warm_started and self.warm_start_epochs else self.epochs
 
     def with_overrides(self, values: Dict[str, Any]) -> "TrainingConfig":
         """This config with some fields replaced (e.g. run-time hyperparameters), validated."""

@@ -5,7 +5,7 @@ tables; the StringLookup part of each tower is the Transform graph, which the ex
 carries in front of them (see models/export.py).
 """
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -48,6 +48,13 @@ class RatingHead(tf.keras.layers.Layer):
                 num_movies + names.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
                 name="movie_bias")
             self.rating_mean = tf.constant(rating_mean, tf.float32)
+
+    def id_keyed_variables(self) -> Dict[str, List[tf.Variable]]:
+        """Vocabulary name → this head's variables with one row per id of that vocabulary."""
+        if not self.use_biases:
+            return {}
+        return {names.USER_VOCABULARY: [self.user_bias.embeddings],
+                names.MOVIE_VOCABULARY: [self.movie_bias.embeddings]}
 
     def call(self, inputs: Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
         user_embeddings, movie_embeddings, user_index, movie_index = inputs
@@ -126,6 +133,15 @@ class MovieLensModel(tfrs.Model):
         """
         one = tf.zeros([1], tf.int64)
         self({names.USER_INDEX: one, names.MOVIE_INDEX: one})
+
+    def id_keyed_variables(self) -> Dict[str, List[tf.Variable]]:
+        """Vocabulary name → the variables with one row per id of that vocabulary (index order,
+        then the OOV rows): what a warm start (models/warm_start.py) maps by id, not copies."""
+        keyed = {names.USER_VOCABULARY: [self.user_tower.embeddings],
+                 names.MOVIE_VOCABULARY: [self.movie_tower.embeddings]}
+        for vocabulary, variables in self.rating_head.id_keyed_variables().items():
+            keyed[vocabulary] += variables
+        return keyed
 
     def catalog_embeddings(self) -> tf.Tensor:
         """[num_movies, dim]: the movie tower applied to every catalog title."""

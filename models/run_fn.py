@@ -15,6 +15,7 @@ from models import distribute, export, training
 from models.data import Columns, load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 from models.model import MovieLensModel
+from models.warm_start import WarmStartSource
 
 
 def _write_json(directory: str, name: str, value) -> None:
@@ -25,9 +26,11 @@ def _write_json(directory: str, name: str, value) -> None:
 def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns,
                      num_users: int, num_movies: int, model_run_dir: str,
                      strategy: tf.distribute.Strategy,
-                     phases: Optional[training.Phases] = None) -> MovieLensModel:
-    """Fits under `strategy`, evaluates, and writes TensorBoard logs and the JSON reports to
-    `model_run_dir` (this worker's directory: see distribute.output_dir).
+                     phases: Optional[training.Phases] = None,
+                     warm_start_source: Optional[WarmStartSource] = None) -> MovieLensModel:
+    """Fits under `strategy` (from the base model of `warm_start_source` if the config warm
+    starts), evaluates, and writes TensorBoard logs and the JSON reports to `model_run_dir`
+    (this worker's directory: see distribute.output_dir).
 
     Every worker calls this with identical arguments: fit and evaluate are collective under
     MWMS, and each worker's model ends with the same weights, so the per-user ranking metrics
@@ -36,13 +39,15 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     tensorboard = tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")
     with strategy.scope():  # variables, optimizer and metrics become distributed ones
         with training.timed("fit", phases):
-            result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard])
+            result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard],
+                                  warm_start_source=warm_start_source)
         measured = training.evaluate(result.model, config, train, evaluation, phases=phases)
     _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
         "rated_fit_examples": result.rated_fit_examples, "history": result.history,
         "num_replicas": strategy.num_replicas_in_sync})
+    _write_json(model_run_dir, names.WARM_START_FILE, result.warm_start.to_dict())
 
     # Keras's own evaluation (FactorizedTopK over the catalog), kept next to the TensorBoard
     # logs so TFMA's figures can be checked against it; the per-user ranking metrics of the
@@ -79,8 +84,14 @@ def run_fn(fn_args: FnArgs) -> None:
         with training.timed("loading the train and eval columns", phases):
             train = load_columns(fn_args.train_files, tf_transform_output)
             evaluation = load_columns(fn_args.eval_files, tf_transform_output)
+        # TFX's base_model input (the served model, when the pipeline gives one): its
+        # SavedModel folder, which a warm start reads and maps to these vocabularies.
+        warm_start_source = WarmStartSource(
+            base_model=fn_args.base_model,
+            vocabularies={name: tf_transform_output.vocabulary_by_name(name)
+                          for name in (names.USER_VOCABULARY, names.MOVIE_VOCABULARY)})
         model = train_and_report(config, train, evaluation, num_users, num_movies,
-                                 model_run_dir, strategy, phases)
+                                 model_run_dir, strategy, phases, warm_start_source)
         # Every worker saves (saving may need collectives); only the chief's copy is kept.
         with training.timed("export", phases):
             export.save_serving_model(model, tf_transform_output, serving_model_dir,

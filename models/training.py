@@ -20,6 +20,7 @@ from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
 from models.model import MovieLensModel, make_optimizer
 from models.rerank import rerank
+from models.warm_start import WarmStartReport, WarmStartSource, initialize
 
 # Eval rows Keras's evaluation scores against the whole catalog (FactorizedTopK): a seeded
 # sample above this. Its cost grows with eval rows × titles (measured on 2 busy cores, 200k
@@ -48,6 +49,7 @@ class FitResult:
     fit_examples: int
     validation_examples: int
     rated_fit_examples: int
+    warm_start: WarmStartReport  # whether the model started from a base model's weights
 
 
 def rated_mean(columns: Columns) -> float:
@@ -79,13 +81,24 @@ def build_model(config: TrainingConfig, num_users: int, num_movies: int,
 
 
 def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
-        callbacks: Optional[List[tf.keras.callbacks.Callback]] = None, verbose: int = 2
-        ) -> FitResult:
-    """Trains on the train split (minus the validation carve-out), early-stopping if set."""
+        callbacks: Optional[List[tf.keras.callbacks.Callback]] = None, verbose: int = 2,
+        warm_start_source: Optional[WarmStartSource] = None) -> FitResult:
+    """Trains on the train split (minus the validation carve-out), early-stopping if set.
+
+    With `config.warm_start`, the built model first takes what it can from the base model of
+    `warm_start_source` (models/warm_start.py) and, if it did, trains
+    `config.warm_start_epochs`; otherwise it starts cold.
+    """
     skip_keras_conversion()
     fit_columns, validation = training_splits(train, config)
     size = lambda columns: int(tf.shape(columns[names.USER_INDEX])[0])  # noqa: E731
     model = build_model(config, num_users, num_movies, fit_columns)
+    if config.warm_start:
+        warm_start = initialize(model, warm_start_source)
+    else:
+        warm_start = WarmStartReport(
+            warm_started=False, reason="warm_start is off in the training config",
+            base_model=warm_start_source.base_model if warm_start_source else None)
     callbacks = list(callbacks or [])
     stopper = None
     if config.early_stopping_patience:
@@ -102,7 +115,8 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
     fit_input = distribute.distribute_dataset(
         lambda batch: to_dataset(fit_columns, batch, True, config.seed), config.train_batch_size,
         size(fit_columns), model.distribute_strategy)
-    history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps, epochs=config.epochs,
+    history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps,
+                        epochs=config.epochs_to_train(warm_start.warm_started),
                         validation_data=validation_input.data,
                         validation_steps=validation_input.steps,
                         callbacks=callbacks, verbose=verbose).history
@@ -112,7 +126,8 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         best_epoch=stopper.best_epoch + 1 if stopper is not None else None,
         history={name: [float(v) for v in values] for name, values in history.items()},
         fit_examples=size(fit_columns), validation_examples=size(validation),
-        rated_fit_examples=int(fit_columns[names.RATING_MASK].numpy().sum()))
+        rated_fit_examples=int(fit_columns[names.RATING_MASK].numpy().sum()),
+        warm_start=warm_start)
 
 
 def user_scorer(model: MovieLensModel) -> ScoreFn:

@@ -67,3 +67,13 @@ def test_no_served_model_means_no_baseline():
     # A push record without its blessing, or of a model MLMD no longer lists, is skipped.
     assert _baseline(3, MODELS, [_blessing(1, blessed=0)], [_push(10, 1)]) == ([], [])
     assert _baseline(3, MODELS[1:], [_blessing(1)], [_push(10, 1)]) == ([], [])
+
+
+def test_without_a_candidate_the_served_model_itself_resolves():
+    """The warm start's base model, resolved before the Trainer (no candidate yet): the model
+    being served, the same one the Evaluator will compare the new model with."""
+    blessings = [_blessing(1), _blessing(2)]
+    pushes = [_push(10, 1), _push(12, 2), _push(13, 3, pushed=0)]
+    resolved = served_model_other_than([], MODELS, blessings, pushes)
+    assert [m.id for m in resolved["model"]] == [2]
+    assert served_model_other_than([], MODELS, [], [])["model"] == []  # a first run
