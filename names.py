@@ -188,3 +188,9 @@ BLESSING_PIPELINE_KEY = "pipeline_name"
 RANKING_GATE_KEY = "ranking_gate"
 # The execution property (or custom_config key) holding a component's code fingerprint.
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+# Drift between spans (components/drift_gate.py): the gate writes every compared feature's
+# distance and threshold to this file of its ExampleAnomalies, and one line saying what it
+# found to this custom property.
+DRIFT_GATE_ID = "DriftGate"
+DRIFT_FILE = "drift.json"
+DRIFT_SUMMARY_KEY = "drift_summary"
