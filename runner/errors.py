@@ -5,10 +5,11 @@ import re
 from typing import Optional
 
 from components.anomalies_gate import DataAnomaliesError
+from components.drift_gate import DataDriftError
 from components.movielens_example_gen.executor import MalformedDataError
 from components.movielens_example_gen.time_split import TimeSplitError
 
-DATA_ERRORS = (MalformedDataError, DataAnomaliesError, TimeSplitError)
+DATA_ERRORS = (MalformedDataError, DataAnomaliesError, DataDriftError, TimeSplitError)
 # Beam appends the step's name to an exception raised inside it.
 _BEAM_STEP = re.compile(r"\s*\[while running '[^']*'\]\s*$")
 

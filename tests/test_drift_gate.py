@@ -233,6 +233,14 @@ def test_wrong_inputs_are_named(tmp_path, spans, schema):
         drift_gate.DriftGate(statistics=None, schema=None, mode="pause")
 
 
+def test_a_drift_stop_is_a_data_error_for_the_runners():
+    from runner.errors import data_error_message
+
+    error = drift_gate.DataDriftError("the data drifted:\n  train: user_rating ...")
+    assert data_error_message(RuntimeError("DriftGate failed")) is None
+    assert data_error_message(error) == str(error)
+
+
 # --- Which statistics are the previous span's -----------------------------------------------
 
 
