@@ -284,9 +284,10 @@ class DriftGate(base_component.BaseComponent):
                  mode: str = "stop") -> None:
         """`statistics`: StatisticsGen's, of the span being run; `all_statistics`: every
         statistics artifact of the pipeline (`every_statistics()`), among which the gate finds
-        the previous span's (None, as on Kubeflow where a plain Channel does not compile:
-        nothing to compare, the gate passes and says so); `schema`: the curated schema with
-        the drift comparators; `mode`: "stop" raises on drift, "warn" only logs it."""
+        the previous span's (None: nothing to compare, the gate passes and says so; a plain
+        Channel does not compile for Kubeflow Pipelines v2, where the gate could only ever
+        pass); `schema`: the curated schema with the drift comparators; `mode`: "stop" raises
+        on drift, "warn" only logs it."""
         if mode not in MODES:
             raise ConfigError(f"DriftGate's mode must be one of {MODES}, got {mode!r}")
         super().__init__(spec=DriftGateSpec(
