@@ -233,6 +233,19 @@ def test_wrong_inputs_are_named(tmp_path, spans, schema):
         drift_gate.DriftGate(statistics=None, schema=None, mode="pause")
 
 
+def test_the_component_is_built_with_its_mode_and_code_fingerprint():
+    from tfx.types import Channel
+
+    gate = drift_gate.DriftGate(statistics=Channel(type=standard_artifacts.ExampleStatistics),
+                                schema=Channel(type=standard_artifacts.Schema),
+                                all_statistics=drift_gate.every_statistics(), mode="warn")
+    assert gate.exec_properties[drift_gate.MODE_KEY] == "warn"
+    assert len(gate.exec_properties[names.CODE_FINGERPRINT_KEY]) == 64
+    # Without the other statistics (nothing to compare): the input is optional.
+    drift_gate.DriftGate(statistics=Channel(type=standard_artifacts.ExampleStatistics),
+                         schema=Channel(type=standard_artifacts.Schema))
+
+
 def test_a_drift_stop_is_a_data_error_for_the_runners():
     from runner.errors import data_error_message
 
