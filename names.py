@@ -192,5 +192,8 @@ CODE_FINGERPRINT_KEY = "code_fingerprint"
 # distance and threshold to this file of its ExampleAnomalies, and one line saying what it
 # found to this custom property.
 DRIFT_GATE_ID = "DriftGate"
+# What the gate does past a threshold: stop the run before Transform, or log and go on (here so
+# that the config can check a mode without importing TFDV).
+DRIFT_MODES = ("stop", "warn")
 DRIFT_FILE = "drift.json"
 DRIFT_SUMMARY_KEY = "drift_summary"

@@ -44,7 +44,7 @@ from tfx.utils import io_utils, writer_utils
 from components.anomalies_gate import ANOMALIES_FILE
 from components.code_fingerprint import code_fingerprint
 from models.hparams import ConfigError
-from names import CODE_FINGERPRINT_KEY, DRIFT_FILE, DRIFT_SUMMARY_KEY
+from names import CODE_FINGERPRINT_KEY, DRIFT_FILE, DRIFT_MODES, DRIFT_SUMMARY_KEY
 
 STATISTICS_KEY = standard_component_specs.STATISTICS_KEY  # the current span's
 # Every ExampleStatistics of the pipeline (the current span's, earlier and later spans', re-runs);
@@ -53,7 +53,7 @@ ALL_STATISTICS_KEY = "all_statistics"
 SCHEMA_KEY = standard_component_specs.SCHEMA_KEY
 ANOMALIES_KEY = standard_component_specs.ANOMALIES_KEY
 MODE_KEY = "mode"
-MODES = ("stop", "warn")
+MODES = DRIFT_MODES  # "stop", "warn"
 # ExampleValidator's custom property on its anomalies: {split: 1 = nothing found, 0 = found}.
 BLESSED_KEY = "blessed"
 # On the output: the MLMD id of the statistics compared with (the gate's inputs list them all).
