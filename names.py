@@ -176,9 +176,15 @@ BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 TRAINER_ID = "Trainer"  # TFX's default id for its Trainer
 EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
+# The drift gate (components/drift_gate.py): its ExampleAnomalies output, in which drift.json
+# holds per feature the distance, threshold and whether it was exceeded; what it found, in one
+# line, as a custom property of that artifact; what it does past a threshold (stop the run
+# before Transform, or log and go on; here so that the config checks a mode without TFDV).
 DRIFT_GATE_ID = "DriftGate"
-DRIFT_OUTPUT = "drift"  # the drift gate's output key (placeholder until wired)
-DRIFT_FILE = "drift.json"  # per feature: distance, threshold, exceeded
+DRIFT_OUTPUT = "drift"
+DRIFT_FILE = "drift.json"
+DRIFT_SUMMARY_KEY = "drift_summary"
+DRIFT_MODES = ("stop", "warn")
 ALREADY_SERVING_KEY = "already_serving_version"  # on a PushedModel that was not pushed again
 PUSHED_MODEL_ID_KEY = "model_id"  # on a PushedModel: the MLMD id of the Model it pushed
 LOAD_CHECK_ERROR_KEY = "load_check_error"  # on an InfraBlessing: why the model did not load
@@ -188,12 +194,3 @@ BLESSING_PIPELINE_KEY = "pipeline_name"
 RANKING_GATE_KEY = "ranking_gate"
 # The execution property (or custom_config key) holding a component's code fingerprint.
 CODE_FINGERPRINT_KEY = "code_fingerprint"
-# Drift between spans (components/drift_gate.py): the gate writes every compared feature's
-# distance and threshold to this file of its ExampleAnomalies, and one line saying what it
-# found to this custom property.
-DRIFT_GATE_ID = "DriftGate"
-# What the gate does past a threshold: stop the run before Transform, or log and go on (here so
-# that the config can check a mode without importing TFDV).
-DRIFT_MODES = ("stop", "warn")
-DRIFT_FILE = "drift.json"
-DRIFT_SUMMARY_KEY = "drift_summary"

@@ -44,14 +44,14 @@ from tfx.utils import io_utils, writer_utils
 from components.anomalies_gate import ANOMALIES_FILE
 from components.code_fingerprint import code_fingerprint
 from models.hparams import ConfigError
-from names import CODE_FINGERPRINT_KEY, DRIFT_FILE, DRIFT_MODES, DRIFT_SUMMARY_KEY
+from names import CODE_FINGERPRINT_KEY, DRIFT_FILE, DRIFT_MODES, DRIFT_OUTPUT, DRIFT_SUMMARY_KEY
 
 STATISTICS_KEY = standard_component_specs.STATISTICS_KEY  # the current span's
 # Every ExampleStatistics of the pipeline (the current span's, earlier and later spans', re-runs);
 # may be empty or absent (nothing to compare with).
 ALL_STATISTICS_KEY = "all_statistics"
 SCHEMA_KEY = standard_component_specs.SCHEMA_KEY
-ANOMALIES_KEY = standard_component_specs.ANOMALIES_KEY
+OUTPUT_KEY = DRIFT_OUTPUT  # "drift": the output, an ExampleAnomalies artifact
 MODE_KEY = "mode"
 MODES = DRIFT_MODES  # "stop", "warn"
 # ExampleValidator's custom property on its anomalies: {split: 1 = nothing found, 0 = found}.
@@ -73,6 +73,9 @@ _DRIFT_REASONS = {_Type.COMPARATOR_L_INFTY_HIGH: _Measure.L_INFTY,
 _MEASURE_NAMES = {_Measure.L_INFTY: "L-infinity distance",
                   _Measure.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon divergence",
                   _Measure.NORMALIZED_ABSOLUTE_DIFFERENCE: "normalized absolute difference"}
+# A measure's short name, in drift.json's `features` key of a feature compared more than one way.
+_SHORT_NAMES = {"L-infinity distance": "L-inf", "Jensen-Shannon divergence": "JS",
+                "normalized absolute difference": "NAD"}
 
 
 class DataDriftError(RuntimeError):
@@ -154,7 +157,7 @@ def compare_split(split: str, current: statistics_pb2.DatasetFeatureStatisticsLi
         for info in anomalies.drift_skew_info for m in info.drift_measurements]
     measured = {(_feature(info.path), m.type)
                 for info in anomalies.drift_skew_info for m in info.drift_measurements}
-    unmeasured = [f"{split}: {feature}: {reason.description}"
+    unmeasured = [f"drift: {feature}: {reason.description} ({split})"
                   for feature, info in sorted(anomalies.anomaly_info.items())
                   for reason in info.reason
                   if (feature, _DRIFT_REASONS[reason.type]) not in measured]
@@ -163,12 +166,33 @@ def compare_split(split: str, current: statistics_pb2.DatasetFeatureStatisticsLi
 
 
 def describe_drift(found: List[SplitDrift], current_span: int, previous_span: int) -> List[str]:
-    """One line per drifted feature and split, e.g. `train: movie_title L-infinity distance
-    0.31 > 0.15 between span 3 and span 2`."""
-    lines = [f"{m.split}: {m.feature} {m.measure} {m.value:.3g} > {m.threshold:g} between span "
-             f"{current_span} and span {previous_span}"
+    """One line per drifted feature and split, e.g. `drift: movie_title L-infinity distance
+    0.31 > 0.15 between span 3 and span 2 (train)`."""
+    lines = [f"drift: {m.feature} {m.measure} {m.value:.3g} > {m.threshold:g} between span "
+             f"{current_span} and span {previous_span} ({m.split})"
              for split in found for m in split.measurements if m.drifted]
     return lines + [line for split in found for line in split.unmeasured]
+
+
+def by_feature(measurements: List[Measurement]) -> Dict[str, Dict[str, Any]]:
+    """{feature: {distance, threshold, exceeded, measure, split}}: per feature (and measure,
+    when a feature is compared more than one way: `movie_title JS`), the largest distance over
+    the splits, and whether any split exceeded the threshold."""
+    measures: Dict[str, set] = {}
+    for m in measurements:
+        measures.setdefault(m.feature, set()).add(m.measure)
+    features: Dict[str, Dict[str, Any]] = {}
+    for m in measurements:
+        key = (m.feature if len(measures[m.feature]) == 1
+               else f"{m.feature} {_SHORT_NAMES.get(m.measure, m.measure)}")
+        seen = features.get(key)
+        if seen is None or m.value > seen["distance"]:
+            features[key] = {"distance": m.value, "threshold": m.threshold,
+                             "exceeded": m.drifted or bool(seen and seen["exceeded"]),
+                             "measure": m.measure, "split": m.split}
+        elif m.drifted:
+            seen["exceeded"] = True
+    return features
 
 
 def _load_statistics(artifact: types.Artifact, split: str
@@ -230,7 +254,9 @@ def check_drift(current: types.Artifact, all_statistics: List[types.Artifact],
         writer_utils.write_anomalies(
             os.path.join(artifact_utils.get_split_uri([anomalies], split.split), ANOMALIES_FILE),
             split.anomalies)
-    report["measurements"] = [dataclasses.asdict(m) for split in found for m in split.measurements]
+    measured = [m for split in found for m in split.measurements]
+    report.update(features=by_feature(measured),
+                  measurements=[dataclasses.asdict(m) for m in measured])
     report.update(drift=lines, summary=summary)
     io_utils.write_string_file(os.path.join(anomalies.uri, DRIFT_FILE),
                                json.dumps(report, indent=2))
@@ -256,7 +282,7 @@ class DriftGateSpec(types.ComponentSpec):
               ALL_STATISTICS_KEY: ChannelParameter(
                   type=standard_artifacts.ExampleStatistics, optional=True),
               SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema)}
-    OUTPUTS = {ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
+    OUTPUTS = {OUTPUT_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
 
 
 class DriftGateExecutor(base_executor.BaseExecutor):
@@ -266,7 +292,7 @@ class DriftGateExecutor(base_executor.BaseExecutor):
         schema_artifact = _single(input_dict, SCHEMA_KEY)
         schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
         check_drift(_single(input_dict, STATISTICS_KEY), input_dict.get(ALL_STATISTICS_KEY) or [],
-                    schema, _single(output_dict, ANOMALIES_KEY), exec_properties[MODE_KEY])
+                    schema, _single(output_dict, OUTPUT_KEY), exec_properties[MODE_KEY])
 
 
 def every_statistics() -> types.Channel:
@@ -293,4 +319,4 @@ class DriftGate(base_component.BaseComponent):
         super().__init__(spec=DriftGateSpec(
             statistics=statistics, all_statistics=all_statistics, schema=schema,
             mode=mode, code_fingerprint=code_fingerprint([__name__]),
-            anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies)))
+            **{OUTPUT_KEY: types.Channel(type=standard_artifacts.ExampleAnomalies)}))

@@ -5,6 +5,7 @@ runs TFDV's comparators of the curated schema on real statistics of the two span
 import json
 import logging
 import os
+import re
 import shutil
 
 import numpy as np
@@ -29,10 +30,10 @@ SPAN_1_START = 880000000
 
 
 def _ratings(size, seed, start):
-    """Ratings of one period, all spans drawn alike: 60 users, 40 titles with a popularity
-    skew, ML-100K's star shares; `start`: the period's first second."""
+    """Ratings of one period, all spans drawn alike: 60 users, 40 titles with a Zipf
+    popularity, ML-100K's star shares; `start`: the period's first second."""
     rng = np.random.default_rng(seed)
-    popularity = 1.0 / (np.arange(40) + 4.0)
+    popularity = 1.0 / (np.arange(40) + 1.0)
     return pd.DataFrame({
         names.USER_ID: rng.integers(1, 61, size).astype(str),
         names.MOVIE_TITLE: [f"Movie {i} (1995)"
@@ -114,7 +115,7 @@ def _run_executor(tmp_path, current, all_statistics, mode):
     drift_gate.DriftGateExecutor().Do(
         {drift_gate.STATISTICS_KEY: [current], drift_gate.SCHEMA_KEY: [schema],
          drift_gate.ALL_STATISTICS_KEY: all_statistics},
-        {drift_gate.ANOMALIES_KEY: [anomalies]},
+        {drift_gate.OUTPUT_KEY: [anomalies]},
         {drift_gate.MODE_KEY: mode, names.CODE_FINGERPRINT_KEY: "x"})
     return anomalies
 
@@ -124,17 +125,24 @@ def test_a_span_like_the_previous_passes_and_every_distance_is_recorded(tmp_path
     report, diffs = _written(anomalies)
     assert (report["current_span"], report["previous_span"], report["drift"]) == (2, 1, [])
     assert anomalies.get_int_custom_property(drift_gate.PREVIOUS_STATISTICS_ID_KEY) == 1
-    measured = {(m["split"], m["feature"]): m for m in report["measurements"]}
-    compared = {names.USER_ID, names.MOVIE_TITLE, names.USER_RATING, names.TIMESTAMP}
-    assert set(measured) == {(split, f) for split in SPLITS for f in compared}
+    l_inf, js = "L-infinity distance", "Jensen-Shannon divergence"
+    compared = {(names.USER_ID, l_inf), (names.MOVIE_TITLE, l_inf), (names.USER_RATING, js),
+                (names.TIMESTAMP, js)}
+    measured = {(m["split"], m["feature"], m["measure"]): m for m in report["measurements"]}
+    assert set(measured) == {(split, *c) for split in SPLITS for c in compared}
     assert not any(m["drifted"] for m in measured.values())
-    assert measured["train", names.USER_ID]["measure"] == "L-infinity distance"
-    assert measured["train", names.USER_RATING]["measure"] == "Jensen-Shannon divergence"
-    assert measured["train", names.USER_RATING]["threshold"] == pytest.approx(0.03)
+    assert measured["train", names.USER_RATING, js]["threshold"] == pytest.approx(0.03)
     # The spans cover disjoint periods: the timestamp's divergence is TFDV's maximum, 1, which
     # its threshold (1.0) lets pass.
-    assert measured["train", names.TIMESTAMP]["value"] == pytest.approx(1.0)
-    assert measured["train", names.TIMESTAMP]["threshold"] == 1.0
+    assert measured["train", names.TIMESTAMP, js]["value"] == pytest.approx(1.0)
+    assert measured["train", names.TIMESTAMP, js]["threshold"] == 1.0
+    # Per feature (the replay's table): the largest over the splits.
+    features = report["features"]
+    assert set(features) == {names.USER_ID, names.MOVIE_TITLE, names.USER_RATING,
+                             names.TIMESTAMP}
+    assert features[names.USER_RATING]["distance"] == max(
+        measured[split, names.USER_RATING, js]["value"] for split in SPLITS)
+    assert not any(f["exceeded"] for f in features.values())
     # TFX's layout; the schema's other checks (features these examples lack) are left out.
     assert set(diffs) == set(SPLITS)
     assert all(not d.anomaly_info and len(d.drift_skew_info) == 4 for d in diffs.values())
@@ -155,8 +163,9 @@ def test_a_shifted_span_stops_the_run_naming_feature_distance_and_threshold(
                                anomalies, "stop")
     message = str(stopped.value)
     for split in SPLITS:
-        assert f"{split}: {feature} {measure} 0." in message
-    assert f" > {threshold} between span 2 and span 1" in message
+        line = (rf"\n  drift: {feature} {measure} 0\.\d+ > {re.escape(threshold)} between "
+                rf"span 2 and span 1 \({split}\)")
+        assert re.search(line, message), message
     other = names.MOVIE_TITLE if feature == names.USER_RATING else names.USER_RATING
     assert other not in message and names.TIMESTAMP not in message
     # Recorded before the run stops: TFDV's anomaly, the distance and the threshold.
@@ -175,11 +184,30 @@ def test_the_warn_mode_lets_the_run_go_on_and_still_records(tmp_path, spans, sch
         lines = drift_gate.check_drift(spans["2+2 stars"], [spans["1"]], schema, anomalies,
                                        "warn")
     assert lines and all("user_rating Jensen-Shannon divergence" in line for line in lines)
-    assert "train: user_rating Jensen-Shannon divergence" in caplog.text
+    assert "drift: user_rating Jensen-Shannon divergence" in caplog.text
     report, _ = _written(anomalies)
     assert report["mode"] == "warn" and report["drift"] == lines
     assert "drift in 2 comparison(s)" in anomalies.get_string_custom_property(
         names.DRIFT_SUMMARY_KEY)
+
+
+def test_per_feature_the_largest_distance_and_whether_any_split_exceeded():
+    measurements = [drift_gate.Measurement("train", "a", "L-infinity distance", 0.3, 0.2, True),
+                    drift_gate.Measurement("eval", "a", "L-infinity distance", 0.1, 0.2, False),
+                    drift_gate.Measurement("train", "b", "Jensen-Shannon divergence", 0.01, 0.03,
+                                           False),
+                    drift_gate.Measurement("eval", "b", "Jensen-Shannon divergence", 0.02, 0.03,
+                                           False),
+                    drift_gate.Measurement("eval", "b", "L-infinity distance", 0.05, 0.1, False)]
+    features = drift_gate.by_feature(measurements)
+    assert features["a"] == {"distance": 0.3, "threshold": 0.2, "exceeded": True,
+                             "measure": "L-infinity distance", "split": "train"}
+    assert features["b JS"]["distance"] == 0.02 and features["b JS"]["split"] == "eval"
+    assert set(features) == {"a", "b JS", "b L-inf"}
+    # A split past its threshold is not hidden by a larger distance of another split.
+    tricky = [drift_gate.Measurement("train", "c", "L-infinity distance", 0.3, 0.2, True),
+              drift_gate.Measurement("eval", "c", "L-infinity distance", 0.4, 0.2, False)]
+    assert drift_gate.by_feature(tricky)["c"]["exceeded"]
 
 
 def test_the_first_span_has_nothing_to_compare_and_passes_saying_so(tmp_path, spans):
