@@ -67,6 +67,12 @@ def _two_stars_more(frame):
     return frame.assign(**{names.USER_RATING: np.minimum(frame[names.USER_RATING] + 2, 5.0)})
 
 
+def _titles_swapped(frame):
+    """Every title replaced by the one half the catalog away (runner/spans.py's `swap`)."""
+    swapped = {f"Movie {i} (1995)": f"Movie {(i + 20) % 40} (1995)" for i in range(40)}
+    return frame.assign(**{names.MOVIE_TITLE: frame[names.MOVIE_TITLE].map(swapped)})
+
+
 def _one_title_floods(frame):
     """A third of the ratings carry one title (a placeholder from a broken join)."""
     titles = frame[names.MOVIE_TITLE].copy()
@@ -85,7 +91,8 @@ def spans(tmp_path_factory):
     root = tmp_path_factory.mktemp("statistics")
     return {"1": _statistics(root, 1, 1), "2": _statistics(root, 2, 2),
             "2+2 stars": _statistics(root, 3, 2, _two_stars_more),
-            "2 one title": _statistics(root, 4, 2, _one_title_floods)}
+            "2 one title": _statistics(root, 4, 2, _one_title_floods),
+            "2 swapped": _statistics(root, 5, 2, _titles_swapped)}
 
 
 def _anomalies(tmp_path):
@@ -126,8 +133,8 @@ def test_a_span_like_the_previous_passes_and_every_distance_is_recorded(tmp_path
     assert (report["current_span"], report["previous_span"], report["drift"]) == (2, 1, [])
     assert anomalies.get_int_custom_property(drift_gate.PREVIOUS_STATISTICS_ID_KEY) == 1
     l_inf, js = "L-infinity distance", "Jensen-Shannon divergence"
-    compared = {(names.USER_ID, l_inf), (names.MOVIE_TITLE, l_inf), (names.USER_RATING, js),
-                (names.TIMESTAMP, js)}
+    compared = {(names.USER_ID, l_inf), (names.MOVIE_TITLE, l_inf), (names.MOVIE_TITLE, js),
+                (names.USER_RATING, js), (names.TIMESTAMP, js)}
     measured = {(m["split"], m["feature"], m["measure"]): m for m in report["measurements"]}
     assert set(measured) == {(split, *c) for split in SPLITS for c in compared}
     assert not any(m["drifted"] for m in measured.values())
@@ -136,10 +143,10 @@ def test_a_span_like_the_previous_passes_and_every_distance_is_recorded(tmp_path
     # its threshold (1.0) lets pass.
     assert measured["train", names.TIMESTAMP, js]["value"] == pytest.approx(1.0)
     assert measured["train", names.TIMESTAMP, js]["threshold"] == 1.0
-    # Per feature (the replay's table): the largest over the splits.
+    # Per feature (the replay's table), the title by measure: the largest over the splits.
     features = report["features"]
-    assert set(features) == {names.USER_ID, names.MOVIE_TITLE, names.USER_RATING,
-                             names.TIMESTAMP}
+    assert set(features) == {names.USER_ID, "movie_title L-inf", "movie_title JS",
+                             names.USER_RATING, names.TIMESTAMP}
     assert features[names.USER_RATING]["distance"] == max(
         measured[split, names.USER_RATING, js]["value"] for split in SPLITS)
     assert not any(f["exceeded"] for f in features.values())
@@ -154,7 +161,8 @@ def test_a_span_like_the_previous_passes_and_every_distance_is_recorded(tmp_path
 
 @pytest.mark.parametrize("shifted, feature, measure, threshold", [
     ("2+2 stars", names.USER_RATING, "Jensen-Shannon divergence", "0.03"),
-    ("2 one title", names.MOVIE_TITLE, "L-infinity distance", "0.15")])
+    ("2 one title", names.MOVIE_TITLE, "L-infinity distance", "0.15"),
+    ("2 swapped", names.MOVIE_TITLE, "Jensen-Shannon divergence", "0.3")])
 def test_a_shifted_span_stops_the_run_naming_feature_distance_and_threshold(
         tmp_path, spans, schema, shifted, feature, measure, threshold):
     anomalies = _anomalies(tmp_path)
