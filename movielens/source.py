@@ -1,19 +1,25 @@
-"""Turns a data source (a GroupLens folder, .zip or URL, or a TFDS name) into what
-MovieLensExampleGen reads, downloading a URL once.
+"""Turns a data source (a GroupLens folder, .zip or URL, a TFDS name, or a drops folder of
+dated spans) into what MovieLensExampleGen reads, downloading a URL once.
 
 The runners call `resolve` before they build the pipeline: it is the pipeline's only data I/O
 outside the components, done where a bad source can be reported as a plain error.
+
+A drops folder holds one GroupLens dataset per span, as it arrives: `span-1/`, `span-2/`, ...
+(each a GroupLens folder in any supported format) or `span-1.zip`, `span-2.zip`, ... ExampleGen
+reads one span per run through TFX's span pattern (`span-{SPAN}`), so the Examples artifact
+carries its span and later runs can find the earlier spans in MLMD (pipeline/pipeline.py).
 """
 
 import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
 import zipfile
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 from movielens import grouplens
 
@@ -41,6 +47,11 @@ class ResolvedSource:
     # Each local input file's name, size and nanosecond modification time, hashed: ExampleGen's
     # cache key (TFX's own driver fingerprint has whole seconds). "" for remote sources.
     fingerprint: str = ""
+    # A drops folder only (else None / 0): the span ExampleGen ingests (the newest, or the one
+    # asked for; `file_pattern` then holds TFX's `{SPAN}` placeholder and the sizes above are
+    # this span's), and the uncompressed ratings of every span up to it, which Transform reads.
+    span: Optional[int] = None
+    spans_uncompressed_bytes: int = 0
 
 
 # GroupLens archives (and TFDS variants) without a user file, by the name they are published
@@ -113,13 +124,123 @@ def local_fingerprint(path: str) -> str:
     return hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest()
 
 
-def resolve(source: str, cache_dir: str) -> ResolvedSource:
-    """Validates a data source and maps it to ExampleGen's input."""
+# A drops folder's entries: `span-<N>` folders or `span-<N>.zip` archives, N without leading
+# zeros (TFX writes a static range's span as str(N): `span-03` would never match span 3).
+SPAN_PREFIX = "span-"
+SPAN_FOLDER_PATTERN = SPAN_PREFIX + "{SPAN}"
+SPAN_ZIP_PATTERN = SPAN_PREFIX + "{SPAN}.zip"
+_SPAN_ENTRY = re.compile(r"span-(0|[1-9][0-9]*)(\.zip)?")
+
+
+def is_drops_folder(path: str) -> bool:
+    """Whether the local folder `path` is a drops folder: an entry of it is named `span-*`."""
+    return os.path.isdir(path) and any(
+        name.startswith(SPAN_PREFIX) for name in os.listdir(path) if not name.startswith("."))
+
+
+def _span_entries(path: str) -> Dict[int, str]:
+    """Span number → entry name of the drops folder `path` (hidden entries ignored).
+
+    Every other entry is an error, and so is a mix of folders and zips: TFX's span pattern
+    names one kind, and a span in the other would be skipped without a word.
+    """
+    spans: Dict[int, str] = {}
+    kinds: Dict[str, list] = {"folders": [], "zips": []}
+    wrong = []
+    for name in sorted(os.listdir(path)):
+        if name.startswith("."):
+            continue
+        match = _SPAN_ENTRY.fullmatch(name)
+        full = os.path.join(path, name)
+        zipped = bool(match and match.group(2))
+        if not match or not (os.path.isfile(full) if zipped else os.path.isdir(full)):
+            wrong.append(name)
+            continue
+        kinds["zips" if zipped else "folders"].append(name)
+        spans[int(match.group(1))] = name
+    if wrong:
+        raise DataSourceError(
+            f"drops folder {path!r} holds {', '.join(repr(n) for n in wrong[:5])}"
+            f"{' ...' if len(wrong) > 5 else ''}: every entry must be a span-<N> folder or a "
+            f"span-<N>.zip archive, N a whole number without leading zeros (span-1, span-2, ...)")
+    if kinds["folders"] and kinds["zips"]:
+        raise DataSourceError(
+            f"drops folder {path!r} mixes span folders ({', '.join(kinds['folders'][:3])}) and "
+            f"span zips ({', '.join(kinds['zips'][:3])}): use one kind for every span")
+    return spans
+
+
+def _ratings_sizes(path: str, layout: grouplens.ArchiveLayout) -> Tuple[int, int]:
+    """(bytes read in parallel byte ranges, uncompressed bytes) of the ratings at `path`: a
+    folder's file is both; a zip's member is read by one reader (0), its size from the header."""
+    if os.path.isdir(path):
+        size = os.path.getsize(os.path.join(path, layout.ratings))
+        return size, size
+    with zipfile.ZipFile(path) as archive:
+        return 0, archive.getinfo(layout.ratings).file_size
+
+
+def _resolve_drops(path: str, span: Optional[int]) -> ResolvedSource:
+    """The drops folder `path` as ExampleGen's input: its span pattern and the span to read
+    (`span`, or the newest). Every span must be a GroupLens dataset, all with or all without a
+    user file (one schema reads every span of the window)."""
+    spans = _span_entries(path)
+    if not spans:
+        raise DataSourceError(f"drops folder {path!r} holds no span (span-1/, span-2/, ...)")
+    layouts = {}
+    for number, name in sorted(spans.items()):
+        try:
+            layouts[number] = grouplens.locate(os.path.join(path, name))
+        except (OSError, ValueError) as error:
+            raise DataSourceError(f"span {number} of drops folder {path!r} ({name}) is not a "
+                                  f"GroupLens dataset: {error}") from None
+    with_users = sorted(n for n, layout in layouts.items() if layout.users is not None)
+    if with_users and len(with_users) < len(layouts):
+        without = sorted(set(layouts) - set(with_users))
+        raise DataSourceError(
+            f"drops folder {path!r}: spans {with_users} have a user file and spans {without} "
+            f"do not; every span must be in a format with users (100k, 1m) or every one "
+            f"without (10m, csv), so that one schema reads them all")
+    if span is None:
+        span = max(spans)
+    elif span not in spans:
+        raise DataSourceError(f"drops folder {path!r} has no span {span} (it has spans "
+                              f"{sorted(spans)})")
+    ingested = os.path.join(path, spans[span])
+    ratings_bytes, uncompressed = _ratings_sizes(ingested, layouts[span])
+    return ResolvedSource(
+        path, SPAN_ZIP_PATTERN if spans[span].endswith(".zip") else SPAN_FOLDER_PATTERN,
+        has_user_features=bool(with_users), ratings_bytes=ratings_bytes,
+        ratings_uncompressed_bytes=uncompressed, fingerprint=local_fingerprint(ingested),
+        span=span, spans_uncompressed_bytes=sum(
+            _ratings_sizes(os.path.join(path, spans[n]), layouts[n])[1]
+            for n in spans if n <= span))
+
+
+def _refuse_spans(source: str, span: Optional[int], window: int) -> None:
+    """A span or a window of several spans asks for a drops folder; `source` is not one."""
+    if span is not None or window > 1:
+        asked = " and ".join(part for part in (
+            f"span {span}" if span is not None else "", f"a window of {window} spans"
+            if window > 1 else "") if part)
+        raise DataSourceError(
+            f"{asked}: only a drops folder has spans (span-1/, span-2/, ... or span-1.zip, "
+            f"...), and data source {source!r} is a single dataset")
+
+
+def resolve(source: str, cache_dir: str, span: Optional[int] = None,
+            window: int = 1) -> ResolvedSource:
+    """Validates a data source and maps it to ExampleGen's input.
+
+    A local drops folder resolves to its span `span` (default: the newest); `span` or a
+    `window` of more than one span with any other source is an error.
+    """
     if source.startswith("tfds:"):
         name = source[len("tfds:"):]
         if not name.startswith("movielens/") or not name.endswith("-ratings"):
             raise DataSourceError(
                 f"data source {source!r}: expected tfds:movielens/<variant>-ratings")
+        _refuse_spans(source, span, window)
         # TFDS datasets are immutable per name/version: the description is the fingerprint.
         marker_dir = os.path.join(cache_dir, "tfds", name.replace("/", "_"))
         marker = os.path.join(marker_dir, "source.json")
@@ -132,12 +253,14 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
                               has_user_features=not _named_without_users(name))
     if "://" in source and not source.startswith(("http://", "https://")):
         # A remote filesystem (gs://, s3://...): read by the workers, not checkable from here.
+        _refuse_spans(source, span, window)
         users = not _named_without_users(source)
         if source.endswith(".zip"):
             return ResolvedSource(source.rsplit("/", 1)[0], source.rsplit("/", 1)[1],
                                   has_user_features=users)
         return ResolvedSource(source.rstrip("/"), "*", has_user_features=users)
     if source.startswith(("http://", "https://")):
+        _refuse_spans(source, span, window)
         source = download(source, os.path.join(cache_dir, "downloads"),
                           grouplens.ARCHIVE_SHA256.get(source))
     path = os.path.abspath(source)
@@ -145,21 +268,22 @@ def resolve(source: str, cache_dir: str) -> ResolvedSource:
         raise DataSourceError(f"data source {source!r} does not exist")
     if not os.path.isdir(path) and not path.endswith(".zip"):
         raise DataSourceError(f"data source {source!r} is neither a folder nor a .zip archive")
+    if is_drops_folder(path):
+        return _resolve_drops(path, span)
+    _refuse_spans(source, span, window)
     try:
         layout = grouplens.locate(path)  # fail now, clearly, not deep inside Beam
     except (OSError, ValueError) as error:
         raise DataSourceError(str(error)) from None
+    ratings_bytes, uncompressed = _ratings_sizes(path, layout)
     if os.path.isdir(path):
         # The folder that holds the files, so the driver's fingerprint ("*") covers them.
-        ratings = os.path.join(path, layout.ratings)
-        return ResolvedSource(os.path.dirname(ratings), "*",
-                              has_user_features=layout.users is not None,
-                              ratings_bytes=os.path.getsize(ratings),
-                              ratings_uncompressed_bytes=os.path.getsize(ratings),
-                              fingerprint=local_fingerprint(os.path.dirname(ratings)))
-    with zipfile.ZipFile(path) as archive:
-        member_bytes = archive.getinfo(layout.ratings).file_size  # the header's, not read
+        folder = os.path.dirname(os.path.join(path, layout.ratings))
+        return ResolvedSource(folder, "*", has_user_features=layout.users is not None,
+                              ratings_bytes=ratings_bytes,
+                              ratings_uncompressed_bytes=uncompressed,
+                              fingerprint=local_fingerprint(folder))
     return ResolvedSource(os.path.dirname(path), os.path.basename(path),
                           has_user_features=layout.users is not None,
-                          ratings_uncompressed_bytes=member_bytes,
+                          ratings_uncompressed_bytes=uncompressed,
                           fingerprint=local_fingerprint(path))
