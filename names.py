@@ -192,5 +192,8 @@ LOAD_CHECK_ERROR_KEY = "load_check_error"  # on an InfraBlessing: why the model 
 BLESSING_PIPELINE_KEY = "pipeline_name"
 # On a ModelBlessing: why GatedEvaluator withdrew TFMA's blessing (the NDCG@10 threshold).
 RANKING_GATE_KEY = "ranking_gate"
+# On an Examples artifact: the input_base ExampleGen read (for a drops folder, the folder of
+# spans), so that a window of spans never mixes two sources' spans of one number.
+EXAMPLES_INPUT_BASE_KEY = "input_base"
 # The execution property (or custom_config key) holding a component's code fingerprint.
 CODE_FINGERPRINT_KEY = "code_fingerprint"

@@ -320,6 +320,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                              else _WriteToTFRecordUnlessEmpty)
                     _ = part | f"Write[{split_name}][{index}]" >> write(
                         os.path.join(split_uri, prefix), file_name_suffix=".gz")
+        # TFX's FileBasedDriver has already set the artifact's span (and version, with a
+        # {VERSION} pattern) and input fingerprint; TFX's Do sets the two formats below.
+        # The source it came from tells one drops folder's spans from another's.
+        examples.set_string_custom_property(
+            names.EXAMPLES_INPUT_BASE_KEY,
+            exec_properties[standard_component_specs.INPUT_BASE_KEY])
         examples_utils.set_payload_format(
             examples, exec_properties[standard_component_specs.OUTPUT_DATA_FORMAT_KEY])
         examples_utils.set_file_format(examples, write_split.to_file_format_str(
