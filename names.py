@@ -174,6 +174,10 @@ EXAMPLE_GEN_ID = "MovieLensExampleGen"
 SCHEMA_GEN_ID = "SchemaGen"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 TRAINER_ID = "Trainer"  # TFX's default id for its Trainer
+# With a drops folder of spans: the Examples of every span up to the run's (Transform's), and
+# of the last `window` spans (the Trainer's).
+SPAN_HISTORY_RESOLVER_ID = "span_history_resolver"
+SPAN_WINDOW_RESOLVER_ID = "span_window_resolver"
 EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
 # The drift gate (components/drift_gate.py): its ExampleAnomalies output, in which drift.json
