@@ -7,6 +7,10 @@
 Compiling is offline: our code is baked into the image (see Dockerfile) and named by dotted
 path, so nothing is packaged or uploaded. Artifacts go under <root>/pipeline_root, pushed
 models under <root>/serving/movielens; MLMD is the cluster's.
+
+Spans (a drops folder, local_runner.py's --span and --window) are local-only and refused here:
+the window's resolvers use our own ResolverStrategy, which KFP v2 does not compile
+(pipeline.check_spans).
 """
 
 import bootstrap

@@ -3,6 +3,7 @@
 
     python local_runner.py --data path/to/ml-100k.zip          # offline: a local copy
     python local_runner.py                                      # online: downloads ML-100K
+    python local_runner.py --data path/to/drops --window 3      # the newest span, 3 in training
 
 Ends with a short summary, also written as <output-dir>/run_summary.json.
 """
@@ -29,7 +30,12 @@ def console_is_quiet() -> bool:
     return "runner.console" in sys.modules and sys.modules["runner.console"].is_installed()
 
 from pipeline import configs  # noqa: E402
-from runner.flags import add_pipeline_flags, pipeline_fields_from_args  # noqa: E402
+from runner.flags import (  # noqa: E402
+    add_pipeline_flags,
+    add_span_flags,
+    pipeline_fields_from_args,
+    span_fields_from_args,
+)
 
 SUMMARY_FILE = "run_summary.json"
 
@@ -38,8 +44,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=configs.DEFAULT_DATA,
-                        help="GroupLens .zip or folder, its URL, or tfds:movielens/100k-ratings "
-                             "(default: download ML-100K from GroupLens)")
+                        help="GroupLens .zip or folder, its URL, tfds:movielens/100k-ratings, or "
+                             "a drops folder of spans (see --span, --window) (default: download "
+                             "ML-100K from GroupLens)")
     parser.add_argument("--output-dir", default="outputs",
                         help="pipeline root, MLMD database, serving dir and run_summary.json")
     add_pipeline_flags(parser)
@@ -49,6 +56,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "before one cut-off time, eval after (no user's future in train)")
     parser.add_argument("--max-malformed-lines", type=int,
                         default=configs.DataConfig.max_malformed_lines)
+    add_span_flags(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--verbose", action="store_true",
                         help="show every library message (by default known noise is "
@@ -70,7 +78,8 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
     return configs.PipelineConfig(
         output_dir=os.path.abspath(args.output_dir),
         data=configs.DataConfig(source=args.data, train_percent=args.train_percent,
-                                max_malformed_lines=args.max_malformed_lines, split=args.split),
+                                max_malformed_lines=args.max_malformed_lines, split=args.split,
+                                **span_fields_from_args(args)),
         enable_cache=not args.no_cache,
         **pipeline_fields_from_args(args),
     )
@@ -86,7 +95,8 @@ def run(config: configs.PipelineConfig, experiment: bool = False) -> Dict[str, A
     from pipeline.pipeline import Mode, create_pipeline
     from runner import direct_beam, report, run_lock, run_summary
 
-    source = data_source.resolve(config.data.source, config.cache_dir)
+    source = data_source.resolve(config.data.source, config.cache_dir, span=config.data.span,
+                                 window=config.data.window)
     mode = Mode.EXPERIMENT if experiment else Mode.PRODUCTION
 
     summary_path = os.path.join(config.output_dir, SUMMARY_FILE)

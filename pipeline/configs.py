@@ -21,8 +21,9 @@ class DataConfig:
     """Where the ratings come from and how they are split.
 
     `source`: a GroupLens `.zip` or extracted folder (100k, 1m, 10m, 20m, 25m, latest), an
-    http(s) URL of such a zip (downloaded once into the cache), or `tfds:<name>` (e.g.
-    `tfds:movielens/100k-ratings`).
+    http(s) URL of such a zip (downloaded once into the cache), `tfds:<name>` (e.g.
+    `tfds:movielens/100k-ratings`), or a local drops folder of spans (`span-1/`, `span-2/`,
+    ... or `span-1.zip`, ...; local runs only).
     """
 
     source: str = DEFAULT_DATA
@@ -31,8 +32,17 @@ class DataConfig:
     # "hash": TFX's deterministic hash split of the examples (the TFRS tutorial's protocol);
     # "time": train before one cut-off time, eval after (no user's future in train).
     split: str = "hash"
+    # A drops folder of spans only (movielens/source.py). `span`: the span ExampleGen ingests
+    # (None: the newest). `window`: the Trainer trains on the train splits of the last `window`
+    # spans up to it (1: that span alone); Transform's vocabularies cover every span up to it.
+    span: Optional[int] = None
+    window: int = 1
 
     def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ConfigError(f"window must be >= 1 (spans the Trainer reads), got {self.window}")
+        if self.span is not None and self.span < 0:
+            raise ConfigError(f"span must be >= 0 (or None: the newest), got {self.span}")
         if self.split not in SPLIT_METHODS:
             raise ConfigError(f"split must be one of {SPLIT_METHODS}, got {self.split!r}")
         if not 0 < self.train_percent < 100:

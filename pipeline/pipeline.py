@@ -3,6 +3,12 @@ Evaluator (against the served model) and LoadCheck (TensorFlow-only load) → Pu
 
 `create_pipeline` only builds: the runners resolve the data source first (the one piece of
 I/O, with errors a person can act on) and pass what ExampleGen reads.
+
+Continuous training (a drops folder of spans, local runs only): ExampleGen ingests one span
+per run; statistics and validation look at that span; two resolvers add the earlier spans'
+Examples from MLMD: Transform's vocabularies cover every span up to this one, the Trainer
+trains on the last `window` spans; the Trainer's own evaluation and the Evaluator score this
+span's eval split only (components/span_window.py).
 """
 
 import enum
@@ -33,9 +39,10 @@ from components.gated_evaluator import GatedEvaluator
 from components.hyperparameters_gen import HyperparametersGen
 from components.load_check import LoadCheck
 from components.movielens_example_gen.component import MovieLensExampleGen
+from components.span_window import CURRENT_KEY, EXAMPLES_KEY, SpanWindowStrategy, SpanWindowTrainer
 from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY, TUNING_KEY
 from movielens.source import ResolvedSource
-from pipeline.configs import PipelineConfig
+from pipeline.configs import ConfigError, PipelineConfig
 
 DATA_ROOT_PARAMETER = "data_root"
 # The code Transform and the Trainer (or Tuner) run, named by dotted path.
@@ -106,11 +113,12 @@ def _hyperparameters_node(config: PipelineConfig, mode: Mode, training_inputs: D
     return None
 
 
-def _trainer(config: PipelineConfig):
-    """TFX's Trainer, or its Vertex AI Training twin (imported only then: the Google Cloud
-    extensions cost seconds of start-up)."""
+def _trainer(config: PipelineConfig, source: ResolvedSource):
+    """TFX's Trainer (evaluating on the newest span alone when it reads a window of spans), or
+    its Vertex AI Training twin (imported only then: the Google Cloud extensions cost seconds
+    of start-up)."""
     if config.vertex_training is None:
-        return Trainer
+        return Trainer if source.span is None else SpanWindowTrainer
     from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as Vertex
 
     return Vertex
@@ -164,17 +172,56 @@ def _baseline_resolver(mode: Mode, candidate: Channel) -> Resolver:
     return resolver.with_id(names.BASELINE_RESOLVER_ID)
 
 
+def check_spans(config: PipelineConfig, source: ResolvedSource, mode: Mode) -> None:
+    """Raises ConfigError where the spans asked for and the source or mode disagree.
+
+    Spans are local-only: the window's resolvers run our own ResolverStrategy, which KFP v2
+    does not compile (it compiles TFX's latest-artifact and latest-blessed-model strategies
+    alone), and the Trainer that evaluates on the newest span is not the Vertex one.
+    """
+    if source.span is None:
+        if config.data.window > 1 or config.data.span is not None:
+            raise ConfigError(f"window {config.data.window} / span {config.data.span} need a "
+                              f"drops folder of spans as the data source")
+        return
+    if mode is Mode.KUBEFLOW:
+        raise ConfigError("a drops folder of spans (with its window) runs locally only: its "
+                          "resolvers do not compile for Kubeflow Pipelines v2; pass a single "
+                          "GroupLens dataset (a .zip or folder) to kubeflow_runner.py")
+    if config.vertex_training is not None:
+        raise ConfigError("a drops folder of spans cannot train on Vertex AI Training")
+    if config.data.span is not None and config.data.span != source.span:
+        raise ConfigError(f"the config asks for span {config.data.span} but the source was "
+                          f"resolved to span {source.span}: pass the span to source.resolve")
+
+
+def _span_resolver(example_gen: MovieLensExampleGen, window: int, node_id: str) -> Resolver:
+    """Every Examples artifact of this pipeline's ExampleGen in MLMD, down to the latest
+    artifact of each of the last `window` spans (0: every span) up to this run's. This run's
+    ExampleGen output is an input, so the resolver runs after it and the window includes it."""
+    return Resolver(
+        strategy_class=SpanWindowStrategy, config={"window": window},
+        **{CURRENT_KEY: example_gen.outputs["examples"],
+           # No output key: TFX would then key this input as it keys `current` (by producer
+           # and output), and the two would collapse into one. ExampleGen has one output.
+           EXAMPLES_KEY: Channel(type=standard_artifacts.Examples,
+                                 producer_component_id=names.EXAMPLE_GEN_ID)}).with_id(node_id)
+
+
 def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode = Mode.PRODUCTION,
                     metadata_connection_config: Optional[Any] = None) -> tfx_pipeline.Pipeline:
     """The pipeline for `config`, reading `source` (from `movielens.source.resolve`).
 
     MLMD is the orchestrator's (Kubeflow's) unless a connection is given.
     """
+    check_spans(config, source, mode)
     defaults = runtime_parameter_defaults(config, source)
     parameter = lambda name: _parameter(mode, name, defaults[name])  # noqa: E731
 
-    # Ratings (a GroupLens archive or TFDS) → tf.Examples, split train/eval by a hash (or by
-    # time); fails on malformed lines past the tolerance and on duplicate ratings.
+    # Ratings (a GroupLens archive, TFDS, or one span of a drops folder) → tf.Examples, split
+    # train/eval by a hash (or by time); fails on malformed lines past the tolerance and on
+    # duplicate ratings. A span is always named (a static range): `--span 3` and a run whose
+    # newest span is 3 share one cache key, and TFX's driver reads the span fingerprinted.
     example_gen = MovieLensExampleGen(
         input_base=parameter(DATA_ROOT_PARAMETER),
         file_pattern=(source.file_pattern if source.file_pattern == "*"
@@ -185,12 +232,23 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         split_by=config.data.split,
         # The local files' fingerprint; on Kubeflow the data is read where the pipeline runs.
         data_fingerprint="" if mode is Mode.KUBEFLOW else source.fingerprint,
+        span=source.span,
     ).with_id(names.EXAMPLE_GEN_ID)
     if mode is not Mode.KUBEFLOW:  # on Kubeflow the pipeline's Beam options rule
         # Auto: a zip's ratings are one reader's (ratings_bytes 0), extra processes would idle.
         example_gen.with_beam_pipeline_args(_parallel_beam_args(config, source.ratings_bytes))
 
-    # Statistics of each split, for validation.
+    # Spans: the Examples of every span up to this run's (Transform's), and of the last
+    # `window` spans (the Trainer's), from MLMD; without spans, this run's Examples alone.
+    transform_examples = training_examples = example_gen.outputs["examples"]
+    span_resolvers = []
+    if source.span is not None:
+        span_resolvers = [_span_resolver(example_gen, 0, names.SPAN_HISTORY_RESOLVER_ID),
+                          _span_resolver(example_gen, config.data.window,
+                                         names.SPAN_WINDOW_RESOLVER_ID)]
+        transform_examples, training_examples = (r.outputs[EXAMPLES_KEY] for r in span_resolvers)
+
+    # Statistics of each split (this run's span), for validation.
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
 
     # The curated schema checked into the repository (not inferred from this run's data),
@@ -206,11 +264,12 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"],
                                    code_fingerprint=code_fingerprint(["components.anomalies_gate"]))
 
-    # Id vocabularies from train + eval (the movie vocabulary is the retrieval catalog) and
-    # the graph that maps ids to indices. No transformed copy of the examples is written: the
-    # Trainer applies the graph to ExampleGen's examples as it loads them (models/data.py).
+    # Id vocabularies from train + eval (the movie vocabulary is the retrieval catalog; with
+    # spans, of every span so far) and the graph that maps ids to indices. No transformed copy
+    # of the examples is written: the Trainer applies the graph to ExampleGen's examples as it
+    # loads them (models/data.py).
     transform = Transform(
-        examples=example_gen.outputs["examples"],
+        examples=transform_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"]),
@@ -226,7 +285,7 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     # What the Tuner and the Trainer both read (the Tuner never reads eval: it holds out part
     # of train; TFX requires eval_args all the same).
     training_inputs = dict(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
@@ -239,17 +298,21 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         hyperparameters = hyperparameters_node.outputs[
             "best_hyperparameters" if config.tuner_trials else "hyperparameters"]
 
-    # The multi-task model: trained on train (on Vertex AI Training's workers if configured),
-    # exported with its serving signatures.
-    trainer = _trainer(config)(
+    # The multi-task model: trained on train (of every span of the window; on Vertex AI
+    # Training's workers if configured), exported with its serving signatures.
+    trainer = _trainer(config, source)(
         run_fn=RUN_FN, **training_inputs,
         custom_config={TRAINING_CONFIG_KEY: config.training.to_json(),
-                       names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.run_fn"]),
+                       names.CODE_FINGERPRINT_KEY: code_fingerprint(
+                           ["models.run_fn"] + (["components.span_window"]
+                                                if source.span is not None else [])),
                        **_vertex_training_config(config)},
-        hyperparameters=hyperparameters)
+        hyperparameters=hyperparameters).with_id(names.TRAINER_ID)
 
-    components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                  transform, *([hyperparameters_node] if hyperparameters_node else []), trainer]
+    components = [example_gen, *span_resolvers, statistics_gen, schema_gen, example_validator,
+                  anomalies_gate, transform,
+                  *([hyperparameters_node] if hyperparameters_node else []), trainer]
+    # The Evaluator scores this run's examples (with spans: this span's eval split alone).
     evaluator_inputs = dict(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         training=config.training, hyperparameters=hyperparameters,
@@ -286,10 +349,14 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         components += [baseline_resolver, evaluator, load_check, pusher]
 
     if mode is not Mode.KUBEFLOW:
-        # Locally, the components that read every example use several processes on large data.
-        for component in (statistics_gen, transform, evaluator):
-            component.with_beam_pipeline_args(
-                _parallel_beam_args(config, source.ratings_uncompressed_bytes))
+        # Locally, the components that read every example use several processes on large data
+        # (Transform reads every span so far).
+        for component, ratings_bytes in (
+                (statistics_gen, source.ratings_uncompressed_bytes),
+                (transform, max(source.ratings_uncompressed_bytes,
+                                source.spans_uncompressed_bytes)),
+                (evaluator, source.ratings_uncompressed_bytes)):
+            component.with_beam_pipeline_args(_parallel_beam_args(config, ratings_bytes))
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -98,6 +98,26 @@ def add_tuner_flag(parser: argparse.ArgumentParser) -> None:
                              "Trainer (default 0: off; slow)")
 
 
+def add_span_flags(parser: argparse.ArgumentParser) -> None:
+    """--span and --window: continuous training on a drops folder (local runs only)."""
+    spans = parser.add_argument_group(
+        "spans (continuous training)",
+        "with --data a drops folder: span-1/, span-2/, ... (or span-1.zip, ...), one GroupLens "
+        "dataset per span; each run ingests one span (--split time recommended: a span's eval "
+        "is then its latest ratings)")
+    spans.add_argument("--span", type=int, default=None, metavar="N",
+                       help="the span to ingest (default: the newest)")
+    spans.add_argument("--window", type=int, default=1, metavar="N",
+                       help="train on the train splits of the last N spans up to the ingested "
+                            "one (default 1: that span alone); Transform's vocabularies cover "
+                            "every span so far; evaluation scores the ingested span's eval split")
+
+
+def span_fields_from_args(args: argparse.Namespace) -> dict:
+    """The DataConfig fields the span flags set."""
+    return {"span": args.span, "window": args.window}
+
+
 def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     """The flags both runners take: training, blessing thresholds, Beam and the Tuner."""
     add_training_flags(parser)
