@@ -154,6 +154,14 @@ def format_summary(summary: Dict[str, Any], components: bool = True) -> str:
         baseline = (f" (popularity baseline {popularity[name]:.4f})" if name in popularity
                     else "")
         lines.append(f"  eval per-user {name} (rated titles removed): {value:.4f}{baseline}")
+    spans = summary.get("spans")
+    if spans:
+        lines.append(f"  span {spans.get('ingested')} ingested; trained on spans "
+                     f"{spans.get('trained')}; vocabularies from spans {spans.get('vocabularies')}")
+        window = (summary.get("config") or {}).get("data", {}).get("window", 1)
+        if len(spans.get("trained") or []) < window:
+            lines.append(f"  fewer spans than the window of {window} are in MLMD: a span enters "
+                         f"windows once a run has ingested it (--span N)")
     pushed = summary["pushed_model"] or (
         f"nothing (already serving {summary['already_serving']})" if summary["already_serving"]
         else None)

@@ -76,6 +76,32 @@ def _output_uris(events: list, artifacts: list, nodes: Dict[int, str]
     return result
 
 
+def _spans_read(store: metadata_store.MetadataStore, executions: list,
+                nodes: Dict[int, str]) -> Optional[Dict[str, Any]]:
+    """With a drops folder of spans: the span ExampleGen ingested and the spans Transform and
+    the Trainer read ({"ingested": 3, "vocabularies": [1, 2, 3], "trained": [2, 3]}); None
+    for a single dataset (the run has no span window resolver)."""
+    if names.SPAN_WINDOW_RESOLVER_ID not in nodes.values():
+        return None
+    wanted = {names.EXAMPLE_GEN_ID: ("ingested", metadata_store_pb2.Event.OUTPUT),
+              "Transform": ("vocabularies", metadata_store_pb2.Event.INPUT),
+              names.TRAINER_ID: ("trained", metadata_store_pb2.Event.INPUT)}
+    examples_type = store.get_artifact_type("Examples").id
+    spans: Dict[str, Any] = {}
+    for execution in executions:
+        if nodes[execution.id] not in wanted:
+            continue
+        key, event_type = wanted[nodes[execution.id]]
+        ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution.id])
+               if e.type == event_type]
+        spans[key] = sorted(a.custom_properties["span"].int_value
+                            for a in store.get_artifacts_by_id(ids)
+                            if a.type_id == examples_type and "span" in a.custom_properties)
+    if spans.get("ingested"):
+        spans["ingested"] = spans["ingested"][0]
+    return spans
+
+
 def load_eval_metrics(evaluation_uri: str, model_name: Optional[str] = None
                       ) -> Dict[str, float]:
     """Overall-slice metrics of a TFMA ModelEvaluation artifact, as `output/metric` → value:
@@ -155,6 +181,9 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         "load_check_error": (_value(load_check, names.LOAD_CHECK_ERROR_KEY)
                              if load_check is not None else None),
         **serving,
+        # A drops folder of spans: the span ingested, the spans of the vocabularies and of
+        # training (None for a single dataset)
+        "spans": _spans_read(store, executions, nodes),
         "components": components,
         # Where each component's outputs are, by component and output key (the run report reads
         # the statistics, anomalies, examples and the Trainer's logs from them)
