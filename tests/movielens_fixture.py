@@ -3,8 +3,9 @@
 import csv
 import os
 import random
+import tempfile
 import zipfile
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 GENRE_COUNT = 19
 OCCUPATIONS = ("engineer", "student", "artist", "writer", "other")
@@ -37,7 +38,7 @@ def _genre_names(movie: int) -> str:
 
 
 def _rating_rows(num_users: int, num_movies: int, num_ratings: int, seed: int,
-                 half_stars: bool) -> List[Row]:
+                 half_stars: bool, first_timestamp: int = 880000000) -> List[Row]:
     """Distinct (user, movie) pairs with a popularity skew and user taste, so models can learn."""
     if num_ratings > num_users * num_movies // 2:
         raise ValueError("at most half of all user-movie pairs can be rated (distinct pairs)")
@@ -55,18 +56,22 @@ def _rating_rows(num_users: int, num_movies: int, num_ratings: int, seed: int,
         score = 3 + taste + rng.gauss(0, 0.7)
         rating = (max(0.5, min(5.0, round(score * 2) / 2)) if half_stars
                   else max(1, min(5, round(score))))
-        rows.append((user, movie, rating, 880000000 + len(rows) * 97))
+        rows.append((user, movie, rating, first_timestamp + len(rows) * 97))
     return rows
 
 
 def write_ml100k(folder: str, num_users: int = 30, num_movies: int = 50,
                  num_ratings: int = 1200, seed: int = 0,
-                 extra_rating_lines: Optional[List[str]] = None) -> str:
-    """u.data / u.item / u.user."""
-    rows = _rating_rows(num_users, num_movies, num_ratings, seed, half_stars=False)
+                 extra_rating_lines: Optional[List[str]] = None,
+                 first_timestamp: int = 880000000,
+                 titles: Optional[Dict[int, str]] = None) -> str:
+    """u.data / u.item / u.user. `titles`: movie id → a title instead of the generated one."""
+    rows = _rating_rows(num_users, num_movies, num_ratings, seed, half_stars=False,
+                        first_timestamp=first_timestamp)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "u.item"), "wb") as f:
         for i, title in enumerate(_titles(num_movies, SPECIAL_TITLES), start=1):
+            title = (titles or {}).get(i, title)
             flags = ["0"] * GENRE_COUNT
             flags[1 + i % (GENRE_COUNT - 1)] = "1"
             line = f"{i}|{title}|01-Jan-1995||http://example.invalid/{i}|" + "|".join(flags)
@@ -144,3 +149,27 @@ def zip_folder(folder: str, zip_path: str, prefix: str = "ml-100k/") -> str:
         for name in sorted(os.listdir(folder)):
             archive.write(os.path.join(folder, name), prefix + name)
     return zip_path
+
+
+# The title movie 1 (the most rated) has in span 1 of `write_drops` only.
+SPAN_1_ONLY_TITLE = "Only In Span One (1990)"
+
+
+def write_drops(folder: str, num_spans: int = 3, num_ratings: int = 300,
+                zipped: bool = False) -> Dict[int, str]:
+    """A drops folder: span-1/, span-2/, ... (or span-1.zip, ...), each an ML-100K dataset
+    rated after the previous one, with 10 more users and titles than the span before (partly
+    new users and titles), movie 1 titled SPAN_1_ONLY_TITLE in span 1 only. Returns span →
+    path."""
+    os.makedirs(folder, exist_ok=True)
+    paths = {}
+    for span in range(1, num_spans + 1):
+        with tempfile.TemporaryDirectory() as scratch:
+            data = write_ml100k(os.path.join(scratch if zipped else folder, f"span-{span}"),
+                                num_users=20 + 10 * span, num_movies=30 + 10 * span,
+                                num_ratings=num_ratings, seed=span,
+                                first_timestamp=880000000 + span * 10_000_000,
+                                titles={1: SPAN_1_ONLY_TITLE} if span == 1 else None)
+            paths[span] = (zip_folder(data, os.path.join(folder, f"span-{span}.zip"))
+                           if zipped else data)
+    return paths
