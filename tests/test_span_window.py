@@ -280,6 +280,9 @@ def test_the_trainer_reads_the_window_transform_every_span_the_evaluator_the_new
     inputs, store = _node_inputs(config.metadata_path)
     ingested = store.get_artifacts_by_type(standard_artifacts.Examples.TYPE_NAME)
     assert sorted(_span(a) for a in ingested) == [1, 2, 3]  # the span, on each artifact
+    # ... also as the declared property, which StatisticsGen copies onto its statistics
+    (statistics,) = store.get_artifacts_by_type(standard_artifacts.ExampleStatistics.TYPE_NAME)
+    assert statistics.properties["span"].int_value == 3
     (newest,) = inputs[names.EVALUATOR_ID]
     assert _span(newest) == 3
     assert sorted(_span(a) for a in inputs[names.TRAINER_ID]) == [2, 3]

@@ -321,7 +321,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                     _ = part | f"Write[{split_name}][{index}]" >> write(
                         os.path.join(split_uri, prefix), file_name_suffix=".gz")
         # TFX's FileBasedDriver has already set the artifact's span (and version, with a
-        # {VERSION} pattern) and input fingerprint; TFX's Do sets the two formats below.
+        # {VERSION} pattern) and input fingerprint as custom properties; TFX's Do sets the
+        # two formats below. The Examples type also declares span and version as properties,
+        # which StatisticsGen copies to its statistics (and ExampleValidator on to its
+        # anomalies): set from the driver's values, so that those carry the span too.
+        if exec_properties.get(utils.SPAN_PROPERTY_NAME) is not None:
+            examples.span = int(exec_properties[utils.SPAN_PROPERTY_NAME])
+        if exec_properties.get(utils.VERSION_PROPERTY_NAME) is not None:
+            examples.version = int(exec_properties[utils.VERSION_PROPERTY_NAME])
         # The source it came from tells one drops folder's spans from another's.
         examples.set_string_custom_property(
             names.EXAMPLES_INPUT_BASE_KEY,
