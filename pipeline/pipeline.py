@@ -238,15 +238,18 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         # Auto: a zip's ratings are one reader's (ratings_bytes 0), extra processes would idle.
         example_gen.with_beam_pipeline_args(_parallel_beam_args(config, source.ratings_bytes))
 
-    # Spans: the Examples of every span up to this run's (Transform's), and of the last
-    # `window` spans (the Trainer's), from MLMD; without spans, this run's Examples alone.
+    # Without spans, Transform and the Trainer read this run's Examples alone.
     transform_examples = training_examples = example_gen.outputs["examples"]
     span_resolvers = []
     if source.span is not None:
-        span_resolvers = [_span_resolver(example_gen, 0, names.SPAN_HISTORY_RESOLVER_ID),
-                          _span_resolver(example_gen, config.data.window,
-                                         names.SPAN_WINDOW_RESOLVER_ID)]
-        transform_examples, training_examples = (r.outputs[EXAMPLES_KEY] for r in span_resolvers)
+        # Spans: the Examples of every span up to this run's, from MLMD, for Transform's
+        # vocabularies (the catalog seen so far).
+        history = _span_resolver(example_gen, 0, names.SPAN_HISTORY_RESOLVER_ID)
+        # ... and of the last `window` spans up to this run's, for the Trainer (and Tuner).
+        window = _span_resolver(example_gen, config.data.window, names.SPAN_WINDOW_RESOLVER_ID)
+        span_resolvers = [history, window]
+        transform_examples = history.outputs[EXAMPLES_KEY]
+        training_examples = window.outputs[EXAMPLES_KEY]
 
     # Statistics of each split (this run's span), for validation.
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
