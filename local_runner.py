@@ -33,6 +33,7 @@ from pipeline import configs  # noqa: E402
 from runner.flags import (  # noqa: E402
     add_pipeline_flags,
     add_span_flags,
+    drift_mode_from_args,
     pipeline_fields_from_args,
     span_fields_from_args,
 )
@@ -81,6 +82,7 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
                                 max_malformed_lines=args.max_malformed_lines, split=args.split,
                                 **span_fields_from_args(args)),
         enable_cache=not args.no_cache,
+        drift_mode=drift_mode_from_args(args),
         **pipeline_fields_from_args(args),
     )
 

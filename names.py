@@ -178,6 +178,7 @@ TRAINER_ID = "Trainer"  # TFX's default id for its Trainer
 # of the last `window` spans (the Trainer's).
 SPAN_HISTORY_RESOLVER_ID = "span_history_resolver"
 SPAN_WINDOW_RESOLVER_ID = "span_window_resolver"
+WARM_START_RESOLVER_ID = "warm_start_model_resolver"
 EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
 # The drift gate (components/drift_gate.py): its ExampleAnomalies output, in which drift.json
@@ -189,6 +190,9 @@ DRIFT_OUTPUT = "drift"
 DRIFT_FILE = "drift.json"
 DRIFT_SUMMARY_KEY = "drift_summary"
 DRIFT_MODES = ("stop", "warn")
+# On DriftGate's output: 1 = the span passed both gates (AnomaliesGate, then DriftGate). A span
+# with statistics but no such output was refused: later windows and drift checks skip it.
+DRIFT_PASSED_KEY = "span_passed_gates"
 ALREADY_SERVING_KEY = "already_serving_version"  # on a PushedModel that was not pushed again
 PUSHED_MODEL_ID_KEY = "model_id"  # on a PushedModel: the MLMD id of the Model it pushed
 LOAD_CHECK_ERROR_KEY = "load_check_error"  # on an InfraBlessing: why the model did not load

@@ -30,7 +30,7 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -43,13 +43,24 @@ from tfx.utils import io_utils, writer_utils
 
 from components.anomalies_gate import ANOMALIES_FILE
 from components.code_fingerprint import code_fingerprint
+from components.span_window import refused_spans
 from models.hparams import ConfigError
-from names import CODE_FINGERPRINT_KEY, DRIFT_FILE, DRIFT_MODES, DRIFT_OUTPUT, DRIFT_SUMMARY_KEY
+from names import (
+    CODE_FINGERPRINT_KEY,
+    DRIFT_FILE,
+    DRIFT_MODES,
+    DRIFT_OUTPUT,
+    DRIFT_PASSED_KEY,
+    DRIFT_SUMMARY_KEY,
+)
 
 STATISTICS_KEY = standard_component_specs.STATISTICS_KEY  # the current span's
 # Every ExampleStatistics of the pipeline (the current span's, earlier and later spans', re-runs);
 # may be empty or absent (nothing to compare with).
 ALL_STATISTICS_KEY = "all_statistics"
+# Every ExampleAnomalies of the pipeline (ExampleValidator's, and this gate's earlier outputs,
+# which say which spans passed): a refused span is not compared with.
+CHECKS_KEY = "checks"
 SCHEMA_KEY = standard_component_specs.SCHEMA_KEY
 OUTPUT_KEY = DRIFT_OUTPUT  # "drift": the output, an ExampleAnomalies artifact
 MODE_KEY = "mode"
@@ -105,12 +116,14 @@ class SplitDrift:
     unmeasured: List[str]
 
 
-def previous_span_statistics(current: types.Artifact, candidates: List[types.Artifact]
-                             ) -> Optional[types.Artifact]:
-    """The newest (largest MLMD id) of `candidates` whose span is the largest below `current`'s,
-    or None. A span run again has several statistics artifacts, one per run that was not
-    cached: the newest is what that span's data looked like last."""
-    earlier = [a for a in candidates if a.span < current.span]
+def previous_span_statistics(current: types.Artifact, candidates: List[types.Artifact],
+                             refused: Iterable[int] = ()) -> Optional[types.Artifact]:
+    """The newest (largest MLMD id) of `candidates` whose span is the largest below `current`'s
+    and not `refused` (span_window.refused_spans: a refused drop is no reference), or None. A
+    span run again has several statistics artifacts, one per run that was not cached: the
+    newest is what that span's data looked like last."""
+    refused = set(refused)
+    earlier = [a for a in candidates if a.span < current.span and a.span not in refused]
     if not earlier:
         return None
     return max(earlier, key=lambda a: (a.span, a.id))
@@ -208,7 +221,8 @@ def _single(artifacts: Dict[str, List[types.Artifact]], key: str) -> types.Artif
 
 
 def check_drift(current: types.Artifact, all_statistics: List[types.Artifact],
-                schema: schema_pb2.Schema, anomalies: types.Artifact, mode: str) -> List[str]:
+                schema: schema_pb2.Schema, anomalies: types.Artifact, mode: str,
+                checks: Iterable[types.Artifact] = ()) -> List[str]:
     """Compares each split of `current` with the same split of the previous span's statistics
     among `all_statistics`, writes `anomalies` (SchemaDiff.pb per split, drift.json, the
     `blessed` and summary properties) and returns the drift lines; raises DataDriftError on
@@ -220,7 +234,8 @@ def check_drift(current: types.Artifact, all_statistics: List[types.Artifact],
     if wrong:
         raise ValueError(f"DriftGate's {ALL_STATISTICS_KEY!r} must hold ExampleStatistics "
                          f"artifacts, got {wrong[0].type_name}")
-    previous = previous_span_statistics(current, all_statistics)
+    previous = previous_span_statistics(current, all_statistics,
+                                        refused_spans(all_statistics, checks))
     splits = artifact_utils.decode_split_names(current.split_names)
     anomalies.split_names = artifact_utils.encode_split_names(splits)
     anomalies.span = current.span
@@ -268,6 +283,7 @@ def check_drift(current: types.Artifact, all_statistics: List[types.Artifact],
             "the data drifted from the previous span's past the curated schema's thresholds; "
             "the run stops before Transform (DriftGate's mode 'warn' only logs):\n  "
             + "\n  ".join(lines))
+    anomalies.set_int_custom_property(DRIFT_PASSED_KEY, 1)  # published only when it passes
     if lines:
         logging.warning("DriftGate (warn mode, the run goes on): %s", "; ".join(lines))
     else:
@@ -281,6 +297,8 @@ class DriftGateSpec(types.ComponentSpec):
     INPUTS = {STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
               ALL_STATISTICS_KEY: ChannelParameter(
                   type=standard_artifacts.ExampleStatistics, optional=True),
+              CHECKS_KEY: ChannelParameter(
+                  type=standard_artifacts.ExampleAnomalies, optional=True),
               SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema)}
     OUTPUTS = {OUTPUT_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
 
@@ -292,7 +310,14 @@ class DriftGateExecutor(base_executor.BaseExecutor):
         schema_artifact = _single(input_dict, SCHEMA_KEY)
         schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
         check_drift(_single(input_dict, STATISTICS_KEY), input_dict.get(ALL_STATISTICS_KEY) or [],
-                    schema, _single(output_dict, OUTPUT_KEY), exec_properties[MODE_KEY])
+                    schema, _single(output_dict, OUTPUT_KEY), exec_properties[MODE_KEY],
+                    input_dict.get(CHECKS_KEY) or [])
+
+
+def every_check() -> types.Channel:
+    """Every ExampleAnomalies in MLMD of the pipeline: ExampleValidator's and this gate's
+    (whose `names.DRIFT_PASSED_KEY` says which spans passed)."""
+    return types.Channel(type=standard_artifacts.ExampleAnomalies)
 
 
 def every_statistics() -> types.Channel:
@@ -307,16 +332,18 @@ class DriftGate(base_component.BaseComponent):
 
     def __init__(self, statistics: types.BaseChannel, schema: types.BaseChannel,
                  all_statistics: Optional[types.BaseChannel] = None,
+                 checks: Optional[types.BaseChannel] = None,
                  mode: str = "stop") -> None:
         """`statistics`: StatisticsGen's, of the span being run; `all_statistics`: every
         statistics artifact of the pipeline (`every_statistics()`), among which the gate finds
         the previous span's (None: nothing to compare, the gate passes and says so; a plain
         Channel does not compile for Kubeflow Pipelines v2, where the gate could only ever
-        pass); `schema`: the curated schema with the drift comparators; `mode`: "stop" raises
-        on drift, "warn" only logs it."""
+        pass); `checks`: every ExampleAnomalies (`every_check()`), whose gate outputs say
+        which spans were refused (never compared with); `schema`: the curated schema with the
+        drift comparators; `mode`: "stop" raises on drift, "warn" only logs it."""
         if mode not in MODES:
             raise ConfigError(f"DriftGate's mode must be one of {MODES}, got {mode!r}")
         super().__init__(spec=DriftGateSpec(
-            statistics=statistics, all_statistics=all_statistics, schema=schema,
+            statistics=statistics, all_statistics=all_statistics, checks=checks, schema=schema,
             mode=mode, code_fingerprint=code_fingerprint([__name__]),
             **{OUTPUT_KEY: types.Channel(type=standard_artifacts.ExampleAnomalies)}))

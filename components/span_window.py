@@ -17,7 +17,7 @@ Neither strategy compiles for Kubeflow Pipelines v2 (only TFX's latest-artifact 
 latest-blessed-model strategies do), so spans are local-only (pipeline/pipeline.py).
 """
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from tfx import types
 from tfx.components import Trainer
@@ -35,6 +35,9 @@ import names
 CURRENT_KEY = "current"  # the run's ExampleGen output: the span the window ends at
 EXAMPLES_KEY = "examples"  # every Examples artifact of the pipeline's ExampleGen
 WINDOW_KEY = "window"  # the strategy's config: spans to keep, 0 = every span
+# Every ExampleStatistics and every ExampleAnomalies of the pipeline: which spans were refused.
+STATISTICS_KEY = "statistics"
+CHECKS_KEY = "checks"
 
 
 def span_of(artifact: types.Artifact) -> int:
@@ -52,24 +55,38 @@ def _recency(artifact: types.Artifact) -> Tuple[int, int]:
             artifact.id)
 
 
+def refused_spans(statistics: Iterable[types.Artifact], checks: Iterable[types.Artifact]
+                  ) -> Set[int]:
+    """The spans a gate refused: StatisticsGen ran on them (they have statistics) but no
+    DriftGate output says they passed (`names.DRIFT_PASSED_KEY`; DriftGate runs after
+    AnomaliesGate, so passing it means passing both). A refused span stays out of later windows,
+    vocabularies and drift comparisons until a run on it passes (e.g. after the drop is
+    fixed); without that, one bad drop would be trained on and would make every later span
+    look drifted. A span ingested without statistics (ExampleGen alone) is not refused."""
+    passed = {artifact.span for artifact in checks
+              if artifact.get_int_custom_property(names.DRIFT_PASSED_KEY) == 1}
+    return {artifact.span for artifact in statistics} - passed
+
+
 def span_window(current: types.Artifact, examples: List[types.Artifact],
-                window: int) -> List[types.Artifact]:
+                window: int, refused: Iterable[int] = ()) -> List[types.Artifact]:
     """The latest artifact of each of the last `window` spans up to `current`'s (every span up
     to it when `window` is 0; fewer when fewer exist), in span order.
 
     `current` stands for its own span whatever else MLMD holds for it: it is what this run's
     ExampleGen produced (or found cached), and the Evaluator scores it. Artifacts of another
     source (`names.EXAMPLES_INPUT_BASE_KEY`: another drops folder read into the same pipeline)
-    are left out.
+    are left out, and so are the `refused` spans (`refused_spans`) other than `current`'s.
     """
     if window < 0:
         raise ValueError(f"window must be >= 0 (0 = every span), got {window}")
     span = span_of(current)
     source = current.get_string_custom_property(names.EXAMPLES_INPUT_BASE_KEY)
     latest: Dict[int, types.Artifact] = {}
+    refused = set(refused)
     for artifact in examples:
         other = span_of(artifact)
-        if (other >= span or artifact.get_string_custom_property(
+        if (other >= span or other in refused or artifact.get_string_custom_property(
                 names.EXAMPLES_INPUT_BASE_KEY) != source):
             continue
         if other not in latest or _recency(artifact) > _recency(latest[other]):
@@ -95,9 +112,11 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
         if len(current) != 1:
             raise RuntimeError(f"{CURRENT_KEY} must be the one Examples artifact ExampleGen "
                                f"produced in this run, got {len(current)}")
-        return {CURRENT_KEY: current,
+        refused = refused_spans(input_dict.get(STATISTICS_KEY, []),
+                                input_dict.get(CHECKS_KEY, []))
+        return {**input_dict, CURRENT_KEY: current,
                 EXAMPLES_KEY: span_window(current[0], input_dict.get(EXAMPLES_KEY, []),
-                                          self._window)}
+                                          self._window, refused)}
 
 
 def newest_span_files(examples: List[types.Artifact], splits: List[str]) -> List[str]:

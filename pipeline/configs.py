@@ -107,6 +107,9 @@ class PipelineConfig:
     # ratings are over 16 MB (~750k ratings), else 1 (starting the processes costs more than
     # they save). In auto, ExampleGen reads a zip's ratings with one process (one reader).
     beam_workers: int = 0
+    # With spans: past a drift threshold between this span and the previous one, "stop" the run
+    # before Transform or only "warn" (components/drift_gate.py).
+    drift_mode: str = "stop"
     # Kubeflow only: the Trainer as a multi-worker Vertex AI Training job (None: in the pod).
     vertex_training: Optional[VertexTraining] = None
 
@@ -124,6 +127,9 @@ class PipelineConfig:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.model_name) or self.model_name in (".", ".."):
             raise ConfigError(f"model_name {self.model_name!r} must be one path component "
                               f"(letters, digits, '_', '-', '.')")
+        if self.drift_mode not in names.DRIFT_MODES:
+            raise ConfigError(f"drift_mode must be one of {names.DRIFT_MODES}, got "
+                              f"{self.drift_mode!r}")
         if self.tuner_trials < 0:
             raise ConfigError(f"tuner_trials must be >= 0, got {self.tuner_trials}")
         if not 1 <= self.tuner_validation_percent <= 50:

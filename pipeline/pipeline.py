@@ -35,11 +35,19 @@ from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import ServedModelStrategy
 from components.code_fingerprint import code_fingerprint
 from components.curated_schema_gen import CuratedSchemaGen
+from components.drift_gate import DriftGate, every_check, every_statistics
 from components.gated_evaluator import GatedEvaluator
 from components.hyperparameters_gen import HyperparametersGen
 from components.load_check import LoadCheck
 from components.movielens_example_gen.component import MovieLensExampleGen
-from components.span_window import CURRENT_KEY, EXAMPLES_KEY, SpanWindowStrategy, SpanWindowTrainer
+from components.span_window import (
+    CHECKS_KEY,
+    CURRENT_KEY,
+    EXAMPLES_KEY,
+    STATISTICS_KEY,
+    SpanWindowStrategy,
+    SpanWindowTrainer,
+)
 from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY, TUNING_KEY
 from movielens.source import ResolvedSource
 from pipeline.configs import ConfigError, PipelineConfig
@@ -172,6 +180,22 @@ def _baseline_resolver(mode: Mode, candidate: Channel) -> Resolver:
     return resolver.with_id(names.BASELINE_RESOLVER_ID)
 
 
+def _warm_start_resolver(mode: Mode) -> Resolver:
+    """The model a warm start begins from: locally the served model (ServedModelStrategy with
+    no candidate: none exists before the Trainer), on Kubeflow TFX's latest blessed model.
+    A node of its own: the baseline resolver takes the Trainer's output as its candidate."""
+    every_model = Channel(type=standard_artifacts.Model)
+    every_blessing = Channel(type=standard_artifacts.ModelBlessing)
+    if mode is Mode.KUBEFLOW:
+        resolver = Resolver(strategy_class=LatestBlessedModelStrategy,
+                            model=every_model, model_blessing=every_blessing)
+    else:
+        resolver = Resolver(strategy_class=ServedModelStrategy, model=every_model,
+                            model_blessing=every_blessing,
+                            pushed_model=Channel(type=standard_artifacts.PushedModel))
+    return resolver.with_id(names.WARM_START_RESOLVER_ID)
+
+
 def check_spans(config: PipelineConfig, source: ResolvedSource, mode: Mode) -> None:
     """Raises ConfigError where the spans asked for and the source or mode disagree.
 
@@ -205,7 +229,9 @@ def _span_resolver(example_gen: MovieLensExampleGen, window: int, node_id: str) 
            # No output key: TFX would then key this input as it keys `current` (by producer
            # and output), and the two would collapse into one. ExampleGen has one output.
            EXAMPLES_KEY: Channel(type=standard_artifacts.Examples,
-                                 producer_component_id=names.EXAMPLE_GEN_ID)}).with_id(node_id)
+                                 producer_component_id=names.EXAMPLE_GEN_ID),
+           # Which spans a gate refused (span_window.refused_spans): left out of the window.
+           STATISTICS_KEY: every_statistics(), CHECKS_KEY: every_check()}).with_id(node_id)
 
 
 def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode = Mode.PRODUCTION,
@@ -284,6 +310,18 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         disable_analyzer_cache=True,
         materialize=False)
     transform.add_upstream_node(anomalies_gate)
+    drift_gate = None
+    if source.span is not None:
+        # Spans: this span's statistics against the previous accepted span's (TFDV's drift
+        # comparators in the curated schema); past a threshold the run stops before Transform
+        # (or warns). After AnomaliesGate: its output says the span passed both gates, and
+        # later windows and drift checks leave out a span without one (a refused drop).
+        drift_gate = DriftGate(statistics=statistics_gen.outputs["statistics"],
+                               schema=schema_gen.outputs["schema"],
+                               all_statistics=every_statistics(), checks=every_check(),
+                               mode=config.drift_mode).with_id(names.DRIFT_GATE_ID)
+        drift_gate.add_upstream_node(anomalies_gate)
+        transform.add_upstream_node(drift_gate)
 
     # What the Tuner and the Trainer both read (the Tuner never reads eval: it holds out part
     # of train; TFX requires eval_args all the same).
@@ -301,6 +339,10 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         hyperparameters = hyperparameters_node.outputs[
             "best_hyperparameters" if config.tuner_trials else "hyperparameters"]
 
+    # Optional (warm_start in the training config): the served model, whose trained rows and
+    # rating head the Trainer starts from (models/warm_start.py; every later run retrains).
+    warm_start_resolver = _warm_start_resolver(mode) if config.training.warm_start else None
+
     # The multi-task model: trained on train (of every span of the window; on Vertex AI
     # Training's workers if configured), exported with its serving signatures.
     trainer = _trainer(config, source)(
@@ -310,11 +352,14 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
                            ["models.run_fn"] + (["components.span_window"]
                                                 if source.span is not None else [])),
                        **_vertex_training_config(config)},
-        hyperparameters=hyperparameters).with_id(names.TRAINER_ID)
+        hyperparameters=hyperparameters,
+        base_model=(warm_start_resolver.outputs["model"] if warm_start_resolver else None),
+    ).with_id(names.TRAINER_ID)
 
     components = [example_gen, *span_resolvers, statistics_gen, schema_gen, example_validator,
-                  anomalies_gate, transform,
-                  *([hyperparameters_node] if hyperparameters_node else []), trainer]
+                  anomalies_gate, *([drift_gate] if drift_gate else []), transform,
+                  *([hyperparameters_node] if hyperparameters_node else []),
+                  *([warm_start_resolver] if warm_start_resolver else []), trainer]
     # The Evaluator scores this run's examples (with spans: this span's eval split alone).
     evaluator_inputs = dict(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],

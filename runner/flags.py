@@ -7,6 +7,7 @@ tutorial); the other training flags override single fields of it when given.
 import argparse
 import json
 
+import names
 from models.hparams import PRESETS, ConfigError, TrainingConfig
 from pipeline.configs import EvalThresholds, PipelineConfig
 
@@ -20,11 +21,13 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--validation-percent": "validation_percent",
                    "--early-stopping-patience": "early_stopping_patience",
                    "--early-stopping-monitor": "early_stopping_monitor",
-                   "--label-fraction": "label_fraction"}
+                   "--label-fraction": "label_fraction",
+                   "--warm-start-epochs": "warm_start_epochs"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
                   "--remove-accidental-hits": "remove_accidental_hits",
-                  "--jit-compile": "jit_compile"}
+                  "--jit-compile": "jit_compile",
+                  "--warm-start": "warm_start"}
 DEFAULT_PRESET = "seed"
 
 
@@ -111,11 +114,18 @@ def add_span_flags(parser: argparse.ArgumentParser) -> None:
                        help="train on the train splits of the last N spans up to the ingested "
                             "one (default 1: that span alone); Transform's vocabularies cover "
                             "every span so far; evaluation scores the ingested span's eval split")
+    spans.add_argument("--drift-mode", choices=names.DRIFT_MODES, default="stop",
+                       help="past a drift threshold between this span and the previous accepted "
+                            "one: stop the run before Transform (default) or only warn")
 
 
 def span_fields_from_args(args: argparse.Namespace) -> dict:
     """The DataConfig fields the span flags set."""
     return {"span": args.span, "window": args.window}
+
+
+def drift_mode_from_args(args: argparse.Namespace) -> str:
+    return args.drift_mode
 
 
 def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:

@@ -112,8 +112,20 @@ def _written(anomalies):
     return report, diffs
 
 
-def _run_executor(tmp_path, current, all_statistics, mode):
-    """DriftGate's executor as TFX calls it, on the curated schema in a Schema artifact."""
+def _passed(*spans):
+    """DriftGate outputs saying these spans passed both gates (as a passing run publishes)."""
+    checks = []
+    for span in spans:
+        check = standard_artifacts.ExampleAnomalies()
+        check.span = span
+        check.set_int_custom_property(names.DRIFT_PASSED_KEY, 1)
+        checks.append(check)
+    return checks
+
+
+def _run_executor(tmp_path, current, all_statistics, mode, checks=None):
+    """DriftGate's executor as TFX calls it, on the curated schema in a Schema artifact; by
+    default every span of `all_statistics` passed its gates."""
     schema = standard_artifacts.Schema()
     schema.uri = str(tmp_path / "schema")
     os.makedirs(schema.uri)
@@ -121,7 +133,9 @@ def _run_executor(tmp_path, current, all_statistics, mode):
     anomalies = _anomalies(tmp_path)
     drift_gate.DriftGateExecutor().Do(
         {drift_gate.STATISTICS_KEY: [current], drift_gate.SCHEMA_KEY: [schema],
-         drift_gate.ALL_STATISTICS_KEY: all_statistics},
+         drift_gate.ALL_STATISTICS_KEY: all_statistics,
+         drift_gate.CHECKS_KEY: (_passed(*{a.span for a in all_statistics}) if checks is None
+                                 else checks)},
         {drift_gate.OUTPUT_KEY: [anomalies]},
         {drift_gate.MODE_KEY: mode, names.CODE_FINGERPRINT_KEY: "x"})
     return anomalies
@@ -168,7 +182,7 @@ def test_a_shifted_span_stops_the_run_naming_feature_distance_and_threshold(
     anomalies = _anomalies(tmp_path)
     with pytest.raises(drift_gate.DataDriftError) as stopped:
         drift_gate.check_drift(spans[shifted], [spans["1"], spans[shifted]], schema,
-                               anomalies, "stop")
+                               anomalies, "stop", _passed(1))
     message = str(stopped.value)
     for split in SPLITS:
         line = (rf"\n  drift: {feature} {measure} 0\.\d+ > {re.escape(threshold)} between "
@@ -184,19 +198,42 @@ def test_a_shifted_span_stops_the_run_naming_feature_distance_and_threshold(
     assert all(m["value"] > m["threshold"] for m in drifted)
     assert anomalies.get_json_value_custom_property(drift_gate.BLESSED_KEY) == {
         "train": 0, "eval": 0}
+    assert not anomalies.get_int_custom_property(names.DRIFT_PASSED_KEY)  # a refused span
 
 
 def test_the_warn_mode_lets_the_run_go_on_and_still_records(tmp_path, spans, schema, caplog):
     anomalies = _anomalies(tmp_path)
     with caplog.at_level(logging.WARNING):
         lines = drift_gate.check_drift(spans["2+2 stars"], [spans["1"]], schema, anomalies,
-                                       "warn")
+                                       "warn", _passed(1))
     assert lines and all("user_rating Jensen-Shannon divergence" in line for line in lines)
     assert "drift: user_rating Jensen-Shannon divergence" in caplog.text
     report, _ = _written(anomalies)
     assert report["mode"] == "warn" and report["drift"] == lines
     assert "drift in 2 comparison(s)" in anomalies.get_string_custom_property(
         names.DRIFT_SUMMARY_KEY)
+    assert anomalies.get_int_custom_property(names.DRIFT_PASSED_KEY) == 1  # it went on
+
+
+def _as_span(statistics, span, artifact_id):
+    """The same statistics, recorded as another span's."""
+    copy = standard_artifacts.ExampleStatistics()
+    copy.uri, copy.split_names, copy.span, copy.id = (statistics.uri, statistics.split_names,
+                                                      span, artifact_id)
+    return copy
+
+
+def test_a_refused_span_is_no_reference_for_the_next(tmp_path, spans):
+    """Span 1 passed; the shifted span 2 has statistics but no passing check (its run
+    stopped): span 3, drawn like span 1, is compared with span 1 and passes."""
+    current = _as_span(spans["2"], 3, 99)
+    every = [spans["1"], spans["2+2 stars"], current]
+    anomalies = _run_executor(tmp_path, current, every, "stop", checks=_passed(1))
+    report, _ = _written(anomalies)
+    assert (report["current_span"], report["previous_span"], report["drift"]) == (3, 1, [])
+    # Had span 2 passed (no record of its refusal), its shifted ratings would be the reference.
+    with pytest.raises(drift_gate.DataDriftError, match="between span 3 and span 2"):
+        _run_executor(tmp_path / "again", current, every, "stop", checks=_passed(1, 2))
 
 
 def test_per_feature_the_largest_distance_and_whether_any_split_exceeded():

@@ -33,6 +33,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "runner": _RUNNERS,
     "local_runner": _RUNNERS,
     "kubeflow_runner": _RUNNERS,
+    "replay": _RUNNERS,
     # Runs before the venv exists, from any Python: names (the standard library only) at most.
     "bootstrap": _BASE,
     # Beside the pipeline: the serving client talks to a model through names only; studies and

@@ -10,7 +10,7 @@ from tfx.types import standard_artifacts
 
 import local_runner
 import names
-from components.span_window import newest_span_files, span_window
+from components.span_window import newest_span_files, refused_spans, span_window
 from movielens import source as data_source
 from pipeline import configs
 from tests import movielens_fixture
@@ -62,6 +62,33 @@ def test_the_window_ends_at_the_run_s_span_and_keeps_to_its_source():
     assert _ids(span_window(every[1], every, 0)) == [1, 2]
     with pytest.raises(ValueError, match="window must be >= 0"):
         span_window(every[1], every, -1)
+
+
+def _statistics(span):
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.span = span
+    return statistics
+
+
+def _check(span, passed):
+    check = standard_artifacts.ExampleAnomalies()
+    check.span = span
+    if passed:
+        check.set_int_custom_property(names.DRIFT_PASSED_KEY, 1)
+    return check
+
+
+def test_a_span_refused_by_a_gate_stays_out_of_later_windows_until_a_run_on_it_passes():
+    # Spans 1-3 have statistics; 1 and 3 passed the gates, 2 did not (its run stopped); span
+    # 4 is this run's, not checked yet; span 5 was ingested without statistics (not refused).
+    statistics = [_statistics(n) for n in (1, 2, 2, 3, 4)]
+    refused = refused_spans(statistics, [_check(1, True), _check(3, True), _check(2, False)])
+    assert refused == {2, 4}
+    every = [_examples(n, n) for n in (1, 2, 3, 5)]
+    current = _examples(6, 4)
+    assert _ids(span_window(current, every + [current], 3, refused)) == [1, 3, 6]
+    assert _ids(span_window(every[1], every, 2, refused)) == [1, 2]  # a run on span 2 itself
+    assert refused_spans(statistics, [_check(n, True) for n in (1, 2, 3)]) == {4}
 
 
 def test_the_trainer_evaluates_on_the_newest_span_s_eval_split_alone():
