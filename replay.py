@@ -8,7 +8,10 @@ plot of every run.
     python replay.py --data path/to/ml-100k.zip --work-dir replay-fault --fault shift:4
 
 Writes <work-dir>/replay.{md,json,png}; the pipeline's outputs are under <work-dir>/pipeline.
-Flags after `--` go to every local_runner.py run (e.g. `-- --epochs 1`).
+Flags after `--` go to every local_runner.py run (e.g. `-- --epochs 1`); each run already has
+`--split time`, `--max-rmse 1.5` and `--min-top-100 0.05` (value floors for the time-honest
+evaluation of small spans: runner/replay.py REPLAY_RUNNER_ARGS), which flags after `--`
+override.
 """
 
 import bootstrap
@@ -18,6 +21,11 @@ bootstrap.ensure_venv()  # before anything imports TensorFlow
 import argparse  # noqa: E402
 import sys  # noqa: E402
 from typing import List, Optional  # noqa: E402
+
+if __name__ == "__main__":
+    from runner import console  # before TensorFlow loads: its import prints noise
+
+    console.install_quiet_console()
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

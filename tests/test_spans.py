@@ -85,3 +85,19 @@ def test_the_table_marks_a_stopped_span_and_keeps_the_served_version(tmp_path):
     assert "drift: user_rating / x" in table
     replay.plot([row], str(tmp_path / "replay.png"))
     assert os.path.getsize(tmp_path / "replay.png") > 0
+
+
+def test_a_stopped_run_s_reason_is_its_error_block_else_the_end_of_its_stderr():
+    stderr = ("noise\nTraceback ...\nerror: the data drifted from the previous span's:\n"
+              "  drift: user_rating Jensen-Shannon divergence 0.6 > 0.03 between span 2 and "
+              "span 1 (train)\n\n")
+    assert replay.stop_reason(stderr) == (
+        "error: the data drifted from the previous span's: / drift: user_rating "
+        "Jensen-Shannon divergence 0.6 > 0.03 between span 2 and span 1 (train)")
+    assert replay.stop_reason("a\nb\nc\nValueError: x\n") == "b / c / ValueError: x"
+    # A stopped gate leaves no drift.json: the drifted features come from its message.
+    drift = replay.drift_distances({}, stderr + stderr.replace("0.6", "0.7").replace(
+        "(train)", "(eval)"))
+    assert drift == {"user_rating": {"distance": 0.7, "threshold": 0.03, "exceeded": True,
+                                     "measure": "Jensen-Shannon divergence"}}
+
