@@ -81,7 +81,8 @@ def dataflow_beam_args(project: str, region: str, temp_location: str,
 
 
 def scope_baseline_to_pipeline(job: dict, pipeline_name: str) -> None:
-    """Restricts the compiled baseline query to blessings of this pipeline, in place.
+    """Restricts the compiled served-model queries (the Evaluator's baseline, and the warm
+    start's base model when on) to blessings of this pipeline, in place.
 
     TFX compiles LatestBlessedModelStrategy to a metadata query for the newest blessed
     ModelBlessing of the whole store, and a project's store is shared by all its pipelines:
@@ -95,11 +96,12 @@ def scope_baseline_to_pipeline(job: dict, pipeline_name: str) -> None:
         query for executor in job["pipelineSpec"]["deploymentSpec"]["executors"].values()
         for query in executor.get("resolver", {}).get("outputArtifactQueries", {}).values()
         if 'schema_title="tfx.ModelBlessing"' in query["filter"]]
-    if len(blessing_queries) != 1:  # TFX compiles the strategy differently: look again
-        raise RuntimeError(f"expected one ModelBlessing query in the compiled pipeline, "
-                           f"found {len(blessing_queries)}")
-    blessing_queries[0]["filter"] += (
-        f' AND metadata.{names.BLESSING_PIPELINE_KEY}.string_value="{pipeline_name}"')
+    if not blessing_queries:  # TFX compiles the strategy differently: look again
+        raise RuntimeError("expected one ModelBlessing query per served-model resolver in the "
+                           "compiled pipeline, found none")
+    for query in blessing_queries:
+        query["filter"] += (
+            f' AND metadata.{names.BLESSING_PIPELINE_KEY}.string_value="{pipeline_name}"')
 
 
 _PIPELINE_NAME = re.compile(r"[a-z0-9-]+")

@@ -165,35 +165,23 @@ def _parallel_beam_args(config: PipelineConfig, ratings_bytes: int) -> List[str]
     return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
 
 
-def _baseline_resolver(mode: Mode, candidate: Channel) -> Resolver:
-    """The Evaluator's baseline: locally the served model other than `candidate`; on Kubeflow
-    TFX's latest blessed model (custom strategies do not compile to KFP v2)."""
+def _served_model_resolver(mode: Mode, node_id: str,
+                           candidate: Optional[Channel] = None) -> Resolver:
+    """The served model: locally the newest pushed model other than `candidate`
+    (ServedModelStrategy), on Kubeflow TFX's latest blessed model (custom strategies do not
+    compile to KFP v2). Two nodes use it: the Evaluator's baseline (candidate: the Trainer's
+    model) and the warm start's base model (no candidate: it runs before the Trainer)."""
     every_model = Channel(type=standard_artifacts.Model)
     every_blessing = Channel(type=standard_artifacts.ModelBlessing)
     if mode is Mode.KUBEFLOW:
         resolver = Resolver(strategy_class=LatestBlessedModelStrategy,
                             model=every_model, model_blessing=every_blessing)
     else:
-        resolver = Resolver(strategy_class=ServedModelStrategy, candidate=candidate,
+        resolver = Resolver(strategy_class=ServedModelStrategy,
+                            **({"candidate": candidate} if candidate is not None else {}),
                             model=every_model, model_blessing=every_blessing,
                             pushed_model=Channel(type=standard_artifacts.PushedModel))
-    return resolver.with_id(names.BASELINE_RESOLVER_ID)
-
-
-def _warm_start_resolver(mode: Mode) -> Resolver:
-    """The model a warm start begins from: locally the served model (ServedModelStrategy with
-    no candidate: none exists before the Trainer), on Kubeflow TFX's latest blessed model.
-    A node of its own: the baseline resolver takes the Trainer's output as its candidate."""
-    every_model = Channel(type=standard_artifacts.Model)
-    every_blessing = Channel(type=standard_artifacts.ModelBlessing)
-    if mode is Mode.KUBEFLOW:
-        resolver = Resolver(strategy_class=LatestBlessedModelStrategy,
-                            model=every_model, model_blessing=every_blessing)
-    else:
-        resolver = Resolver(strategy_class=ServedModelStrategy, model=every_model,
-                            model_blessing=every_blessing,
-                            pushed_model=Channel(type=standard_artifacts.PushedModel))
-    return resolver.with_id(names.WARM_START_RESOLVER_ID)
+    return resolver.with_id(node_id)
 
 
 def check_spans(config: PipelineConfig, source: ResolvedSource, mode: Mode) -> None:
@@ -341,7 +329,8 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
 
     # Optional (warm_start in the training config): the served model, whose trained rows and
     # rating head the Trainer starts from (models/warm_start.py; every later run retrains).
-    warm_start_resolver = _warm_start_resolver(mode) if config.training.warm_start else None
+    warm_start_resolver = (_served_model_resolver(mode, names.WARM_START_RESOLVER_ID)
+                           if config.training.warm_start else None)
 
     # The multi-task model: trained on train (of every span of the window; on Vertex AI
     # Training's workers if configured), exported with its serving signatures.
@@ -374,7 +363,8 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         components.append(evaluator)
     else:
         # The baseline the change thresholds compare with.
-        baseline_resolver = _baseline_resolver(mode, trainer.outputs["model"])
+        baseline_resolver = _served_model_resolver(mode, names.BASELINE_RESOLVER_ID,
+                                                   trainer.outputs["model"])
 
         # TFMA on the eval split: RMSE and top-K; blesses past the thresholds.
         evaluator = GatedEvaluator(baseline_model=baseline_resolver.outputs["model"],

@@ -113,9 +113,28 @@ def test_the_baseline_is_the_latest_model_blessed_by_this_pipeline(compiled):
     # The Evaluator is told the name it records on its blessing.
     assert job["pipelineSpec"]["root"]["dag"]["tasks"]["Evaluator"]["inputs"]["parameters"][
         "pipeline_name"]["runtimeValue"]["constantValue"]["stringValue"] == "movielens-multitask"
-    with pytest.raises(RuntimeError, match="one ModelBlessing query"):
+    with pytest.raises(RuntimeError, match="ModelBlessing query per served-model resolver"):
         kubeflow_runner.scope_baseline_to_pipeline(
             {"pipelineSpec": {"deploymentSpec": {"executors": {}}}}, "movielens-multitask")
+
+
+def test_a_warm_start_compiles_with_its_own_scoped_base_model_query(tmp_path, no_network):
+    output = tmp_path / "warm.json"
+    args = kubeflow_runner.parse_args([
+        "--pipeline-root", "gs://bucket/root", "--image", "registry.example/movierec-tfx:1",
+        "--output", str(output), "--warm-start", "--warm-start-epochs", "1"])
+    kubeflow_runner.compile_pipeline(args)
+    spec = json.loads(output.read_text())["pipelineSpec"]
+    trainer = spec["root"]["dag"]["tasks"]["Trainer"]
+    assert any("warm_start_model_resolver" in task for task in trainer["dependentTasks"])
+    assert "base_model" in trainer["inputs"]["artifacts"]
+    queries = [query["filter"] for executor in spec["deploymentSpec"]["executors"].values()
+               for query in executor.get("resolver", {}).get("outputArtifactQueries",
+                                                              {}).values()
+               if 'schema_title="tfx.ModelBlessing"' in query["filter"]]
+    assert len(queries) == 2 and all(
+        q.endswith(' AND metadata.pipeline_name.string_value="movielens-multitask"')
+        for q in queries)
 
 
 def test_a_dataflow_configuration_compiles(tmp_path, no_network):
