@@ -92,6 +92,15 @@ def drift_distances(summary: Dict[str, Any], stderr: str = "") -> Dict[str, Dict
     return found
 
 
+def served_model_metrics(summary: Dict[str, Any]) -> Dict[str, float]:
+    """The Evaluator's metrics of the served model (its baseline) on this run's eval split;
+    {} when there was none (the first model) or the Evaluator did not run."""
+    uri = summary.get("artifacts", {}).get(names.EVALUATOR_ID, {}).get("evaluation")
+    if not uri:
+        return {}
+    return run_summary.load_eval_metrics(uri, model_name="baseline")
+
+
 def stop_reason(stderr: str) -> str:
     """Why a run stopped, from its stderr: the runner's `error:` block (a data error: the
     gate's message, a line per drifted feature and split), else the last lines (a traceback's
@@ -111,11 +120,15 @@ def _row(info: spans.SpanInfo, summary: Dict[str, Any], returncode: int, stderr:
     if returncode != 0:
         stopped = stop_reason(stderr) or f"exit status {returncode}"
     pushed = summary.get("pushed_model")
+    served = served_model_metrics(summary)
     return {
         **dataclasses.asdict(info),
         "drift": drift_distances(summary, stderr),
         "rmse": metrics.get(names.TFMA_RMSE),
         "top_100": metrics.get(names.tfma_top_k(100)),
+        # The served model on the same eval split: what the change thresholds compared with
+        "served_rmse": served.get(names.TFMA_RMSE),
+        "served_top_100": served.get(names.tfma_top_k(100)),
         "recall_at_100": ranking.get(names.recall_metric(100)),
         "ndcg_at_10": ranking.get(names.ndcg_metric(10)),
         "blessed": summary.get("blessed"),
@@ -190,15 +203,16 @@ def _drift_text(drift: Dict[str, Dict[str, float]]) -> str:
 
 def markdown(rows: List[Dict[str, Any]]) -> str:
     """The replay's table, a row per span."""
-    header = ("| span | ratings | new users | new titles | fault | drift (distance) | RMSE | "
-              "top-100 | recall@100 | NDCG@10 | blessed | pushed | serving after | Trainer s "
-              "| run s | stopped |")
+    header = ("| span | ratings | new users | new titles | fault | drift (distance) | RMSE "
+              "(served) | top-100 (served) | recall@100 | NDCG@10 | blessed | pushed | serving "
+              "after | Trainer s | run s | stopped |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         lines.append(
             f"| {row['span']} | {row['ratings']:,} | {row['new_users']} | {row['new_titles']} | "
-            f"{row['fault'] or '—'} | {_drift_text(row['drift'])} | {_number(row['rmse'])} | "
-            f"{_number(row['top_100'])} | {_number(row['recall_at_100'])} | "
+            f"{row['fault'] or '—'} | {_drift_text(row['drift'])} | {_number(row['rmse'])} "
+            f"({_number(row.get('served_rmse'))}) | {_number(row['top_100'])} "
+            f"({_number(row.get('served_top_100'))}) | {_number(row['recall_at_100'])} | "
             f"{_number(row['ndcg_at_10'])} | "
             f"{'—' if row['blessed'] is None else row['blessed']} | "
             f"{row['pushed_version'] or '—'} | {row['serving_version'] or '—'} | "

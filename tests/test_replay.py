@@ -31,6 +31,7 @@ def test_a_shifted_span_stops_its_run_and_the_served_model_stays(tmp_path):
     assert first["serving_version"] == first["pushed_version"]
     assert first["drift"] == {}  # nothing to compare with
     assert first["rmse"] is not None and first["trainer_seconds"] > 0
+    assert first["served_rmse"] is None  # nothing was served before it
     # Span 2, every rating 2 stars higher: DriftGate stops the run before Transform, naming
     # the rating's divergence; no model trained, the served version unchanged.
     assert faulty["fault"] == "shift"

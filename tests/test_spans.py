@@ -77,11 +77,13 @@ def test_the_table_marks_a_stopped_span_and_keeps_the_served_version(tmp_path):
     row = {"span": 3, "ratings": 1200, "new_users": 2, "new_titles": 0, "fault": "shift",
            "drift": {names_key: {"distance": 0.41, "threshold": 0.1, "exceeded": True}
                      for names_key in ("user_rating",)},
-           "rmse": None, "top_100": None, "recall_at_100": None, "ndcg_at_10": None,
+           "rmse": None, "top_100": None, "served_rmse": 1.1, "served_top_100": None,
+           "recall_at_100": None, "ndcg_at_10": None,
            "blessed": None, "pushed_version": None, "serving_version": "17",
            "trainer_seconds": None, "run_seconds": 31.0, "stopped": "drift: user_rating | x"}
     table = replay.markdown([row])
     assert "user_rating 0.410 (> 0.1)" in table and "| 17 |" in table
+    assert "| — (1.1000) | — (—) |" in table  # the served model's figures beside
     assert "drift: user_rating / x" in table
     replay.plot([row], str(tmp_path / "replay.png"))
     assert os.path.getsize(tmp_path / "replay.png") > 0
