@@ -19,6 +19,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import names
+from components import atomic_pusher
 from runner import report, run_summary, spans
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,11 +57,10 @@ class ReplayConfig:
 
 
 def _served_version(serving_dir: str) -> Optional[str]:
-    """The newest version folder TF Serving would load, or None."""
-    if not os.path.isdir(serving_dir):
-        return None
-    versions = [name for name in os.listdir(serving_dir) if name.isdigit()]
-    return max(versions, key=int) if versions else None
+    """The newest complete version folder TF Serving would load (the Pusher's own reading of
+    the serving folder), or None."""
+    versions = atomic_pusher.served_versions(serving_dir)
+    return str(versions[-1]) if versions else None
 
 
 def _component_seconds(summary: Dict[str, Any], component: str) -> Optional[float]:

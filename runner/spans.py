@@ -21,8 +21,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from movielens import grouplens
+from movielens import source as data_source
 
-SPAN_FOLDER = "span-{}"
+SPAN_FOLDER = data_source.SPAN_PREFIX + "{}"  # the drops folder's naming (movielens/source.py)
 FAULT_KINDS = ("shift", "swap")
 SHIFT_STARS = 2.0
 
@@ -185,6 +186,7 @@ def cut(source: str, out_dir: str, spans: int, first_percent: int = 50,
 
 def span_folders(drops: str) -> Sequence[str]:
     """The span folders of a cut, in span order."""
-    found = [name for name in os.listdir(drops) if name.startswith("span-")
-             and name[len("span-"):].isdigit()]
-    return [os.path.join(drops, name) for name in sorted(found, key=lambda n: int(n[5:]))]
+    prefix = data_source.SPAN_PREFIX
+    found = [name for name in os.listdir(drops) if name.startswith(prefix)
+             and name[len(prefix):].isdigit()]
+    return [os.path.join(drops, name) for name in sorted(found, key=lambda n: int(n[len(prefix):]))]
