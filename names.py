@@ -46,10 +46,30 @@ USER_INDEX = "user_index"  # int64 [B], 0..num_users-1, num_users = OOV
 MOVIE_INDEX = "movie_index"  # int64 [B], 0..num_movies-1, num_movies = OOV
 RATING_LABEL = "rating_label"  # float32 [B], 0 where the rating is missing
 RATING_MASK = "rating_mask"  # float32 [B]: 1 = rated, 0 = unrated (no rating loss, retrieval)
+# Side features (TrainingConfig's user_features / movie_genres levers). Written only when the
+# raw features exist: sources without a user file have no user side features.
+MOVIE_GENRE_MASK = "movie_genre_mask"  # int64 [B]: bit g set = genre g (movielens GENRES)
+NUM_GENRES = 21  # len(movielens.grouplens.GENRES): movie_genres values are 0..NUM_GENRES-1
+USER_GENDER_INDEX = "user_gender_index"  # int64 [B]: 0 female, 1 male, 2 unknown (OOV)
+USER_AGE_INDEX = "user_age_index"  # int64 [B]: index in the age-bucket vocabulary, OOV after
+USER_OCCUPATION_INDEX = "user_occupation_index"  # int64 [B], occupation vocabulary
+USER_ZIP_INDEX = "user_zip_index"  # int64 [B], vocabulary of the zip code's first 2 characters
+# The user tower's side features, in the order of its feature table's columns.
+USER_FEATURE_INDICES = (USER_GENDER_INDEX, USER_AGE_INDEX, USER_OCCUPATION_INDEX,
+                        USER_ZIP_INDEX)
+NUM_GENDERS = 2  # user_gender_index values below this are genders, the rest unknown
+ZIP_PREFIX_LENGTH = 2  # US zip codes' first two digits: a region (of ~100) of the country
 
 # TFT vocabulary names (files in the transform graph's assets).
 USER_VOCABULARY = "user_id_vocabulary"
 MOVIE_VOCABULARY = "movie_title_vocabulary"
+AGE_VOCABULARY = "user_age_vocabulary"
+OCCUPATION_VOCABULARY = "user_occupation_vocabulary"
+ZIP_PREFIX_VOCABULARY = "user_zip_prefix_vocabulary"
+# The user side features sized by a vocabulary (gender is sized by NUM_GENDERS).
+USER_FEATURE_VOCABULARIES = {USER_AGE_INDEX: AGE_VOCABULARY,
+                             USER_OCCUPATION_INDEX: OCCUPATION_VOCABULARY,
+                             USER_ZIP_INDEX: ZIP_PREFIX_VOCABULARY}
 NUM_OOV_BUCKETS = 1  # TFT puts OOV buckets after the vocabulary: index == vocabulary size.
 
 # --- Signatures of the exported model ---------------------------------------------------------

@@ -4,15 +4,18 @@ Experiments read the Transform output of a real `make run` (same split, vocabula
 examples the Trainer gets) and train with `models.training`, the code the Trainer runs.
 """
 
+import dataclasses
 import glob
 import json
 import os
-from typing import Dict, Tuple
+from typing import Dict
 
 import tensorflow_transform as tft
 
 import names
+from models import side_features
 from models.data import Columns, load_columns, vocabulary_sizes
+from models.side_features import SideFeatures
 
 
 def _newest(pattern: str) -> str:
@@ -22,15 +25,32 @@ def _newest(pattern: str) -> str:
     return matches[-1]
 
 
-def load_transformed(pipeline_root: str) -> Tuple[Columns, Columns, int, int]:
-    """(train, eval, num_users, num_movies): the newest ExampleGen run's examples under the
-    root through the newest Transform run's graph, as the Trainer loads them."""
+@dataclasses.dataclass(frozen=True)
+class Transformed:
+    """A pipeline run's splits as the Trainer loads them, with every side feature there is."""
+
+    train: Columns
+    evaluation: Columns
+    num_users: int
+    num_movies: int
+    side: SideFeatures
+
+
+def load_transformed(pipeline_root: str) -> Transformed:
+    """The newest ExampleGen run's examples under the root through the newest Transform run's
+    graph, as the Trainer loads them (side features included, when the graph has them)."""
     graph = tft.TFTransformOutput(
         _newest(os.path.join(pipeline_root, "Transform", "transform_graph", "*")))
     examples = _newest(os.path.join(pipeline_root, names.EXAMPLE_GEN_ID, "examples", "*"))
-    train = load_columns([os.path.join(examples, "Split-train", "*")], graph)
-    evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph)
-    return (train, evaluation, *vocabulary_sizes(graph))
+    every_side_feature = (names.MOVIE_GENRE_MASK,) + names.USER_FEATURE_INDICES
+    train = load_columns([os.path.join(examples, "Split-train", "*")], graph,
+                         every_side_feature)
+    evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph,
+                              every_side_feature)
+    num_users, num_movies = vocabulary_sizes(graph)
+    return Transformed(train, evaluation, num_users, num_movies,
+                       side_features.from_transform(graph, [train, evaluation], num_users,
+                                                    num_movies))
 
 
 def validation_metrics(history: Dict[str, list], best_epoch) -> Dict[str, float]:

@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     tf.config.experimental.enable_op_determinism()
-    train, evaluation, num_users, num_movies = load_transformed(_pipeline_root(args))
+    data = load_transformed(_pipeline_root(args))
+    train, evaluation = data.train, data.evaluation
     preset = PRESETS[args.preset].with_overrides(
         {"epochs": args.max_epochs, "early_stopping_monitor": "rmse", "recall_ks": []})
     os.makedirs(args.out, exist_ok=True)
@@ -124,7 +125,8 @@ def main(argv=None) -> int:
                 continue
             config = preset.with_overrides({**weights, "label_fraction": percent / 100})
             started = time.time()
-            result = training.fit(config, train, num_users, num_movies, verbose=0)
+            result = training.fit(config, train, data.num_users, data.num_movies, verbose=0,
+                                  side=data.side)
             row[name] = {
                 "config": json.loads(config.to_json()),
                 "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,

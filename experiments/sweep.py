@@ -36,12 +36,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     tf.config.experimental.enable_op_determinism()
-    train, evaluation, num_users, num_movies = load_transformed(args.pipeline_root)
+    data = load_transformed(args.pipeline_root)
+    train, evaluation = data.train, data.evaluation
     base = PRESETS[args.preset].with_overrides(json.loads(args.base))
     for overrides in args.configs:
         config = base.with_overrides(json.loads(overrides))
         started = time.time()
-        result = training.fit(config, train, num_users, num_movies, verbose=0)
+        result = training.fit(config, train, data.num_users, data.num_movies, verbose=0,
+                              side=data.side)
         record = {"preset": args.preset, "base": json.loads(args.base),
                   "overrides": json.loads(overrides), "epochs_trained": result.epochs_trained,
                   "best_epoch": result.best_epoch,

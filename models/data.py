@@ -6,7 +6,7 @@ stopping and the share of ratings kept as labels, both chosen by a seeded hash o
 (user, movie) pair, so they never depend on example order and never touch the eval split.
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -18,11 +18,18 @@ Columns = Dict[str, tf.Tensor]
 _HASH_BUCKETS = 1_000_000
 _VALIDATION_SALT, _LABEL_SALT = 1, 2  # independent hashes for the two choices
 _SAMPLE_SALT = 3  # the evaluation sample's seed, independent of the training order's
+_DROPOUT_SALT = 4  # which examples train the OOV user row
 
 
-def _read_columns(files: List[str], tf_transform_output: tft.TFTransformOutput) -> Columns:
+# The transformed features every model reads; the side features come on top, as the training
+# config asks (TrainingConfig.side_feature_columns).
+CORE_COLUMNS = (names.USER_INDEX, names.MOVIE_INDEX, names.RATING_LABEL, names.RATING_MASK)
+
+
+def _read_columns(files: List[str], tf_transform_output: tft.TFTransformOutput,
+                  features: Sequence[str]) -> Columns:
     """Every raw example of `files`, through Transform's graph, as one [N] tensor per
-    transformed feature.
+    transformed feature of `features` that the graph writes (the others are not kept).
 
     Transform analyzes but does not write transformed copies of the examples (its
     `materialize=False`): its Beam pass to encode, compress and write them cost more than
@@ -32,7 +39,8 @@ def _read_columns(files: List[str], tf_transform_output: tft.TFTransformOutput) 
     transformed_spec = tf_transform_output.transformed_feature_spec()
     raw_spec = tf_transform_output.raw_feature_spec()
     transform = tf_transform_output.transform_features_layer()
-    parts: Dict[str, List[tf.Tensor]] = {name: [] for name in transformed_spec}
+    parts: Dict[str, List[tf.Tensor]] = {name: [] for name in features
+                                         if name in transformed_spec}
     batches = (tf.data.TFRecordDataset(files, compression_type="GZIP")
                .batch(65_536)
                .map(lambda records: tf.io.parse_example(records, raw_spec))
@@ -45,22 +53,27 @@ def _read_columns(files: List[str], tf_transform_output: tft.TFTransformOutput) 
 
 
 def canonical_order(columns: Columns) -> Columns:
-    """Sorts the examples by all their values (lexicographically, by feature name).
+    """Sorts the examples by their core values (lexicographically, by feature name).
 
     Beam writes examples in no fixed order, so two runs of the same pipeline can hand the
     Trainer the same examples in different orders; a seeded shuffle of a canonical order makes
-    the batches, and so the trained model, depend on the data and the seed only.
+    the batches, and so the trained model, depend on the data and the seed only. The side
+    features belong to the user or the title, so examples equal in the core columns are
+    equal in them too: the order, and a model without side features, stay as they were.
     """
     size = tf.shape(next(iter(columns.values())))[0]
     order = tf.range(size)
-    for name in sorted(columns, reverse=True):  # least significant key first, stable sorts
+    keys = [name for name in CORE_COLUMNS if name in columns]
+    for name in sorted(keys, reverse=True):  # least significant key first, stable sorts
         order = tf.gather(order, tf.argsort(tf.gather(columns[name], order), stable=True))
     return {name: tf.gather(values, order) for name, values in columns.items()}
 
 
-def load_columns(file_patterns: List[str], tf_transform_output: tft.TFTransformOutput) -> Columns:
+def load_columns(file_patterns: List[str], tf_transform_output: tft.TFTransformOutput,
+                 side_features: Sequence[str] = ()) -> Columns:
     """Every example of the files (ExampleGen's raw tf.Examples), transformed, in canonical
-    order, with a rating mask.
+    order, with a rating mask: the core columns and those of `side_features` the transform
+    graph writes (a source without a user file has no user side features).
 
     The transformed examples are a few scalars each, so they are held in memory. A transform
     graph from before masks existed gives a mask of ones (every example is rated).
@@ -68,7 +81,8 @@ def load_columns(file_patterns: List[str], tf_transform_output: tft.TFTransformO
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no examples match {file_patterns}")
-    columns = canonical_order(_read_columns(files, tf_transform_output))
+    columns = canonical_order(_read_columns(files, tf_transform_output,
+                                            CORE_COLUMNS + tuple(side_features)))
     if names.RATING_MASK not in columns:
         columns[names.RATING_MASK] = tf.ones_like(columns[names.RATING_LABEL])
     return columns
@@ -114,6 +128,18 @@ def keep_label_fraction(columns: Columns, fraction: float, seed: int) -> Columns
     mask = columns[names.RATING_MASK] * tf.cast(kept, tf.float32)
     return {**columns, names.RATING_MASK: mask,
             names.RATING_LABEL: columns[names.RATING_LABEL] * mask}
+
+
+def drop_user_ids(columns: Columns, fraction: float, seed: int, num_users: int) -> Columns:
+    """The columns with `fraction` of the pairs' user index (by hash) replaced by the OOV
+    index `num_users`: those examples train what an unknown user gets (their other columns,
+    the side features among them, are kept)."""
+    if fraction <= 0:
+        return columns
+    dropped = pair_hash(columns, seed, _DROPOUT_SALT) < int(round(fraction * _HASH_BUCKETS))
+    users = columns[names.USER_INDEX]
+    return {**columns,
+            names.USER_INDEX: tf.where(dropped, tf.constant(num_users, users.dtype), users)}
 
 
 def split_validation(columns: Columns, percent: int, seed: int) -> Tuple[Columns, Columns]:

@@ -35,6 +35,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 import names
+from models import towers
 from models.eval_metrics import catalog_rank
 from models.model import MovieLensModel
 from models.rerank import rerank
@@ -67,11 +68,13 @@ class ServingLimits(NamedTuple):
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
-    """The raw spec with defaults for fixed-length features a serving request may omit."""
+    """The raw spec with defaults for fixed-length features a serving request may omit: "",
+    0.0, and -1 for integers (so an absent gender is unknown, not 0, female)."""
     spec = {}
     for name, feature in raw_spec.items():
         if isinstance(feature, tf.io.FixedLenFeature) and name not in REQUIRED_SERVING_FEATURES:
-            zero = b"" if feature.dtype == tf.string else feature.dtype.as_numpy_dtype(0)
+            zero = (b"" if feature.dtype == tf.string
+                    else feature.dtype.as_numpy_dtype(-1 if feature.dtype.is_integer else 0))
             default = np.full(feature.shape, zero, dtype=object).tolist()
             feature = tf.io.FixedLenFeature(feature.shape, feature.dtype, default_value=default)
         spec[name] = feature
@@ -159,7 +162,9 @@ class ServingModule(tf.Module):
         return tf.linalg.matmul(user_embeddings, self.catalog, transpose_b=True)
 
     def _scores(self, transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        user = self.user_tower(transformed[names.USER_INDEX])
+        # With user side features, those the example carries (a user the vocabulary does not
+        # know still gets an embedding from them), the known user's own for those it lacks.
+        user = self.user_tower(towers.user_input(transformed, self.user_tower))
         movie = self.movie_tower(transformed[names.MOVIE_INDEX])
         return {
             names.RATING_OUTPUT: self.rating_head(

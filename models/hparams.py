@@ -5,6 +5,8 @@ import json
 import math
 from typing import Any, Dict, Tuple
 
+import names
+
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 # What early stopping watches on the validation split, and whether lower is better.
 EARLY_STOPPING_MONITORS = {"loss": "min", "rmse": "min", "top_100": "max"}
@@ -73,6 +75,14 @@ class TrainingConfig:
     # fit this config, the run starts cold and says why (names.WARM_START_FILE).
     warm_start: bool = False
     warm_start_epochs: int = 0  # epochs of a run that did warm-start; 0 = `epochs`
+    # Side features (models/towers.py): each tower adds embeddings of its id's features to
+    # the id's embedding, so the tower's output stays one `embedding_dim` vector.
+    movie_genres: bool = False  # the mean of the title's genres' embeddings
+    user_features: bool = False  # age bucket, gender, occupation, zip prefix (GroupLens 100k/1m)
+    # This share of the fit examples (seeded hash of the pair) trains with the user id replaced
+    # by the OOV id, so the OOV row (and with user_features the feature embeddings) learns
+    # what to recommend to a user never seen: a cold start.
+    user_id_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):
@@ -107,6 +117,8 @@ class TrainingConfig:
         if self.retrieval_temperature <= 0:
             raise ConfigError(
                 f"retrieval_temperature must be > 0, got {self.retrieval_temperature}")
+        if not (math.isfinite(self.user_id_dropout) and 0 <= self.user_id_dropout < 1):
+            raise ConfigError(f"user_id_dropout must be in [0, 1), got {self.user_id_dropout}")
         if not 0 < self.label_fraction <= 1:
             raise ConfigError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
         if not 0 <= self.validation_percent <= 50:
@@ -133,6 +145,11 @@ class TrainingConfig:
         epochs are not free: on ML-100K's replay one warm epoch did worse than three cold ones,
         three warm ones better in RMSE (docs/continuous_training.md)."""
         return self.warm_start_epochs if warm_started and self.warm_start_epochs else self.epochs
+
+    def side_feature_columns(self) -> Tuple[str, ...]:
+        """The transformed side-feature columns this config's model reads."""
+        return (((names.MOVIE_GENRE_MASK,) if self.movie_genres else ())
+                + (names.USER_FEATURE_INDICES if self.user_features else ()))
 
     def with_overrides(self, values: Dict[str, Any]) -> "TrainingConfig":
         """This config with some fields replaced (e.g. run-time hyperparameters), validated."""

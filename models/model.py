@@ -11,8 +11,9 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import names
-from models import distribute, retrieval_loss
+from models import distribute, retrieval_loss, side_features, towers
 from models.hparams import TrainingConfig
+from models.side_features import SideFeatures
 
 
 def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
@@ -84,8 +85,10 @@ class MovieLensModel(tfrs.Model):
 
     def __init__(self, config: TrainingConfig, num_users: int, num_movies: int,
                  rating_mean: float = 0.0,
-                 movie_probabilities: Optional[Sequence[float]] = None) -> None:
+                 movie_probabilities: Optional[Sequence[float]] = None,
+                 side: Optional[SideFeatures] = None) -> None:
         super().__init__()
+        side_features.check_available(config, side)
         self.config = config
         self.num_movies = num_movies
         self.movie_probabilities = None
@@ -93,10 +96,19 @@ class MovieLensModel(tfrs.Model):
             if movie_probabilities is None:
                 raise ValueError("sampling_bias_correction needs movie_probabilities")
             self.movie_probabilities = tf.constant(movie_probabilities, tf.float32)
-        self.user_tower = tf.keras.layers.Embedding(
-            num_users + names.NUM_OOV_BUCKETS, config.embedding_dim, name="user_embedding")
-        self.movie_tower = tf.keras.layers.Embedding(
-            num_movies + names.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
+        if config.user_features:
+            self.user_tower = towers.UserTower(num_users, config.embedding_dim,
+                                               side.user_features, side.user_feature_sizes,
+                                               name="user_tower")
+        else:  # the tutorial's tower
+            self.user_tower = tf.keras.layers.Embedding(
+                num_users + names.NUM_OOV_BUCKETS, config.embedding_dim, name="user_embedding")
+        if config.movie_genres:
+            self.movie_tower = towers.MovieTower(num_movies, config.embedding_dim,
+                                                 side.movie_genres, name="movie_tower")
+        else:
+            self.movie_tower = tf.keras.layers.Embedding(
+                num_movies + names.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
         self.rating_head = RatingHead(config, num_users, num_movies, rating_mean,
                                       name="rating_head")
         self.rating_task = tfrs.tasks.Ranking(
@@ -137,8 +149,12 @@ class MovieLensModel(tfrs.Model):
     def id_keyed_variables(self) -> Dict[str, List[tf.Variable]]:
         """Vocabulary name → the variables with one row per id of that vocabulary (index order,
         then the OOV rows): what a warm start (models/warm_start.py) maps by id, not copies."""
-        keyed = {names.USER_VOCABULARY: [self.user_tower.embeddings],
-                 names.MOVIE_VOCABULARY: [self.movie_tower.embeddings]}
+        keyed = {names.USER_VOCABULARY: [towers.id_embedding(self.user_tower)],
+                 names.MOVIE_VOCABULARY: [towers.id_embedding(self.movie_tower)]}
+        if self.config.user_features:
+            keyed[names.USER_VOCABULARY].append(self.user_tower.feature_table)
+        if self.config.movie_genres:
+            keyed[names.MOVIE_VOCABULARY].append(self.movie_tower.genre_table)
         for vocabulary, variables in self.rating_head.id_keyed_variables().items():
             keyed[vocabulary] += variables
         return keyed
@@ -149,7 +165,8 @@ class MovieLensModel(tfrs.Model):
 
     def call(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         users, movies = inputs[names.USER_INDEX], inputs[names.MOVIE_INDEX]
-        user_embeddings = self.user_tower(users)
+        # With user features, the examples' own (an example whose id was dropped keeps them).
+        user_embeddings = self.user_tower(towers.user_input(inputs, self.user_tower))
         movie_embeddings = self.movie_tower(movies)
         rating = self.rating_head((user_embeddings, movie_embeddings, users, movies))
         return {names.USER_EMBEDDING: user_embeddings, names.MOVIE_EMBEDDING: movie_embeddings,

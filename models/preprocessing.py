@@ -60,19 +60,66 @@ def rating_and_mask(value: Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     return tf.where(present, ratings, 0.0), tf.cast(present, tf.float32)
 
 
+def genre_mask(genres: Tensor) -> tf.Tensor:
+    """[B] int64: the movie's genres (values 0..NUM_GENRES-1 of a [B, None] list) as bits.
+
+    One scalar per example, so the Trainer's in-memory columns stay one number per feature;
+    the movie tower turns it back into a multi-hot vector.
+    """
+    if isinstance(genres, tf.RaggedTensor):
+        genres = genres.to_sparse()
+    if not isinstance(genres, tf.SparseTensor):
+        genres = tf.sparse.from_dense(genres)  # a dense list: every value is a genre
+    genres = tf.sparse.SparseTensor(genres.indices, tf.cast(genres.values, tf.int64),
+                                    genres.dense_shape)
+    indicator = tf.sparse.to_indicator(genres, vocab_size=names.NUM_GENRES)  # [B, NUM_GENRES]
+    bits = tf.bitwise.left_shift(tf.ones([names.NUM_GENRES], tf.int64),
+                                 tf.range(names.NUM_GENRES, dtype=tf.int64))
+    return tf.reduce_sum(tf.cast(indicator, tf.int64) * bits, axis=1)
+
+
+def user_side_features(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
+    """The user side features as indices (names.USER_FEATURE_INDICES), or {} for a source
+    without a user file. Age buckets, occupations and zip prefixes get TFT vocabularies (the
+    OOV index is the vocabulary's size); gender is 0/1, anything else NUM_GENDERS."""
+    if names.USER_OCCUPATION_TEXT not in inputs:
+        return {}
+    gender = tf.cast(_to_vector(inputs[names.USER_GENDER], -1), tf.int64)
+    known_gender = tf.logical_and(gender >= 0, gender < names.NUM_GENDERS)
+    age = tf.strings.as_string(
+        tf.cast(_to_vector(inputs[names.BUCKETIZED_USER_AGE], -1.0), tf.int64))
+    occupation = tf.strings.lower(_to_vector(inputs[names.USER_OCCUPATION_TEXT], b""))
+    zip_prefix = tf.strings.upper(tf.strings.substr(
+        _to_vector(inputs[names.USER_ZIP_CODE], b""), 0, names.ZIP_PREFIX_LENGTH))
+    vocabularies = names.USER_FEATURE_VOCABULARIES
+    return {
+        names.USER_GENDER_INDEX: tf.where(known_gender, gender, names.NUM_GENDERS),
+        names.USER_AGE_INDEX: _vocabulary_index(age, vocabularies[names.USER_AGE_INDEX]),
+        names.USER_OCCUPATION_INDEX: _vocabulary_index(
+            occupation, vocabularies[names.USER_OCCUPATION_INDEX]),
+        names.USER_ZIP_INDEX: _vocabulary_index(zip_prefix, vocabularies[names.USER_ZIP_INDEX]),
+    }
+
+
 def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     """Maps raw ids to vocabulary indices; OOV ids map to index == vocabulary size.
 
     Transform analyzes the train and eval splits together, so the movie vocabulary covers the
-    whole catalog the data knows: it is the retrieval candidate set. Only ids are analyzed (no
-    label statistic), so reading the eval split here leaks nothing about eval labels.
+    whole catalog the data knows: it is the retrieval candidate set. Only ids and side
+    features are analyzed (no label statistic), so reading the eval split here leaks nothing
+    about eval labels. The side features are written whatever the training config (the
+    Trainer reads the ones its config uses), so one Transform serves every config.
     """
     user_ids = _to_vector(inputs[names.USER_ID], b"")
     movie_titles = _to_vector(inputs[names.MOVIE_TITLE], b"")
     ratings, mask = rating_and_mask(inputs[names.USER_RATING])
-    return {
+    outputs = {
         names.USER_INDEX: _vocabulary_index(user_ids, names.USER_VOCABULARY),
         names.MOVIE_INDEX: _vocabulary_index(movie_titles, names.MOVIE_VOCABULARY),
         names.RATING_LABEL: ratings,
         names.RATING_MASK: mask,
     }
+    if names.MOVIE_GENRES in inputs:
+        outputs[names.MOVIE_GENRE_MASK] = genre_mask(inputs[names.MOVIE_GENRES])
+    outputs.update(user_side_features(inputs))
+    return outputs

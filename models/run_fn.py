@@ -11,10 +11,11 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 import names
-from models import distribute, export, training
+from models import distribute, export, side_features, training
 from models.data import Columns, load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 from models.model import MovieLensModel
+from models.side_features import SideFeatures
 from models.warm_start import WarmStartSource
 
 
@@ -27,7 +28,8 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
                      num_users: int, num_movies: int, model_run_dir: str,
                      strategy: tf.distribute.Strategy,
                      phases: Optional[training.Phases] = None,
-                     warm_start_source: Optional[WarmStartSource] = None) -> MovieLensModel:
+                     warm_start_source: Optional[WarmStartSource] = None,
+                     side: Optional[SideFeatures] = None) -> MovieLensModel:
     """Fits under `strategy` (from the base model of `warm_start_source` if the config warm
     starts), evaluates, and writes TensorBoard logs and the JSON reports to `model_run_dir`
     (this worker's directory: see distribute.output_dir).
@@ -40,7 +42,7 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     with strategy.scope():  # variables, optimizer and metrics become distributed ones
         with training.timed("fit", phases):
             result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard],
-                                  warm_start_source=warm_start_source)
+                                  warm_start_source=warm_start_source, side=side)
         measured = training.evaluate(result.model, config, train, evaluation, phases=phases)
     _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
@@ -82,8 +84,12 @@ def run_fn(fn_args: FnArgs) -> None:
         num_users, num_movies = vocabulary_sizes(tf_transform_output)
         phases: training.Phases = {}
         with training.timed("loading the train and eval columns", phases):
-            train = load_columns(fn_args.train_files, tf_transform_output)
-            evaluation = load_columns(fn_args.eval_files, tf_transform_output)
+            train = load_columns(fn_args.train_files, tf_transform_output,
+                                 config.side_feature_columns())
+            evaluation = load_columns(fn_args.eval_files, tf_transform_output,
+                                      config.side_feature_columns())
+            side = side_features.from_transform(tf_transform_output, [train, evaluation],
+                                                num_users, num_movies)
         # TFX's base_model input (the served model, when the pipeline gives one): its
         # SavedModel folder, which a warm start reads and maps to these vocabularies.
         warm_start_source = WarmStartSource(
@@ -91,7 +97,7 @@ def run_fn(fn_args: FnArgs) -> None:
             vocabularies={name: tf_transform_output.vocabulary_by_name(name)
                           for name in (names.USER_VOCABULARY, names.MOVIE_VOCABULARY)})
         model = train_and_report(config, train, evaluation, num_users, num_movies,
-                                 model_run_dir, strategy, phases, warm_start_source)
+                                 model_run_dir, strategy, phases, warm_start_source, side)
         # Every worker saves (saving may need collectives); only the chief's copy is kept.
         with training.timed("export", phases):
             export.save_serving_model(model, tf_transform_output, serving_model_dir,

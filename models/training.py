@@ -14,12 +14,13 @@ import tensorflow as tf
 
 import names
 from models import distribute
-from models.data import Columns, sample_rows, to_dataset, training_splits
+from models.data import Columns, drop_user_ids, sample_rows, to_dataset, training_splits
 from models.evaluation import ReorderFn, ScoreFn, popularity_scorer, user_ranking_metrics
 from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
 from models.model import MovieLensModel, make_optimizer
 from models.rerank import rerank
+from models.side_features import SideFeatures
 from models.warm_start import WarmStartReport, WarmStartSource, initialize
 
 # Eval rows Keras's evaluation scores against the whole catalog (FactorizedTopK): a seeded
@@ -67,32 +68,38 @@ def movie_probabilities(columns: Columns, num_movies: int) -> np.ndarray:
 
 
 def build_model(config: TrainingConfig, num_users: int, num_movies: int,
-                fit_columns: Optional[Columns] = None) -> MovieLensModel:
+                fit_columns: Optional[Columns] = None,
+                side: Optional[SideFeatures] = None) -> MovieLensModel:
     """A compiled model; seeds TF from the config first. Data-derived constants (mean rating,
-    movie frequencies) come from the examples it will be fitted on."""
+    movie frequencies) come from the examples it will be fitted on; the side features' tables
+    from `side` (needed when the config uses side features)."""
     tf.keras.utils.set_random_seed(config.seed)
     model = MovieLensModel(
         config, num_users=num_users, num_movies=num_movies,
         rating_mean=rated_mean(fit_columns) if fit_columns is not None else 0.0,
         movie_probabilities=(movie_probabilities(fit_columns, num_movies)
-                             if fit_columns is not None else None))
+                             if fit_columns is not None else None),
+        side=side)
     model.compile(optimizer=make_optimizer(config))
     return model
 
 
 def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         callbacks: Optional[List[tf.keras.callbacks.Callback]] = None, verbose: int = 2,
-        warm_start_source: Optional[WarmStartSource] = None) -> FitResult:
+        warm_start_source: Optional[WarmStartSource] = None,
+        side: Optional[SideFeatures] = None) -> FitResult:
     """Trains on the train split (minus the validation carve-out), early-stopping if set.
 
     With `config.warm_start`, the built model first takes what it can from the base model of
     `warm_start_source` (models/warm_start.py) and, if it did, trains
-    `config.warm_start_epochs`; otherwise it starts cold.
+    `config.warm_start_epochs`; otherwise it starts cold. `side`: the side features' tables
+    (models/side_features.py), needed when the config uses side features.
     """
     skip_keras_conversion()
     fit_columns, validation = training_splits(train, config)
     size = lambda columns: int(tf.shape(columns[names.USER_INDEX])[0])  # noqa: E731
-    model = build_model(config, num_users, num_movies, fit_columns)
+    model = build_model(config, num_users, num_movies, fit_columns, side)
+    fit_columns = drop_user_ids(fit_columns, config.user_id_dropout, config.seed, num_users)
     if config.warm_start:
         warm_start = initialize(model, warm_start_source)
     else:

@@ -8,7 +8,7 @@ top-100 accuracy is worth a point of RMSE. The best values reach the Trainer thr
 """
 
 import json
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import keras_tuner
 import tensorflow as tf
@@ -16,9 +16,10 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from models import training
+from models import side_features, training
 from models.data import load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TUNING_KEY, TrainingConfig
+from models.side_features import SideFeatures
 
 OBJECTIVE = "rmse_minus_top_100"
 RMSE_LOG = training.VALIDATION_LOGS["rmse"]
@@ -48,8 +49,8 @@ class MultiTaskTuner(keras_tuner.RandomSearch):
     """Random search whose trial trains our model with `models.training.fit`."""
 
     def __init__(self, base: TrainingConfig, train, num_users: int, num_movies: int,
-                 **kwargs) -> None:
-        self.base, self.train = base, train
+                 side: Optional[SideFeatures] = None, **kwargs) -> None:
+        self.base, self.train, self.side = base, train, side
         self.num_users, self.num_movies = num_users, num_movies
         hyperparameters = keras_tuner.HyperParameters()
         search_space(hyperparameters, base)
@@ -58,7 +59,8 @@ class MultiTaskTuner(keras_tuner.RandomSearch):
 
     def run_trial(self, trial, *args, **kwargs) -> Dict[str, float]:
         config = self.base.with_overrides(trial.hyperparameters.values)
-        result = training.fit(config, self.train, self.num_users, self.num_movies, verbose=0)
+        result = training.fit(config, self.train, self.num_users, self.num_movies, verbose=0,
+                              side=self.side)
         return objective(result.history, result.best_epoch or result.epochs_trained)
 
 
@@ -68,9 +70,12 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         {"validation_percent": tuning["validation_percent"]})
     tf.config.experimental.enable_op_determinism()
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train = load_columns(fn_args.train_files, tf_transform_output,  # eval: never read
+                         base.side_feature_columns())
+    num_users, num_movies = vocabulary_sizes(tf_transform_output)
     tuner = MultiTaskTuner(
-        base, load_columns(fn_args.train_files, tf_transform_output),  # eval: never read
-        *vocabulary_sizes(tf_transform_output),
+        base, train, num_users, num_movies,
+        side_features.from_transform(tf_transform_output, [train], num_users, num_movies),
         max_trials=tuning["max_trials"], seed=base.seed, directory=fn_args.working_dir,
         project_name="movielens_multitask", overwrite=True)
     return TunerFnResult(tuner=tuner, fit_kwargs={})

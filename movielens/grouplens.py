@@ -33,6 +33,8 @@ from typing import IO, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar,
 
 import tensorflow as tf
 
+import names
+
 # ML-100K's `u.item` genre order, the index of a genre being its `movie_genres` value, then the
 # two genres TFDS adds for the newer releases (its own ClassLabel has another order).
 GENRES = (
@@ -41,6 +43,7 @@ GENRES = (
     "Sci-Fi", "Thriller", "War", "Western",
     "IMAX", "(no genres listed)",  # 10M and later; TFDS keeps both as genres of their own
 )
+assert len(GENRES) == names.NUM_GENRES, "names.NUM_GENRES sizes the model's genre table"
 _GENRE_INDEX = {name: i for i, name in enumerate(GENRES)}
 _GENRE_INDEX["Children"] = _GENRE_INDEX["Children's"]  # ML-10M and later spelling
 

@@ -22,12 +22,15 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--early-stopping-patience": "early_stopping_patience",
                    "--early-stopping-monitor": "early_stopping_monitor",
                    "--label-fraction": "label_fraction",
-                   "--warm-start-epochs": "warm_start_epochs"}
+                   "--warm-start-epochs": "warm_start_epochs",
+                   "--user-id-dropout": "user_id_dropout"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
                   "--remove-accidental-hits": "remove_accidental_hits",
                   "--jit-compile": "jit_compile",
-                  "--warm-start": "warm_start"}
+                  "--warm-start": "warm_start",
+                  "--movie-genres": "movie_genres",
+                  "--user-features": "user_features"}
 DEFAULT_PRESET = "seed"
 
 

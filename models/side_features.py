@@ -1,0 +1,87 @@
+"""Side features per id: the tables the towers look them up in, built from the examples.
+
+A user's age bucket, gender, occupation and zip code, and a title's genres, belong to the id,
+not to the rating, so the towers hold one row per id (users and titles in vocabulary order,
+then the OOV row) and every path that knows only an id (serving's `recommend`, the catalog's
+embeddings, the per-user ranking metrics) gets the same features training saw. The rows come
+from the train and eval examples (features, never labels): a title rated only in eval still
+gets its genres.
+"""
+
+import dataclasses
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow_transform as tft
+
+import names
+from models.data import Columns
+from models.hparams import ConfigError, TrainingConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SideFeatures:
+    """The side-feature tables of one set of vocabularies (None: the source has none)."""
+
+    # [num_users + 1, len(names.USER_FEATURE_INDICES)] int64: each user's feature indices;
+    # users without examples and the OOV row hold each feature's unknown index.
+    user_features: Optional[np.ndarray] = None
+    # Rows of each user feature's embedding (its vocabulary, then the unknown index).
+    user_feature_sizes: Tuple[int, ...] = ()
+    # [num_movies + 1] int64: each title's genre bits (0 = no genre known, the OOV row too).
+    movie_genres: Optional[np.ndarray] = None
+
+
+def user_feature_sizes(tf_transform_output: tft.TFTransformOutput) -> Tuple[int, ...]:
+    """Embedding rows of each user feature: gender's two values and the vocabularies' sizes,
+    each plus the unknown index."""
+    sizes = []
+    for feature in names.USER_FEATURE_INDICES:
+        vocabulary = names.USER_FEATURE_VOCABULARIES.get(feature)
+        known = (names.NUM_GENDERS if vocabulary is None
+                 else tf_transform_output.vocabulary_size_by_name(vocabulary))
+        sizes.append(known + names.NUM_OOV_BUCKETS)
+    return tuple(sizes)
+
+
+def side_features(splits: Sequence[Columns], num_users: int, num_movies: int,
+                  feature_sizes: Tuple[int, ...]) -> SideFeatures:
+    """The tables from the examples of `splits` (columns as models.data loads them); a table
+    is None when the columns lack its features (a source without a user file)."""
+    user_table = movie_table = None
+    if splits and all(name in splits[0] for name in names.USER_FEATURE_INDICES):
+        unknown = np.array(feature_sizes, dtype=np.int64) - names.NUM_OOV_BUCKETS
+        user_table = np.tile(unknown, (num_users + names.NUM_OOV_BUCKETS, 1))
+        for columns in splits:
+            users = np.asarray(columns[names.USER_INDEX])
+            user_table[users] = np.stack(
+                [np.asarray(columns[name]) for name in names.USER_FEATURE_INDICES], axis=1)
+        user_table[num_users:] = unknown  # the OOV row: nothing is known
+    if splits and names.MOVIE_GENRE_MASK in splits[0]:
+        movie_table = np.zeros(num_movies + names.NUM_OOV_BUCKETS, dtype=np.int64)
+        for columns in splits:
+            movie_table[np.asarray(columns[names.MOVIE_INDEX])] = np.asarray(
+                columns[names.MOVIE_GENRE_MASK])
+        movie_table[num_movies:] = 0
+    return SideFeatures(user_features=user_table,
+                        user_feature_sizes=feature_sizes if user_table is not None else (),
+                        movie_genres=movie_table)
+
+
+def from_transform(tf_transform_output: tft.TFTransformOutput, splits: Sequence[Columns],
+                   num_users: int, num_movies: int) -> SideFeatures:
+    """`side_features` sized by the Transform output's vocabularies."""
+    sizes = (user_feature_sizes(tf_transform_output)
+             if splits and names.USER_FEATURE_INDICES[0] in splits[0] else ())
+    return side_features(splits, num_users, num_movies, sizes)
+
+
+def check_available(config: TrainingConfig, side: Optional[SideFeatures]) -> None:
+    """ConfigError when the config asks for side features the data does not have."""
+    if config.user_features and (side is None or side.user_features is None):
+        raise ConfigError(
+            "user_features needs the user side features (age, gender, occupation, zip code), "
+            "which only GroupLens 100k and 1m have (a users file); this data has none")
+    if config.movie_genres and (side is None or side.movie_genres is None):
+        raise ConfigError("movie_genres needs the movie_genres feature, which this data "
+                          "(its Transform output) does not have")

@@ -1,0 +1,99 @@
+"""The user and movie towers: an id's embedding, plus its side features' when the config asks.
+
+Without side features a tower is a plain embedding table, as in the TFRS tutorial (and
+`--preset seed` builds exactly that). With them, a tower adds to the id's embedding one
+embedding per feature (the genres' mean for a title), so its output is still one
+`embedding_dim` vector and retrieval, the rating head and serving do not change.
+
+Each tower holds its ids' features in a table (models/side_features.py), so it can be
+called with vocabulary indices alone, as serving and the catalog call it. The user tower
+can also be given the features explicitly: training does (an example whose user id was
+dropped keeps its features), and so does a cold start, a user the vocabulary does not know.
+"""
+
+from typing import Dict, Sequence, Union
+
+import numpy as np
+import tensorflow as tf
+
+import names
+
+UserInput = Union[tf.Tensor, Dict[str, tf.Tensor]]
+
+
+def _table(layer: tf.keras.layers.Layer, name: str, values: np.ndarray) -> tf.Variable:
+    """A non-trainable copy of `values` (a constant initializer draws no random numbers, so
+    the trainable layers start from the same weights as without it)."""
+    return layer.add_weight(name=name, shape=values.shape, dtype=tf.int64, trainable=False,
+                            initializer=tf.constant_initializer(values))
+
+
+class UserTower(tf.keras.layers.Layer):
+    """id embedding + one embedding per user side feature (names.USER_FEATURE_INDICES)."""
+
+    def __init__(self, num_users: int, embedding_dim: int, feature_table: np.ndarray,
+                 feature_sizes: Sequence[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.id_embedding = tf.keras.layers.Embedding(
+            num_users + names.NUM_OOV_BUCKETS, embedding_dim, name="id_embedding")
+        self.feature_embeddings = [
+            tf.keras.layers.Embedding(size, embedding_dim, name=f"{feature}_embedding")
+            for feature, size in zip(names.USER_FEATURE_INDICES, feature_sizes)]
+        self.feature_table = _table(self, "feature_table", feature_table)
+        self.unknown_indices = [size - names.NUM_OOV_BUCKETS for size in feature_sizes]
+
+    def call(self, inputs: UserInput) -> tf.Tensor:
+        """`inputs`: user indices [B] (features from the table), or a dict of the indices and
+        feature columns (names.USER_FEATURE_INDICES): a feature given as unknown (its last
+        index: absent from a request, or a value the vocabulary lacks) is the table's, any
+        other value is used as given. So a known user sent without features gets what
+        training gave them, and an unknown user's features are not lost to the OOV row."""
+        users = inputs[names.USER_INDEX] if isinstance(inputs, dict) else inputs
+        row = tf.gather(self.feature_table, users)
+        features = [row[:, i] for i in range(len(names.USER_FEATURE_INDICES))]
+        if isinstance(inputs, dict):
+            features = [tf.where(inputs[name] < unknown, tf.cast(inputs[name], tf.int64), table)
+                        for name, unknown, table in zip(names.USER_FEATURE_INDICES,
+                                                        self.unknown_indices, features)]
+        embedding = self.id_embedding(users)
+        for table, values in zip(self.feature_embeddings, features):
+            embedding += table(values)
+        return embedding
+
+
+class MovieTower(tf.keras.layers.Layer):
+    """id embedding + the mean of the title's genres' embeddings (none: nothing added)."""
+
+    def __init__(self, num_movies: int, embedding_dim: int, genre_table: np.ndarray,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.id_embedding = tf.keras.layers.Embedding(
+            num_movies + names.NUM_OOV_BUCKETS, embedding_dim, name="id_embedding")
+        self.genre_embedding = tf.keras.layers.Embedding(
+            names.NUM_GENRES, embedding_dim, name="genre_embedding")
+        self.genre_table = _table(self, "genre_table", genre_table)
+        self._bits = tf.bitwise.left_shift(tf.ones([names.NUM_GENRES], tf.int64),
+                                           tf.range(names.NUM_GENRES, dtype=tf.int64))
+
+    def call(self, movies: tf.Tensor) -> tf.Tensor:
+        genre_bits = tf.gather(self.genre_table, movies)
+        genres = tf.cast(tf.bitwise.bitwise_and(genre_bits[:, None], self._bits) != 0,
+                         tf.float32)  # [B, NUM_GENRES] multi-hot
+        counts = tf.maximum(tf.reduce_sum(genres, axis=1, keepdims=True), 1.0)
+        every_genre = self.genre_embedding(tf.range(names.NUM_GENRES))  # [NUM_GENRES, dim]
+        return self.id_embedding(movies) + tf.linalg.matmul(genres, every_genre) / counts
+
+
+def user_input(features: Dict[str, tf.Tensor], tower: tf.keras.layers.Layer) -> UserInput:
+    """What `tower` is called with for some transformed features: with user side features,
+    the index and the features the inputs carry (training's columns, a tf.Example request's
+    parsed features); otherwise the index alone."""
+    if isinstance(tower, UserTower) and all(name in features
+                                            for name in names.USER_FEATURE_INDICES):
+        return {name: features[name] for name in (names.USER_INDEX,) + names.USER_FEATURE_INDICES}
+    return features[names.USER_INDEX]
+
+
+def id_embedding(layer: tf.keras.layers.Layer) -> tf.Variable:
+    """The [ids + OOV, dim] embedding variable of a tower, with or without side features."""
+    return layer.id_embedding.embeddings if hasattr(layer, "id_embedding") else layer.embeddings
