@@ -99,3 +99,6 @@ def test_new_levers_are_validated():
         TrainingConfig(early_stopping_monitor="auc")
     with pytest.raises(ConfigError, match="embedding_l2"):
         TrainingConfig(embedding_l2=-1.0)
+    for dropout in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ConfigError, match="user_id_dropout"):
+            TrainingConfig(user_id_dropout=dropout)
