@@ -1,14 +1,9 @@
 """preprocessing_fn on real TFT Beam: vocabularies over every title, OOV after the vocabulary."""
 
-import tempfile
-
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import names
-from models.preprocessing import preprocessing_fn
+from tests.tft_beam import analyze_and_transform
 
 RAW_SPEC = {
     names.USER_ID: tf.io.FixedLenFeature([], tf.string),
@@ -18,13 +13,7 @@ RAW_SPEC = {
 
 
 def _analyze_and_transform(rows):
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    output_dir = tempfile.mkdtemp()
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
-        (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            preprocessing_fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
-    return transformed, tft.TFTransformOutput(output_dir)
+    return analyze_and_transform(rows, RAW_SPEC)
 
 
 def test_vocabularies_cover_every_title_and_unknown_ids_go_to_the_oov_bucket():

@@ -1,23 +1,19 @@
 """Side features: Transform's indices on real TFT Beam, the towers, the id dropout that trains
 the cold-start row, and the exported model answering for a user it does not know."""
 
-import os
 import tempfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 import names
 from components.movielens_example_gen.examples import make_example
 from models import export, side_features, towers, training
 from models.data import drop_user_ids
 from models.hparams import ConfigError, TrainingConfig
-from models.preprocessing import preprocessing_fn
 from models.side_features import SideFeatures
+from tests.tft_beam import analyze_and_transform
 
 USER_RAW = (names.USER_GENDER, names.BUCKETIZED_USER_AGE, names.USER_OCCUPATION_TEXT,
             names.USER_ZIP_CODE)
@@ -58,17 +54,7 @@ ROWS = [
 
 
 def _transform(rows, with_users=True):
-    spec = _spec(with_users)
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    output_dir = tempfile.mkdtemp()
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
-        (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            preprocessing_fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
-    # What TFX's Transform also writes: the raw schema (the exported model parses with it).
-    metadata_io.write_metadata(
-        metadata, os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
-    return transformed, tft.TFTransformOutput(output_dir)
+    return analyze_and_transform(rows, _spec(with_users))
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +113,19 @@ def _columns(rows):
     return {name: tf.constant([row[name] for row in rows]) for name in rows[0]}
 
 
-def test_the_tables_hold_each_ids_features_and_unknown_for_the_oov_row(transformed):
+def _sizes_and_tables(transformed):
+    """(num_users, num_movies, the side features) of the transformed rows, as run_fn builds
+    them."""
     rows, output = transformed
     num_users = output.vocabulary_size_by_name(names.USER_VOCABULARY)
     num_movies = output.vocabulary_size_by_name(names.MOVIE_VOCABULARY)
-    columns = _columns(rows)
-    side = side_features.from_transform(output, [columns], num_users, num_movies)
+    return num_users, num_movies, side_features.from_transform(output, [_columns(rows)],
+                                                              num_users, num_movies)
+
+
+def test_the_tables_hold_each_ids_features_and_unknown_for_the_oov_row(transformed):
+    rows, _ = transformed
+    num_users, num_movies, side = _sizes_and_tables(transformed)
     assert side.user_features.shape == (num_users + 1, len(names.USER_FEATURE_INDICES))
     for row in rows:
         assert side.user_features[row[names.USER_INDEX]].tolist() == [
@@ -242,11 +235,8 @@ def test_side_features_need_their_tables():
 
 
 def test_the_exported_model_serves_an_unknown_user_from_the_features_sent(transformed):
-    rows, output = transformed
-    num_users = output.vocabulary_size_by_name(names.USER_VOCABULARY)
-    num_movies = output.vocabulary_size_by_name(names.MOVIE_VOCABULARY)
-    columns = _columns(rows)
-    side = side_features.from_transform(output, [columns], num_users, num_movies)
+    _, output = transformed
+    num_users, num_movies, side = _sizes_and_tables(transformed)
     config = _config(user_features=True, movie_genres=True, serving_max_k=2)
     model = training.build_model(config, num_users, num_movies, side=side)
     export_dir = tempfile.mkdtemp()
