@@ -177,7 +177,7 @@ class TrainingConfig:
 PRESETS: Dict[str, TrainingConfig] = {
     "seed": TrainingConfig(),
     "best": TrainingConfig(
-        optimizer="adam", learning_rate=0.002, embedding_dim=64, train_batch_size=2048,
-        epochs=40, rating_biases=True, sampling_bias_correction=True,
+        optimizer="adam", learning_rate=0.001, embedding_dim=128, train_batch_size=2048,
+        epochs=40, rating_biases=True, sampling_bias_correction=True, movie_genres=True,
         validation_percent=10, early_stopping_patience=2, early_stopping_monitor="loss"),
 }
