@@ -138,7 +138,7 @@ def is_drops_folder(path: str) -> bool:
         name.startswith(SPAN_PREFIX) for name in os.listdir(path) if not name.startswith("."))
 
 
-def _span_entries(path: str) -> Dict[int, str]:
+def span_entries(path: str) -> Dict[int, str]:
     """Span number → entry name of the drops folder `path` (hidden entries ignored).
 
     Every other entry is an error, and so is a mix of folders and zips: TFX's span pattern
@@ -184,7 +184,7 @@ def _resolve_drops(path: str, span: Optional[int]) -> ResolvedSource:
     """The drops folder `path` as ExampleGen's input: its span pattern and the span to read
     (`span`, or the newest). Every span must be a GroupLens dataset, all with or all without a
     user file (one schema reads every span of the window)."""
-    spans = _span_entries(path)
+    spans = span_entries(path)
     if not spans:
         raise DataSourceError(f"drops folder {path!r} holds no span (span-1/, span-2/, ...)")
     layouts = {}

@@ -185,8 +185,6 @@ def cut(source: str, out_dir: str, spans: int, first_percent: int = 50,
 
 
 def span_folders(drops: str) -> Sequence[str]:
-    """The span folders of a cut, in span order."""
-    prefix = data_source.SPAN_PREFIX
-    found = [name for name in os.listdir(drops) if name.startswith(prefix)
-             and name[len(prefix):].isdigit()]
-    return [os.path.join(drops, name) for name in sorted(found, key=lambda n: int(n[len(prefix):]))]
+    """The span folders of a cut, in span order (read as ExampleGen's drops folder is)."""
+    entries = data_source.span_entries(drops)
+    return [os.path.join(drops, entries[span]) for span in sorted(entries)]
