@@ -6,6 +6,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 import names
+from models import towers
 
 Tensor = Union[tf.Tensor, tf.SparseTensor, tf.RaggedTensor]
 
@@ -73,9 +74,7 @@ def genre_mask(genres: Tensor) -> tf.Tensor:
     genres = tf.sparse.SparseTensor(genres.indices, tf.cast(genres.values, tf.int64),
                                     genres.dense_shape)
     indicator = tf.sparse.to_indicator(genres, vocab_size=names.NUM_GENRES)  # [B, NUM_GENRES]
-    bits = tf.bitwise.left_shift(tf.ones([names.NUM_GENRES], tf.int64),
-                                 tf.range(names.NUM_GENRES, dtype=tf.int64))
-    return tf.reduce_sum(tf.cast(indicator, tf.int64) * bits, axis=1)
+    return tf.reduce_sum(tf.cast(indicator, tf.int64) * towers.genre_bits(), axis=1)
 
 
 def user_side_features(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:

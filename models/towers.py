@@ -28,6 +28,13 @@ def _table(layer: tf.keras.layers.Layer, name: str, values: np.ndarray) -> tf.Va
                             initializer=tf.constant_initializer(values))
 
 
+def genre_bits() -> tf.Tensor:
+    """[NUM_GENRES] int64: 2**g, the bit of genre g in a title's genre mask (Transform writes
+    the masks with it, the movie tower reads them back)."""
+    return tf.bitwise.left_shift(tf.ones([names.NUM_GENRES], tf.int64),
+                                 tf.range(names.NUM_GENRES, dtype=tf.int64))
+
+
 class UserTower(tf.keras.layers.Layer):
     """id embedding + one embedding per user side feature (names.USER_FEATURE_INDICES)."""
 
@@ -72,8 +79,7 @@ class MovieTower(tf.keras.layers.Layer):
         self.genre_embedding = tf.keras.layers.Embedding(
             names.NUM_GENRES, embedding_dim, name="genre_embedding")
         self.genre_table = _table(self, "genre_table", genre_table)
-        self._bits = tf.bitwise.left_shift(tf.ones([names.NUM_GENRES], tf.int64),
-                                           tf.range(names.NUM_GENRES, dtype=tf.int64))
+        self._bits = genre_bits()
 
     def call(self, movies: tf.Tensor) -> tf.Tensor:
         genre_bits = tf.gather(self.genre_table, movies)
