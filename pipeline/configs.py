@@ -16,6 +16,11 @@ PIPELINE_NAME = "movielens-multitask"  # lowercase and hyphens: valid on Kubeflo
 DEFAULT_DATA = ML_100K_URL
 
 
+# The DirectRunner's one in-process worker: the Beam components' default, and always
+# Transform's (pipeline.py says why).
+IN_MEMORY_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the ratings come from and how they are split.
@@ -100,10 +105,9 @@ class PipelineConfig:
     # the train split held out (never on eval).
     tuner_trials: int = 0
     tuner_validation_percent: int = 10
-    beam_pipeline_args: Tuple[str, ...] = ("--direct_running_mode=in_memory",
-                                           "--direct_num_workers=1")
-    # DirectRunner worker processes of each Beam component (ExampleGen, StatisticsGen,
-    # Transform, the Evaluator) when run locally: 0 = as many as cores (at most 4) when the
+    beam_pipeline_args: Tuple[str, ...] = IN_MEMORY_BEAM_ARGS
+    # DirectRunner worker processes of ExampleGen, StatisticsGen and the Evaluator when run
+    # locally (Transform always runs in one process): 0 = as many as cores (at most 4) when the
     # ratings are over 16 MB (~750k ratings), else 1 (starting the processes costs more than
     # they save). In auto, ExampleGen reads a zip's ratings with one process (one reader).
     beam_workers: int = 0

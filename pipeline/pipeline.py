@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Union
 
 # Direct imports, not `tfx.v1`: that umbrella also imports the Google Cloud extensions
 # (aiplatform), seconds of start-up that every run, even a fully cached one, would pay.
-from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform, Tuner
+from tfx.components import ExampleValidator, StatisticsGen, Trainer, Tuner
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
@@ -48,9 +48,10 @@ from components.span_window import (
     SpanWindowStrategy,
     SpanWindowTrainer,
 )
+from components.transform.component import Transform
 from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY, TUNING_KEY
 from movielens.source import ResolvedSource
-from pipeline.configs import ConfigError, PipelineConfig
+from pipeline.configs import IN_MEMORY_BEAM_ARGS, ConfigError, PipelineConfig
 
 DATA_ROOT_PARAMETER = "data_root"
 # The code Transform and the Trainer (or Tuner) run, named by dotted path.
@@ -284,7 +285,8 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     # Id vocabularies from train + eval (the movie vocabulary is the retrieval catalog; with
     # spans, of every span so far) and the graph that maps ids to indices. No transformed copy
     # of the examples is written: the Trainer applies the graph to ExampleGen's examples as it
-    # loads them (models/data.py).
+    # loads them (models/data.py). TFX's Transform, but each artifact's splits are read as one
+    # dataset (components/transform: no runner-side Flatten of every record).
     transform = Transform(
         examples=transform_examples,
         schema=schema_gen.outputs["schema"],
@@ -387,14 +389,15 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         components += [baseline_resolver, evaluator, load_check, pusher]
 
     if mode is not Mode.KUBEFLOW:
-        # Locally, the components that read every example use several processes on large data
-        # (Transform reads every span so far).
+        # Locally, the components that read every example use several processes on large data,
+        # except Transform: its analysis on the multi-process DirectRunner lost part of its
+        # input at 10M ratings (843 users missing from the vocabulary, with one worker process
+        # too); in one in-memory process it read every example (docs/benchmarks.md).
         for component, ratings_bytes in (
                 (statistics_gen, source.ratings_uncompressed_bytes),
-                (transform, max(source.ratings_uncompressed_bytes,
-                                source.spans_uncompressed_bytes)),
                 (evaluator, source.ratings_uncompressed_bytes)):
             component.with_beam_pipeline_args(_parallel_beam_args(config, ratings_bytes))
+        transform.with_beam_pipeline_args(list(IN_MEMORY_BEAM_ARGS))
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

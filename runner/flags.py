@@ -89,9 +89,10 @@ def add_beam_flag(parser: argparse.ArgumentParser) -> None:
 
 def add_beam_workers_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam-workers", type=int, default=0, metavar="N",
-                        help="DirectRunner processes of each Beam component, after --beam-arg "
-                             "(default 0: as many as cores, at most 4, for ratings over 16 MB; "
-                             "else 1)")
+                        help="DirectRunner processes of ExampleGen, StatisticsGen and the "
+                             "Evaluator, after --beam-arg (default 0: as many as cores, at most "
+                             "4, for ratings over 16 MB; else 1). Transform always runs in one "
+                             "process (docs/benchmarks.md: on several it lost input)")
 
 
 def beam_args_from_args(args: argparse.Namespace):

@@ -174,7 +174,8 @@ def test_a_same_size_rewrite_in_the_same_second_changes_examplegen_s_cache_key(t
     assert example_gen.exec_properties["data_fingerprint"] == after.fingerprint
 
 
-BEAM_COMPONENTS = ("MovieLensExampleGen", "StatisticsGen", "Transform", names.EVALUATOR_ID)
+PARALLEL_COMPONENTS = ("MovieLensExampleGen", "StatisticsGen", names.EVALUATOR_ID)
+BEAM_COMPONENTS = PARALLEL_COMPONENTS + (names.TRANSFORM_ID,)
 
 
 def _beam_args(config, source):
@@ -188,7 +189,9 @@ def _beam_args(config, source):
 
 def test_beam_components_use_several_processes_on_large_data(tmp_path):
     """Auto: one process for small ratings, several for large ones (after the pipeline's own
-    Beam options, so they win), except ExampleGen on a zip (one reader); a set number always."""
+    Beam options, so they win), except ExampleGen on a zip (one reader); a set number always.
+    Transform always runs in one in-memory process, whatever is asked."""
+    from pipeline.configs import IN_MEMORY_BEAM_ARGS
     from pipeline.pipeline import PARALLEL_MIN_BYTES
 
     config = configs.PipelineConfig(output_dir=str(tmp_path))
@@ -202,15 +205,23 @@ def test_beam_components_use_several_processes_on_large_data(tmp_path):
     workers = min(os.cpu_count() or 1, 4)
     parallel = ([] if workers == 1 else
                 ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
-    assert _beam_args(config, small) == {c: default for c in BEAM_COMPONENTS}
-    assert _beam_args(config, large) == {c: default + parallel for c in BEAM_COMPONENTS}
-    assert _beam_args(config, zipped) == {c: default if c == "MovieLensExampleGen"
-                                          else default + parallel for c in BEAM_COMPONENTS}
+    in_memory = {names.TRANSFORM_ID: default + list(IN_MEMORY_BEAM_ARGS)}
+    assert _beam_args(config, small) == {**{c: default for c in PARALLEL_COMPONENTS},
+                                         **in_memory}
+    assert _beam_args(config, large) == {**{c: default + parallel for c in PARALLEL_COMPONENTS},
+                                         **in_memory}
+    assert _beam_args(config, zipped) == {
+        **{c: default if c == "MovieLensExampleGen" else default + parallel
+           for c in PARALLEL_COMPONENTS}, **in_memory}
     three = dataclasses.replace(config, beam_workers=3)
-    for args in (*_beam_args(three, small).values(), *_beam_args(three, zipped).values()):
-        assert args[-2:] == ["--direct_running_mode=multi_processing", "--direct_num_workers=3"]
+    for source in (small, zipped):
+        args = _beam_args(three, source)
+        assert args.pop(names.TRANSFORM_ID) == in_memory[names.TRANSFORM_ID]
+        for component_args in args.values():
+            assert component_args[-2:] == ["--direct_running_mode=multi_processing",
+                                           "--direct_num_workers=3"]
     assert _beam_args(dataclasses.replace(config, beam_workers=1), large) == {
-        c: default for c in BEAM_COMPONENTS}
+        **{c: default for c in PARALLEL_COMPONENTS}, **in_memory}
     with pytest.raises(configs.ConfigError, match="beam_workers"):
         dataclasses.replace(config, beam_workers=-1)
 

@@ -1,0 +1,89 @@
+"""TFX's Transform executor, reading all of an Examples artifact's analyzed splits as one
+dataset instead of one per split.
+
+Why: TFX gives TFT one dataset per (artifact, split), and TFT's analysis flattens them into one
+PCollection. Beam's portable runner (the DirectRunner's) materializes every Flatten of several
+inputs in the runner process (`fn_api_runner/translations.py::sink_flattens`): every record
+batch of train and eval was encoded into a buffer in the runner, then partitioned for the
+workers (a copy). At 10M ratings that held the runner at 5.6 GB for 14 s at the end of
+Transform's reading, against 2.2 GB before and after (docs/benchmarks.md). When the analyzed
+splits are all of an artifact's splits, one glob over its split folders reads the same files
+as one dataset: no Flatten, and the reading fuses with the analysis in the workers.
+
+The analysis sees the same records, so the vocabularies and the transform graph are the same.
+Artifacts whose analyzed splits are only some of their splits keep TFX's one dataset per split;
+several artifacts (the spans of a window) stay several datasets, flattened as before.
+"""
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+
+import tensorflow as tf
+from tfx.components.transform import executor as tfx_executor
+from tfx.components.transform import labels
+
+# How TFX names what it analyzes: `<artifact uri>/Split-<split>` (artifact_utils.get_split_uri),
+# all files in it (io_utils.all_files_pattern).
+_SPLIT_PREFIX = "Split-"
+_ALL_FILES = "*"
+
+
+def _split_folder_and_uri(pattern: str) -> Optional[Tuple[str, str]]:
+    """(split folder name, artifact uri) of TFX's `<uri>/Split-<name>/*`, else None."""
+    folder, files = os.path.split(pattern)
+    uri, split_folder = os.path.split(folder)
+    if files != _ALL_FILES or not split_folder.startswith(_SPLIT_PREFIX):
+        return None
+    return split_folder, uri
+
+
+def _split_folders(uri: str) -> Set[str]:
+    return {os.path.basename(folder.rstrip("/"))
+            for folder in tf.io.gfile.glob(os.path.join(uri, _SPLIT_PREFIX + "*"))}
+
+
+def one_pattern_per_artifact(paths: Sequence[str], file_formats: Sequence[Any]
+                             ) -> Tuple[List[str], List[Any]]:
+    """The analyze paths and their file formats, with the patterns of an artifact whose every
+    split is analyzed replaced by one pattern over all its split folders (`<uri>/Split-*/*`),
+    where its first split's pattern was.
+
+    Left as they are: a path not of TFX's `<uri>/Split-<name>/*` form, and the patterns of an
+    artifact with a split that is not analyzed or with splits of different file formats.
+    """
+    analyzed: Dict[str, Set[str]] = {}
+    formats: Dict[str, Set[Any]] = {}
+    for path, file_format in zip(paths, file_formats):
+        parsed = _split_folder_and_uri(path)
+        if parsed is not None:
+            analyzed.setdefault(parsed[1], set()).add(parsed[0])
+            formats.setdefault(parsed[1], set()).add(file_format)
+    whole = {uri for uri, splits in analyzed.items()
+             if len(formats[uri]) == 1 and splits == _split_folders(uri)}
+    merged_paths: List[str] = []
+    merged_formats: List[Any] = []
+    merged: Set[str] = set()
+    for path, file_format in zip(paths, file_formats):
+        parsed = _split_folder_and_uri(path)
+        uri = parsed[1] if parsed is not None else None
+        if uri not in whole:
+            merged_paths.append(path)
+            merged_formats.append(file_format)
+        elif uri not in merged:
+            merged.add(uri)
+            merged_paths.append(os.path.join(uri, _SPLIT_PREFIX + "*", _ALL_FILES))
+            merged_formats.append(file_format)
+    return merged_paths, merged_formats
+
+
+class Executor(tfx_executor.Executor):
+    """TFX's Transform executor; the analysis reads each fully analyzed artifact once."""
+
+    def Transform(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
+                  status_file: Optional[str] = None) -> None:
+        paths, file_formats = one_pattern_per_artifact(
+            inputs[labels.ANALYZE_DATA_PATHS_LABEL],
+            inputs[labels.ANALYZE_PATHS_FILE_FORMATS_LABEL])
+        super().Transform({**inputs, labels.ANALYZE_DATA_PATHS_LABEL: paths,
+                           labels.ANALYZE_PATHS_FILE_FORMATS_LABEL: file_formats},
+                          outputs, status_file)

@@ -1,0 +1,75 @@
+"""The Transform executor that reads an artifact's analyzed splits as one dataset: which
+patterns it merges, and that it writes what TFX's own executor writes."""
+
+import filecmp
+import os
+import shutil
+
+from tfx.components.transform import executor as tfx_executor
+from tfx.proto import transform_pb2
+from tfx.types import Channel, standard_artifacts
+
+from components.transform import executor
+from components.transform.component import Transform
+from names import PROJECT_ROOT
+from pipeline.pipeline import PREPROCESSING_FN
+from tests import movielens_fixture
+from tests.test_example_gen import _run_executor
+
+
+def _artifact(root, name, splits):
+    for split in splits:
+        os.makedirs(os.path.join(root, name, f"Split-{split}"))
+    return os.path.join(root, name)
+
+
+def test_an_artifact_whose_every_split_is_analyzed_becomes_one_pattern(tmp_path):
+    both = _artifact(tmp_path, "a", ["train", "eval"])
+    paths = [f"{both}/Split-train/*", f"{both}/Split-eval/*"]
+    assert executor.one_pattern_per_artifact(paths, ["gz", "gz"]) == (
+        [f"{both}/Split-*/*"], ["gz"])
+
+
+def test_partly_analyzed_mixed_format_and_foreign_patterns_are_left_alone(tmp_path):
+    three = _artifact(tmp_path, "three", ["train", "eval", "extra"])
+    mixed = _artifact(tmp_path, "mixed", ["train", "eval"])
+    whole = _artifact(tmp_path, "whole", ["train", "eval"])
+    paths = [f"{three}/Split-train/*", f"{three}/Split-eval/*",  # "extra" is not analyzed
+             f"{mixed}/Split-train/*", f"{mixed}/Split-eval/*",
+             "/somewhere/else/*.gz",
+             f"{whole}/Split-eval/*", f"{whole}/Split-train/*"]
+    formats = ["gz", "gz", "gz", "tfrecord", "gz", "gz", "gz"]
+    merged_paths, merged_formats = executor.one_pattern_per_artifact(paths, formats)
+    assert merged_paths == paths[:5] + [f"{whole}/Split-*/*"]
+    assert merged_formats == formats[:5] + ["gz"]
+
+
+def _transform(executor_class, examples, schema, out_dir) -> str:
+    component = Transform(examples=Channel(type=standard_artifacts.Examples),  # its properties
+                          schema=Channel(type=standard_artifacts.Schema),
+                          preprocessing_fn=PREPROCESSING_FN,
+                          splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"]),
+                          disable_statistics=True, disable_analyzer_cache=True,
+                          materialize=False)
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = out_dir
+    executor_class().Do({"examples": [examples], "schema": [schema]},
+                        {"transform_graph": [graph]}, dict(component.exec_properties))
+    return out_dir
+
+
+def test_the_executor_writes_the_vocabularies_tfx_s_executor_writes(tmp_path):
+    data = movielens_fixture.write_ml100k(str(tmp_path / "data"), num_users=40, num_movies=80)
+    examples, _ = _run_executor(tmp_path, data)
+    schema = standard_artifacts.Schema()
+    schema.uri = str(tmp_path / "schema")
+    os.makedirs(schema.uri)
+    shutil.copy(os.path.join(PROJECT_ROOT, "pipeline", "schema.pbtxt"), schema.uri)
+    ours = _transform(executor.Executor, examples, schema, str(tmp_path / "ours"))
+    tfx = _transform(tfx_executor.Executor, examples, schema, str(tmp_path / "tfx"))
+    vocabularies = os.path.join("transform_fn", "assets")
+    files = sorted(os.listdir(os.path.join(tfx, vocabularies)))
+    assert files and files == sorted(os.listdir(os.path.join(ours, vocabularies)))
+    for name in files:
+        assert filecmp.cmp(os.path.join(ours, vocabularies, name),
+                           os.path.join(tfx, vocabularies, name), shallow=False), name
