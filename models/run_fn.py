@@ -12,7 +12,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 import names
 from models import distribute, export, side_features, training
-from models.data import Columns, load_columns, vocabulary_sizes
+from models.data import Columns, check_in_vocabulary, load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 from models.model import MovieLensModel
 from models.side_features import SideFeatures
@@ -42,7 +42,8 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     with strategy.scope():  # variables, optimizer and metrics become distributed ones
         with training.timed("fit", phases):
             result = training.fit(config, train, num_users, num_movies, callbacks=[tensorboard],
-                                  warm_start_source=warm_start_source, side=side)
+                                  warm_start_source=warm_start_source, side=side,
+                                  phases=phases)
         measured = training.evaluate(result.model, config, train, evaluation, phases=phases)
     _write_json(model_run_dir, names.TRAINING_LOG_FILE, {
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
@@ -88,6 +89,8 @@ def run_fn(fn_args: FnArgs) -> None:
                                  config.side_feature_columns())
             evaluation = load_columns(fn_args.eval_files, tf_transform_output,
                                       config.side_feature_columns())
+            check_in_vocabulary(train, num_users, num_movies, "train")
+            check_in_vocabulary(evaluation, num_users, num_movies, "eval")
             side = side_features.from_transform(tf_transform_output, [train, evaluation],
                                                 num_users, num_movies)
         # TFX's base_model input (the served model, when the pipeline gives one): its

@@ -102,3 +102,15 @@ def test_new_levers_are_validated():
     for dropout in (-0.1, 1.0, float("nan")):
         with pytest.raises(ConfigError, match="user_id_dropout"):
             TrainingConfig(user_id_dropout=dropout)
+
+
+def test_an_example_outside_transform_s_vocabulary_fails_the_trainer_with_counts():
+    """Transform's vocabularies come from the very examples the Trainer reads, so an OOV index
+    there means its analysis lost input (it did, on the multi-process DirectRunner at 10M)."""
+    from models.data import IncompleteVocabularyError, check_in_vocabulary
+
+    columns = _columns(size=100)  # users 0..299, movies 0..499
+    check_in_vocabulary(columns, num_users=300, num_movies=500, split="train")
+    with pytest.raises(IncompleteVocabularyError, match=r"(?s)\d+ of the 100 eval examples have a "
+                                                        r"user id and 0 a title.*lost part"):
+        check_in_vocabulary(columns, num_users=200, num_movies=500, split="eval")
