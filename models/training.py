@@ -41,6 +41,60 @@ VALIDATION_LOGS = {"loss": "val_loss", "rmse": f"val_{names.RMSE_METRIC}",
                    "top_100": f"val_{names.TOP_100_METRIC}"}
 
 
+# Phase → {"seconds", "peak_rss_gb"}: how long each of the Trainer's phases took and the
+# process's peak RSS when it ended (a phase that raised the peak shows it first).
+Phases = Dict[str, Dict[str, float]]
+
+
+def _peak_rss_gb() -> float:
+    """This process's peak resident set size so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)
+
+
+def _record(phase: str, seconds: float, phases: Optional[Phases]) -> None:
+    record = {"seconds": round(seconds, 2), "peak_rss_gb": _peak_rss_gb()}
+    logging.info("Trainer: %s took %.1f s (peak RSS so far %.2f GB)", phase, record["seconds"],
+                 record["peak_rss_gb"])
+    if phases is not None:
+        phases[phase] = record
+
+
+@contextlib.contextmanager
+def timed(phase: str, phases: Optional[Phases] = None) -> Iterator[None]:
+    """Logs how long `phase` took and the peak RSS after it (into `phases` too, if given):
+    what the Trainer's time and memory go to, beside Keras's epochs."""
+    started = time.monotonic()
+    yield
+    _record(phase, time.monotonic() - started, phases)
+
+
+class EpochTimes(tf.keras.callbacks.Callback):
+    """Each epoch's seconds into `phases` ("fit: epoch N"), and the first step's ("fit: first
+    step"): tracing and XLA compilation, which the first epoch's time includes."""
+
+    def __init__(self, phases: Optional[Phases]) -> None:
+        super().__init__()
+        self._phases = phases
+        self._epoch_started = self._step_started = 0.0
+        self._first_step_done = False
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch_started = time.monotonic()
+
+    def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        if not self._first_step_done:
+            self._step_started = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if not self._first_step_done:
+            self._first_step_done = True
+            _record("fit: first step", time.monotonic() - self._step_started, self._phases)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        _record(f"fit: epoch {epoch + 1}", time.monotonic() - self._epoch_started, self._phases)
+
+
 @dataclasses.dataclass
 class FitResult:
     model: MovieLensModel
@@ -87,26 +141,29 @@ def build_model(config: TrainingConfig, num_users: int, num_movies: int,
 def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         callbacks: Optional[List[tf.keras.callbacks.Callback]] = None, verbose: int = 2,
         warm_start_source: Optional[WarmStartSource] = None,
-        side: Optional[SideFeatures] = None) -> FitResult:
+        side: Optional[SideFeatures] = None, phases: Optional[Phases] = None) -> FitResult:
     """Trains on the train split (minus the validation carve-out), early-stopping if set.
 
     With `config.warm_start`, the built model first takes what it can from the base model of
     `warm_start_source` (models/warm_start.py) and, if it did, trains
     `config.warm_start_epochs`; otherwise it starts cold. `side`: the side features' tables
-    (models/side_features.py), needed when the config uses side features.
+    (models/side_features.py), needed when the config uses side features. `phases`, if given,
+    receives the seconds of each step of this (see `timed`).
     """
     skip_keras_conversion()
-    fit_columns, validation = training_splits(train, config)
+    with timed("fit: carving the validation split", phases):
+        fit_columns, validation = training_splits(train, config)
+        fit_columns = drop_user_ids(fit_columns, config.user_id_dropout, config.seed, num_users)
     size = lambda columns: int(tf.shape(columns[names.USER_INDEX])[0])  # noqa: E731
-    model = build_model(config, num_users, num_movies, fit_columns, side)
-    fit_columns = drop_user_ids(fit_columns, config.user_id_dropout, config.seed, num_users)
+    with timed("fit: building the model", phases):
+        model = build_model(config, num_users, num_movies, fit_columns, side)
     if config.warm_start:
         warm_start = initialize(model, warm_start_source)
     else:
         warm_start = WarmStartReport(
             warm_started=False, reason="warm_start is off in the training config",
             base_model=warm_start_source.base_model if warm_start_source else None)
-    callbacks = list(callbacks or [])
+    callbacks = list(callbacks or []) + [EpochTimes(phases)]
     stopper = None
     if config.early_stopping_patience:
         stopper = tf.keras.callbacks.EarlyStopping(
@@ -122,11 +179,12 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
     fit_input = distribute.distribute_dataset(
         lambda batch: to_dataset(fit_columns, batch, True, config.seed), config.train_batch_size,
         size(fit_columns), model.distribute_strategy)
-    history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps,
-                        epochs=config.epochs_to_train(warm_start.warm_started),
-                        validation_data=validation_input.data,
-                        validation_steps=validation_input.steps,
-                        callbacks=callbacks, verbose=verbose).history
+    with timed("fit: Keras's fit", phases):
+        history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps,
+                            epochs=config.epochs_to_train(warm_start.warm_started),
+                            validation_data=validation_input.data,
+                            validation_steps=validation_input.steps,
+                            callbacks=callbacks, verbose=verbose).history
     epochs_trained = len(next(iter(history.values()))) if history else 0
     return FitResult(
         model=model, epochs_trained=epochs_trained,
@@ -159,30 +217,6 @@ class Evaluation:
     def flat(self) -> Dict[str, float]:
         """Keras's and the model's ranking metrics in one dict (for experiment tables)."""
         return {**self.keras, **self.ranking}
-
-
-# Phase → {"seconds", "peak_rss_gb"}: how long each of the Trainer's phases took and the
-# process's peak RSS when it ended (a phase that raised the peak shows it first).
-Phases = Dict[str, Dict[str, float]]
-
-
-def _peak_rss_gb() -> float:
-    """This process's peak resident set size so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)
-
-
-@contextlib.contextmanager
-def timed(phase: str, phases: Optional[Phases] = None) -> Iterator[None]:
-    """Logs how long `phase` took and the peak RSS after it (into `phases` too, if given):
-    what the Trainer's time and memory go to, beside Keras's epochs."""
-    started = time.monotonic()
-    yield
-    record = {"seconds": round(time.monotonic() - started, 2), "peak_rss_gb": _peak_rss_gb()}
-    logging.info("Trainer: %s took %.1f s (peak RSS so far %.2f GB)", phase, record["seconds"],
-                 record["peak_rss_gb"])
-    if phases is not None:
-        phases[phase] = record
 
 
 def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, evaluation: Columns,

@@ -85,3 +85,19 @@ def test_an_evaluation_sample_is_seeded_and_keeps_the_row_order():
     np.testing.assert_array_equal(sample_rows(columns, 100, seed=3)[names.MOVIE_INDEX], rows)
     assert not np.array_equal(sample_rows(columns, 100, seed=4)[names.MOVIE_INDEX], rows)
     assert sample_rows(columns, 1000, seed=3) is columns  # no more rows than that: all of them
+
+
+def test_fit_records_each_epoch_and_the_first_step_in_the_trainer_phases():
+    """What trainer_phases.json reports of `fit` (docs/benchmarks.md reads the overhead off
+    it): the carving, the model's build, Keras's fit, each epoch, and the first step."""
+    config = TrainingConfig(embedding_dim=8, rating_layers=(16,), top_ks=(1, 5), epochs=2,
+                            train_batch_size=128, eval_batch_size=128, validation_percent=10)
+    phases: training.Phases = {}
+    training.fit(config, _columns(), num_users=40, num_movies=1000, verbose=0, phases=phases)
+    assert set(phases) == {"fit: carving the validation split", "fit: building the model",
+                           "fit: Keras's fit", "fit: first step", "fit: epoch 1",
+                           "fit: epoch 2"}
+    epochs = phases["fit: epoch 1"]["seconds"] + phases["fit: epoch 2"]["seconds"]
+    assert 0 < phases["fit: first step"]["seconds"] <= phases["fit: epoch 1"]["seconds"]
+    assert epochs <= phases["fit: Keras's fit"]["seconds"] + 0.05
+    assert all(record["peak_rss_gb"] > 0 for record in phases.values())
