@@ -56,6 +56,30 @@ def is_noise(text: str) -> bool:
     return bool(NOISE.search(text))
 
 
+# What Python prints, and ignores, when TF's function finalizer runs after its module was torn
+# down: a DirectRunner worker process exiting after its last bundle (four lines, once per
+# leftover traced function, sixteen at 10M).
+_IGNORED_AT_EXIT = re.compile(r"^Exception ignored in: <function AtomicFunction\.__del__ at ")
+
+
+class NoiseLines:
+    """Keeps the lines of a stream that are not noise: single noise lines (`is_noise`), and
+    the ignored-at-exit tracebacks, header to exception line (so state is kept across calls)."""
+
+    def __init__(self) -> None:
+        self._in_ignored_traceback = False
+
+    def keep(self, line: str) -> bool:
+        if self._in_ignored_traceback:
+            if not (line.startswith((" ", "\t")) or line.startswith("Traceback (most recent")):
+                self._in_ignored_traceback = False  # the exception's own line ends it
+            return False
+        if _IGNORED_AT_EXIT.match(line):
+            self._in_ignored_traceback = True
+            return False
+        return not is_noise(line)
+
+
 class _DropNoise(logging.Filter):
     """Drops noise records, and records of the exceptions the runner reports itself."""
 
@@ -250,6 +274,7 @@ class _StderrFilter:
 
     def __init__(self) -> None:
         self.before_write: Callable[[], None] = lambda: None  # erases a status line
+        self._noise = NoiseLines()
         self._original = os.dup(2)
         read_end, write_end = os.pipe()
         sys.stderr.flush()
@@ -273,7 +298,7 @@ class _StderrFilter:
             self._write([pending])
 
     def _write(self, lines) -> None:
-        kept = [line for line in lines if not is_noise(line.decode("utf-8", "replace"))]
+        kept = [line for line in lines if self._noise.keep(line.decode("utf-8", "replace"))]
         if kept:
             self.before_write()
             os.write(self._original, b"".join(line + b"\n" for line in kept))

@@ -312,3 +312,21 @@ def test_a_run_prints_a_line_per_component_and_the_summary_and_no_noise(tmp_path
     assert "Traceback" not in failed.stderr
     assert failed.stderr.count("error: ") == 1 and "rating '9' is outside 1-5" in failed.stderr
     assert re.search(r"^  MovieLensExampleGen +failed +[\d.]+ s$", failed.stdout, re.M)
+
+
+def test_a_traceback_ignored_at_a_worker_s_exit_is_noise_and_the_next_line_is_kept():
+    """Beam's worker processes print one per leftover TF function as they exit (16 at 10M):
+    header to exception line are dropped; any other traceback, and what follows, is kept."""
+    lines = [
+        "Exception ignored in: <function AtomicFunction.__del__ at 0x7f01687876d0>",
+        "Traceback (most recent call last):",
+        '  File "/venv/lib/python3.10/site-packages/tensorflow/python/eager/polymorphic_function'
+        '/atomic_function.py", line 291, in __del__',
+        "TypeError: 'NoneType' object is not subscriptable",
+        "  Transform                        executed  136.2 s",
+        "Traceback (most recent call last):",
+        '  File "local_runner.py", line 1, in <module>',
+        "ValueError: a real error",
+    ]
+    noise = console.NoiseLines()
+    assert [line for line in lines if noise.keep(line)] == lines[4:]
