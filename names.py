@@ -193,6 +193,7 @@ POPULARITY_METRICS_FILE = "popularity_ranking_metrics.json"
 EXAMPLE_GEN_ID = "MovieLensExampleGen"
 SCHEMA_GEN_ID = "SchemaGen"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+TRANSFORM_ID = "Transform"  # TFX's default id for its Transform
 TRAINER_ID = "Trainer"  # TFX's default id for its Trainer
 # With a drops folder of spans: the Examples of every span up to the run's (Transform's), and
 # of the last `window` spans (the Trainer's).

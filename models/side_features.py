@@ -44,12 +44,18 @@ def user_feature_sizes(tf_transform_output: tft.TFTransformOutput) -> Tuple[int,
     return tuple(sizes)
 
 
+def _has_user_features(splits: Sequence[Columns]) -> bool:
+    """Whether the loaded columns hold the user side features (not so without a user file,
+    or when the training config does not ask for them)."""
+    return bool(splits) and all(name in splits[0] for name in names.USER_FEATURE_INDICES)
+
+
 def side_features(splits: Sequence[Columns], num_users: int, num_movies: int,
                   feature_sizes: Tuple[int, ...]) -> SideFeatures:
     """The tables from the examples of `splits` (columns as models.data loads them); a table
     is None when the columns lack its features (a source without a user file)."""
     user_table = movie_table = None
-    if splits and all(name in splits[0] for name in names.USER_FEATURE_INDICES):
+    if _has_user_features(splits):
         unknown = np.array(feature_sizes, dtype=np.int64) - names.NUM_OOV_BUCKETS
         user_table = np.tile(unknown, (num_users + names.NUM_OOV_BUCKETS, 1))
         for columns in splits:
@@ -71,8 +77,7 @@ def side_features(splits: Sequence[Columns], num_users: int, num_movies: int,
 def from_transform(tf_transform_output: tft.TFTransformOutput, splits: Sequence[Columns],
                    num_users: int, num_movies: int) -> SideFeatures:
     """`side_features` sized by the Transform output's vocabularies."""
-    sizes = (user_feature_sizes(tf_transform_output)
-             if splits and names.USER_FEATURE_INDICES[0] in splits[0] else ())
+    sizes = user_feature_sizes(tf_transform_output) if _has_user_features(splits) else ()
     return side_features(splits, num_users, num_movies, sizes)
 
 

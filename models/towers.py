@@ -102,4 +102,6 @@ def user_input(features: Dict[str, tf.Tensor], tower: tf.keras.layers.Layer) -> 
 
 def id_embedding(layer: tf.keras.layers.Layer) -> tf.Variable:
     """The [ids + OOV, dim] embedding variable of a tower, with or without side features."""
-    return layer.id_embedding.embeddings if hasattr(layer, "id_embedding") else layer.embeddings
+    if isinstance(layer, (UserTower, MovieTower)):
+        return layer.id_embedding.embeddings
+    return layer.embeddings  # the tutorial's tower: a plain tf.keras.layers.Embedding

@@ -84,7 +84,7 @@ def _spans_read(store: metadata_store.MetadataStore, executions: list,
     if names.SPAN_WINDOW_RESOLVER_ID not in nodes.values():
         return None
     wanted = {names.EXAMPLE_GEN_ID: ("ingested", metadata_store_pb2.Event.OUTPUT),
-              "Transform": ("vocabularies", metadata_store_pb2.Event.INPUT),
+              names.TRANSFORM_ID: ("vocabularies", metadata_store_pb2.Event.INPUT),
               names.TRAINER_ID: ("trained", metadata_store_pb2.Event.INPUT)}
     examples_type = store.get_artifact_type("Examples").id
     spans: Dict[str, Any] = {}
