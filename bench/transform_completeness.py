@@ -55,22 +55,16 @@ def main() -> None:
 
     from tfx.components.transform import executor as tfx_executor
     from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
-    from tfx.proto import transform_pb2
     from tfx.types import Channel, standard_artifacts
 
     from components.transform import executor as our_executor
-    from components.transform.component import Transform
-    from pipeline.pipeline import PREPROCESSING_FN
+    from pipeline.pipeline import transform_component
     from runner import direct_beam
 
     shutil.rmtree(args.out, ignore_errors=True)
     direct_beam.skip_tfx_packaging_on_direct_runner()
-    component = Transform(examples=Channel(type=standard_artifacts.Examples),
-                          schema=Channel(type=standard_artifacts.Schema),
-                          preprocessing_fn=PREPROCESSING_FN,
-                          splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"]),
-                          disable_statistics=True, disable_analyzer_cache=True,
-                          materialize=False)
+    component = transform_component(Channel(type=standard_artifacts.Examples),
+                                    Channel(type=standard_artifacts.Schema))
     examples = standard_artifacts.Examples()
     examples.uri = args.examples
     examples.split_names = json.dumps(["train", "eval"])

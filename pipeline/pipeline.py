@@ -166,6 +166,25 @@ def _parallel_beam_args(config: PipelineConfig, ratings_bytes: int) -> List[str]
     return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
 
 
+def transform_component(examples: Channel, schema: Channel) -> Transform:
+    """The pipeline's Transform: the id and side-feature vocabularies of train and eval.
+
+    Also what bench/transform_completeness.py and the tests run, so they run this one.
+    """
+    return Transform(
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"]),
+        custom_config={names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.preprocessing"])},
+        # Nothing reads Transform's own pre/post-transform statistics (StatisticsGen and the
+        # gate already validated the raw data) nor its analyzer cache (one analysis per
+        # data version, cached by TFX as a whole): both cost a full extra pass.
+        disable_statistics=True,
+        disable_analyzer_cache=True,
+        materialize=False)
+
+
 def _served_model_resolver(mode: Mode, node_id: str,
                            candidate: Optional[Channel] = None) -> Resolver:
     """The served model: locally the newest pushed model other than `candidate`
@@ -287,18 +306,7 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     # of the examples is written: the Trainer applies the graph to ExampleGen's examples as it
     # loads them (models/data.py). TFX's Transform, but each artifact's splits are read as one
     # dataset (components/transform: no runner-side Flatten of every record).
-    transform = Transform(
-        examples=transform_examples,
-        schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"]),
-        custom_config={names.CODE_FINGERPRINT_KEY: code_fingerprint(["models.preprocessing"])},
-        # Nothing reads Transform's own pre/post-transform statistics (StatisticsGen and the
-        # gate already validated the raw data) nor its analyzer cache (one analysis per
-        # data version, cached by TFX as a whole): both cost a full extra pass.
-        disable_statistics=True,
-        disable_analyzer_cache=True,
-        materialize=False)
+    transform = transform_component(transform_examples, schema_gen.outputs["schema"])
     transform.add_upstream_node(anomalies_gate)
     drift_gate = None
     if source.span is not None:

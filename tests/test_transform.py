@@ -6,13 +6,11 @@ import os
 import shutil
 
 from tfx.components.transform import executor as tfx_executor
-from tfx.proto import transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components.transform import executor
-from components.transform.component import Transform
 from names import PROJECT_ROOT
-from pipeline.pipeline import PREPROCESSING_FN
+from pipeline.pipeline import transform_component
 from tests import movielens_fixture
 from tests.test_example_gen import _run_executor
 
@@ -45,12 +43,8 @@ def test_partly_analyzed_mixed_format_and_foreign_patterns_are_left_alone(tmp_pa
 
 
 def _transform(executor_class, examples, schema, out_dir) -> str:
-    component = Transform(examples=Channel(type=standard_artifacts.Examples),  # its properties
-                          schema=Channel(type=standard_artifacts.Schema),
-                          preprocessing_fn=PREPROCESSING_FN,
-                          splits_config=transform_pb2.SplitsConfig(analyze=["train", "eval"]),
-                          disable_statistics=True, disable_analyzer_cache=True,
-                          materialize=False)
+    component = transform_component(Channel(type=standard_artifacts.Examples),
+                                    Channel(type=standard_artifacts.Schema))
     graph = standard_artifacts.TransformGraph()
     graph.uri = out_dir
     executor_class().Do({"examples": [examples], "schema": [schema]},
