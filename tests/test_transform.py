@@ -6,6 +6,7 @@ import os
 import shutil
 
 from tfx.components.transform import executor as tfx_executor
+from tfx.components.transform import labels
 from tfx.types import Channel, standard_artifacts
 
 from components.transform import executor
@@ -52,15 +53,30 @@ def _transform(executor_class, examples, schema, out_dir) -> str:
     return out_dir
 
 
-def test_the_executor_writes_the_vocabularies_tfx_s_executor_writes(tmp_path):
+def test_the_executor_reads_both_splits_at_once_and_writes_what_tfx_s_executor_writes(
+        tmp_path, monkeypatch):
+    """TFT gets one analysis pattern for the artifact (no Flatten of two reads) from ours, one
+    per split from TFX's; the vocabularies are byte for byte the same."""
     data = movielens_fixture.write_ml100k(str(tmp_path / "data"), num_users=40, num_movies=80)
     examples, _ = _run_executor(tmp_path, data)
     schema = standard_artifacts.Schema()
     schema.uri = str(tmp_path / "schema")
     os.makedirs(schema.uri)
     shutil.copy(os.path.join(PROJECT_ROOT, "pipeline", "schema.pbtxt"), schema.uri)
+    analyzed = []
+    tfx_transform = tfx_executor.TransformProcessor.Transform
+
+    def spy(self, inputs, outputs, status_file=None):
+        analyzed.append(list(inputs[labels.ANALYZE_DATA_PATHS_LABEL]))
+        return tfx_transform(self, inputs, outputs, status_file)
+
+    monkeypatch.setattr(tfx_executor.TransformProcessor, "Transform", spy)
     ours = _transform(executor.Executor, examples, schema, str(tmp_path / "ours"))
     tfx = _transform(tfx_executor.Executor, examples, schema, str(tmp_path / "tfx"))
+    assert analyzed == [[os.path.join(examples.uri, "Split-*", "*")],
+                        [os.path.join(examples.uri, f"Split-{split}", "*")
+                         for split in ("train", "eval")]]
+    assert tfx_executor.TransformProcessor.Transform is spy  # ours put TFX's processor back
     vocabularies = os.path.join("transform_fn", "assets")
     files = sorted(os.listdir(os.path.join(tfx, vocabularies)))
     assert files and files == sorted(os.listdir(os.path.join(ours, vocabularies)))

@@ -76,8 +76,8 @@ def one_pattern_per_artifact(paths: Sequence[str], file_formats: Sequence[Any]
     return merged_paths, merged_formats
 
 
-class Executor(tfx_executor.Executor):
-    """TFX's Transform executor; the analysis reads each fully analyzed artifact once."""
+class _OneReadProcessor(tfx_executor.TransformProcessor):
+    """TFX's TransformProcessor, given one analysis pattern per fully analyzed artifact."""
 
     def Transform(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
                   status_file: Optional[str] = None) -> None:
@@ -87,3 +87,19 @@ class Executor(tfx_executor.Executor):
         super().Transform({**inputs, labels.ANALYZE_DATA_PATHS_LABEL: paths,
                            labels.ANALYZE_PATHS_FILE_FORMATS_LABEL: file_formats},
                           outputs, status_file)
+
+
+class Executor(tfx_executor.Executor):
+    """TFX's Transform executor; the analysis reads each fully analyzed artifact once."""
+
+    def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
+           exec_properties: Dict[str, Any]) -> None:
+        # TFX's Do builds the analysis inputs and hands them straight to its module's
+        # TransformProcessor, with no hook in between: ours stands in for it during the call
+        # (executors run one at a time in a process).
+        tfx_processor = tfx_executor.TransformProcessor
+        tfx_executor.TransformProcessor = _OneReadProcessor
+        try:
+            super().Do(input_dict, output_dict, exec_properties)
+        finally:
+            tfx_executor.TransformProcessor = tfx_processor
