@@ -3,12 +3,11 @@ dataset instead of one per split.
 
 Why: TFX gives TFT one dataset per (artifact, split), and TFT's analysis flattens them into one
 PCollection. Beam's portable runner (the DirectRunner's) materializes every Flatten of several
-inputs in the runner process (`fn_api_runner/translations.py::sink_flattens`): every record
-batch of train and eval was encoded into a buffer in the runner, then partitioned for the
-workers (a copy). At 10M ratings that held the runner at 5.6 GB for 14 s at the end of
-Transform's reading, against 2.2 GB before and after (docs/benchmarks.md). When the analyzed
-splits are all of an artifact's splits, one glob over its split folders reads the same files
-as one dataset: no Flatten, and the reading fuses with the analysis in the workers.
+inputs (`fn_api_runner/translations.py::sink_flattens`): every record batch of train and eval
+was held in a buffer, then read back whole. At 10M ratings Transform's process peaked at
+6.1 GB that way; reading once, at 1.2 GB (docs/benchmarks.md, ninth session). When the
+analyzed splits are all of an artifact's splits, one glob over its split folders reads the
+same files as one dataset: no Flatten, and the reading fuses with the analysis.
 
 The analysis sees the same records, so the vocabularies and the transform graph are the same.
 Artifacts whose analyzed splits are only some of their splits keep TFX's one dataset per split;
