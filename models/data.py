@@ -110,8 +110,8 @@ def check_in_vocabulary(columns: Columns, num_users: int, num_movies: int, split
             f"{unknown_users} of the {len(users):,} {split} examples have a user id and "
             f"{unknown_movies} a title that Transform's vocabularies ({num_users:,} users, "
             f"{num_movies:,} titles) do not hold, although Transform analyzed these same "
-            f"examples: its analysis lost part of its input. Run Transform again (--no-cache); "
-            f"with --beam-workers 1 it runs in one process")
+            f"examples: its analysis lost part of its input. Run again with --no-cache; Transform "
+            f"runs in one process because on several it lost input (docs/benchmarks.md)")
 
 
 def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> Tuple[int, int]:
