@@ -75,6 +75,9 @@ class EpochTimes(tf.keras.callbacks.Callback):
 
     def __init__(self, phases: Optional[Phases]) -> None:
         super().__init__()
+        # It reads no logs: without this, Keras would copy every step's logs to NumPy (a sync
+        # with the device per step) because this callback has batch hooks.
+        self._supports_tf_logs = True
         self._phases = phases
         self._epoch_started = self._step_started = 0.0
         self._first_step_done = False
