@@ -50,21 +50,21 @@ def one_pattern_per_artifact(paths: Sequence[str], file_formats: Sequence[Any]
     Left as they are: a path not of TFX's `<uri>/Split-<name>/*` form, and the patterns of an
     artifact with a split that is not analyzed or with splits of different file formats.
     """
+    parsed = [_split_folder_and_uri(path) for path in paths]
     analyzed: Dict[str, Set[str]] = {}
     formats: Dict[str, Set[Any]] = {}
-    for path, file_format in zip(paths, file_formats):
-        parsed = _split_folder_and_uri(path)
-        if parsed is not None:
-            analyzed.setdefault(parsed[1], set()).add(parsed[0])
-            formats.setdefault(parsed[1], set()).add(file_format)
+    for split_and_uri, file_format in zip(parsed, file_formats):
+        if split_and_uri is not None:
+            split_folder, uri = split_and_uri
+            analyzed.setdefault(uri, set()).add(split_folder)
+            formats.setdefault(uri, set()).add(file_format)
     whole = {uri for uri, splits in analyzed.items()
              if len(formats[uri]) == 1 and splits == _split_folders(uri)}
     merged_paths: List[str] = []
     merged_formats: List[Any] = []
     merged: Set[str] = set()
-    for path, file_format in zip(paths, file_formats):
-        parsed = _split_folder_and_uri(path)
-        uri = parsed[1] if parsed is not None else None
+    for path, split_and_uri, file_format in zip(paths, parsed, file_formats):
+        uri = split_and_uri[1] if split_and_uri is not None else None
         if uri not in whole:
             merged_paths.append(path)
             merged_formats.append(file_format)
