@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Set
+from typing import Dict, Sequence, Set
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,14 +31,16 @@ import tensorflow as tf  # noqa: E402
 import names  # noqa: E402
 
 
-def _ids(examples_uri: str, feature: str) -> Set[bytes]:
+def _ids(examples_uri: str, features: Sequence[str]) -> Dict[str, Set[bytes]]:
+    """Each feature's distinct values in the examples, from one pass over them."""
     files = tf.io.gfile.glob(os.path.join(examples_uri, "Split-*", "*"))
-    spec = {feature: tf.io.FixedLenFeature([], tf.string)}
+    spec = {feature: tf.io.FixedLenFeature([], tf.string) for feature in features}
     batches = (tf.data.TFRecordDataset(files, compression_type="GZIP").batch(65_536)
-               .map(lambda records: tf.io.parse_example(records, spec)[feature]))
-    ids: Set[bytes] = set()
+               .map(lambda records: tf.io.parse_example(records, spec)))
+    ids: Dict[str, Set[bytes]] = {feature: set() for feature in features}
     for batch in batches:
-        ids.update(batch.numpy().tolist())
+        for feature, values in batch.items():
+            ids[feature].update(values.numpy().tolist())
     return ids
 
 
@@ -86,13 +88,14 @@ def main() -> None:
                                {"transform_graph": [graph]}, dict(component.exec_properties))
     seconds = time.monotonic() - started
     assets = os.path.join(graph.uri, "transform_fn", "assets")
-    for vocabulary, feature in ((names.USER_VOCABULARY, names.USER_ID),
-                                (names.MOVIE_VOCABULARY, names.MOVIE_TITLE)):
+    vocabularies = {names.USER_ID: names.USER_VOCABULARY,
+                    names.MOVIE_TITLE: names.MOVIE_VOCABULARY}
+    ids = _ids(args.examples, list(vocabularies))
+    for feature, vocabulary in vocabularies.items():
         with open(os.path.join(assets, vocabulary), "rb") as f:
             held = {line.rstrip(b"\n") for line in f}
-        ids = _ids(args.examples, feature)
-        print(f"{feature}: {len(ids):,} in the examples, {len(held):,} in the vocabulary, "
-              f"{len(ids - held):,} missing")
+        print(f"{feature}: {len(ids[feature]):,} in the examples, {len(held):,} in the "
+              f"vocabulary, {len(ids[feature] - held):,} missing")
     print(f"Transform ({args.executor}'s executor, {args.beam_mode}, {args.workers} worker(s)): "
           f"{seconds:.1f} s")
 
