@@ -47,11 +47,10 @@ class ResolvedSource:
     # Each local input file's name, size and nanosecond modification time, hashed: ExampleGen's
     # cache key (TFX's own driver fingerprint has whole seconds). "" for remote sources.
     fingerprint: str = ""
-    # A drops folder only (else None / 0): the span ExampleGen ingests (the newest, or the one
+    # A drops folder only (else None): the span ExampleGen ingests (the newest, or the one
     # asked for; `file_pattern` then holds TFX's `{SPAN}` placeholder and the sizes above are
-    # this span's), and the uncompressed ratings of every span up to it, which Transform reads.
+    # this span's).
     span: Optional[int] = None
-    spans_uncompressed_bytes: int = 0
 
 
 # GroupLens archives (and TFDS variants) without a user file, by the name they are published
@@ -212,9 +211,7 @@ def _resolve_drops(path: str, span: Optional[int]) -> ResolvedSource:
         path, SPAN_ZIP_PATTERN if spans[span].endswith(".zip") else SPAN_FOLDER_PATTERN,
         has_user_features=bool(with_users), ratings_bytes=ratings_bytes,
         ratings_uncompressed_bytes=uncompressed, fingerprint=local_fingerprint(ingested),
-        span=span, spans_uncompressed_bytes=sum(
-            _ratings_sizes(os.path.join(path, spans[n]), layouts[n])[1]
-            for n in spans if n <= span))
+        span=span)
 
 
 def _refuse_spans(source: str, span: Optional[int], window: int) -> None:

@@ -109,9 +109,9 @@ def test_a_drops_folder_resolves_to_its_newest_or_named_span(tmp_path):
     assert newest == data_source.ResolvedSource(
         str(tmp_path / "drops"), "span-{SPAN}", ratings_bytes=sizes[3],
         ratings_uncompressed_bytes=sizes[3], fingerprint=data_source.local_fingerprint(spans[3]),
-        span=3, spans_uncompressed_bytes=sum(sizes.values()))
+        span=3)
     first = _resolve(tmp_path / "drops", span=1)
-    assert (first.span, first.fingerprint, first.spans_uncompressed_bytes) == (
+    assert (first.span, first.fingerprint, first.ratings_uncompressed_bytes) == (
         1, data_source.local_fingerprint(spans[1]), sizes[1])
 
     zipped = movielens_fixture.write_drops(str(tmp_path / "zips"), num_spans=2, zipped=True)
