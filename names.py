@@ -121,6 +121,9 @@ def keras_top_k_metric(k: int) -> str:
 
 
 TOP_100_METRIC = keras_top_k_metric(100)
+# Validation RMSE − validation top-100 accuracy: the Tuner's objective and an early-stopping
+# monitor (lower is better; a point of either metric counts the same).
+RMSE_MINUS_TOP_100 = "rmse_minus_top_100"
 
 
 def tfma_metric_key(output_name: str, metric_name: str) -> str:

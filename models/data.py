@@ -19,6 +19,7 @@ _HASH_BUCKETS = 1_000_000
 _VALIDATION_SALT, _LABEL_SALT = 1, 2  # independent hashes for the two choices
 _SAMPLE_SALT = 3  # the evaluation sample's seed, independent of the training order's
 _DROPOUT_SALT = 4  # which examples train the OOV user row
+_HOLDOUT_SALT = 5  # experiments' selection set, independent of the validation carve-out
 
 
 # The transformed features every model reads; the side features come on top, as the training
@@ -168,10 +169,19 @@ def drop_user_ids(columns: Columns, fraction: float, seed: int, num_users: int) 
             names.USER_INDEX: tf.where(dropped, tf.constant(num_users, users.dtype), users)}
 
 
-def split_validation(columns: Columns, percent: int, seed: int) -> Tuple[Columns, Columns]:
+def split_validation(columns: Columns, percent: int, seed: int,
+                     salt: int = _VALIDATION_SALT) -> Tuple[Columns, Columns]:
     """(train, validation): `percent` % of the pairs held out of training, by hash."""
-    held_out = pair_hash(columns, seed, _VALIDATION_SALT) < percent * (_HASH_BUCKETS // 100)
+    held_out = pair_hash(columns, seed, salt) < percent * (_HASH_BUCKETS // 100)
     return select(columns, tf.logical_not(held_out)), select(columns, held_out)
+
+
+def split_holdout(columns: Columns, percent: int, seed: int) -> Tuple[Columns, Columns]:
+    """(rest, holdout): `percent` % of the pairs set aside before a config sees the split, by
+    a hash independent of the validation carve-out's. Experiments compare configs on it when
+    they differ in what they train on (a refit trains on its validation carve-out too, so
+    that carve-out cannot judge it)."""
+    return split_validation(columns, percent, seed, _HOLDOUT_SALT)
 
 
 def training_splits(columns: Columns, config: TrainingConfig) -> Tuple[Columns, Columns]:

@@ -8,8 +8,10 @@ from typing import Any, Dict, Tuple
 import names
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
+RETRIEVAL_NEGATIVES = ("in_batch", "catalog")
 # What early stopping watches on the validation split, and whether lower is better.
-EARLY_STOPPING_MONITORS = {"loss": "min", "rmse": "min", "top_100": "max"}
+EARLY_STOPPING_MONITORS = {"loss": "min", "rmse": "min", "top_100": "max",
+                           names.RMSE_MINUS_TOP_100: "min"}
 
 
 # The fields a run can set without recompiling the pipeline (Kubeflow run-time parameters).
@@ -61,9 +63,16 @@ class TrainingConfig:
     # An in-batch negative that is the example's own title (the same title, another rating in
     # the batch) is dropped from the softmax instead of being pushed away from the user.
     remove_accidental_hits: bool = False
+    # The retrieval loss's negatives: the batch's other titles (the tutorial's in-batch
+    # softmax) or every catalog title (a full softmax, what the catalog-wide top-K ranks by;
+    # no sampling, so no logQ correction or accidental hits to remove).
+    retrieval_negatives: str = "in_batch"
     validation_percent: int = 0  # train examples held out (hash of the pair) for early stopping
     early_stopping_patience: int = 0  # 0 = train all `epochs`; else stop, keep the best epoch
-    early_stopping_monitor: str = "loss"  # validation loss, rmse or top_100 (of the catalog)
+    # What early stopping watches on the validation split: the loss, rmse, top_100 (of the
+    # catalog) or rmse_minus_top_100 (both tasks: the loss's best epoch is retrieval's,
+    # summed over the batch, and can be past top-100's best).
+    early_stopping_monitor: str = "loss"
     label_fraction: float = 1.0  # keep this share of training ratings (hash of the pair)
     recall_ks: Tuple[int, ...] = (10, 50, 100)  # per-user Recall@K, rated movies removed
     # Compile the training step with XLA (one replica only): ~1.5x the steps per second on 2
@@ -83,6 +92,20 @@ class TrainingConfig:
     # by the OOV id, so the OOV row (and with user_features the feature embeddings) learns
     # what to recommend to a user never seen: a cold start.
     user_id_dropout: float = 0.0
+    # The rating head's own user and movie factors (this many each; 0 = none): their dot
+    # product is added to the predicted rating, as in biased matrix factorization. Only the
+    # rating loss trains them, so the retrieval loss, whose sum over the batch dominates the
+    # shared embeddings' gradient, cannot take them over.
+    rating_factors: int = 0
+    rating_factor_l2: float = 0.0  # L2 penalty on the batch's rating factors (per example)
+    # SVD++'s implicit feedback: a user's rating factors add the normalized sum of implicit
+    # factors of the titles the user has in the fit examples (which titles they chose to
+    # rate says something beside the stars). The model keeps a users × titles table of them.
+    rating_history: bool = False
+    # After early stopping chose an epoch, train a new model (same seed) on the whole train
+    # split, the validation carve-out included, for that many epochs: the exported model then
+    # learns from every training example, not 100 - validation_percent % of them.
+    refit: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):
@@ -109,11 +132,17 @@ class TrainingConfig:
             raise ConfigError(f"recall_ks must be positive, got {self.recall_ks}")
         if any(units < 1 for units in self.rating_layers):
             raise ConfigError(f"rating_layers must be positive sizes, got {self.rating_layers}")
-        for name in ("embedding_l2", "retrieval_temperature", "label_fraction"):
+        for name in ("embedding_l2", "retrieval_temperature", "label_fraction",
+                     "rating_factor_l2"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
-        if self.embedding_l2 < 0:
-            raise ConfigError(f"embedding_l2 must be >= 0, got {self.embedding_l2}")
+        for name in ("embedding_l2", "rating_factor_l2", "rating_factors"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.rating_history and not self.rating_factors:
+            raise ConfigError("rating_history needs rating_factors > 0 (it adds to them)")
+        if self.rating_factor_l2 and not self.rating_factors:
+            raise ConfigError("rating_factor_l2 needs rating_factors > 0 (it penalizes them)")
         if self.retrieval_temperature <= 0:
             raise ConfigError(
                 f"retrieval_temperature must be > 0, got {self.retrieval_temperature}")
@@ -130,11 +159,24 @@ class TrainingConfig:
         if self.early_stopping_patience and not self.validation_percent:
             raise ConfigError("early_stopping_patience needs a validation split: set "
                               "validation_percent > 0 (it is carved from train, never eval)")
+        if self.retrieval_negatives not in RETRIEVAL_NEGATIVES:
+            raise ConfigError(f"retrieval_negatives {self.retrieval_negatives!r} is not one of "
+                              f"{RETRIEVAL_NEGATIVES}")
+        if self.retrieval_negatives == "catalog" and (self.sampling_bias_correction
+                                                      or self.remove_accidental_hits):
+            raise ConfigError("retrieval_negatives 'catalog' samples no negatives: "
+                              "sampling_bias_correction and remove_accidental_hits correct "
+                              "in-batch sampling and do not apply")
+        if self.refit and not self.early_stopping_patience:
+            raise ConfigError("refit needs early stopping (early_stopping_patience > 0): it "
+                              "retrains for the number of epochs early stopping chose")
         if self.early_stopping_monitor not in EARLY_STOPPING_MONITORS:
             raise ConfigError(f"early_stopping_monitor {self.early_stopping_monitor!r} is not "
                               f"one of {tuple(EARLY_STOPPING_MONITORS)}")
-        if self.early_stopping_monitor == "top_100" and 100 not in self.top_ks:
-            raise ConfigError("early_stopping_monitor top_100 needs 100 in top_ks")
+        if (self.early_stopping_monitor in ("top_100", names.RMSE_MINUS_TOP_100)
+                and 100 not in self.top_ks):
+            raise ConfigError(
+                f"early_stopping_monitor {self.early_stopping_monitor} needs 100 in top_ks")
         if self.warm_start_epochs < 0:
             raise ConfigError(f"warm_start_epochs must be >= 0, got {self.warm_start_epochs}")
         if self.warm_start_epochs and not self.warm_start:
@@ -179,5 +221,7 @@ PRESETS: Dict[str, TrainingConfig] = {
     "best": TrainingConfig(
         optimizer="adam", learning_rate=0.001, embedding_dim=128, train_batch_size=2048,
         epochs=40, rating_biases=True, sampling_bias_correction=True, movie_genres=True,
-        validation_percent=10, early_stopping_patience=2, early_stopping_monitor="loss"),
+        rating_factors=64, rating_factor_l2=0.1, rating_history=True,
+        validation_percent=10, early_stopping_patience=2,
+        early_stopping_monitor=names.RMSE_MINUS_TOP_100, refit=True),
 }

@@ -7,6 +7,7 @@ carries in front of them (see models/export.py).
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -28,14 +29,18 @@ def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
 class RatingHead(tf.keras.layers.Layer):
     """Predicted rating from (user embedding, movie embedding, user index, movie index).
 
-    The tutorial's head is an MLP over the two embeddings. With `rating_biases`, it predicts a
-    residual over the training mean plus a user and a movie bias (the classic baseline
-    predictor), so the embeddings, shared with retrieval, only carry the interaction.
+    The tutorial's head is an MLP over the two embeddings. With `rating_biases`, it
+    predicts a residual over the training mean plus a user and a movie bias (the classic
+    baseline predictor), so the embeddings, shared with retrieval, only carry the interaction;
+    with `rating_factors`, plus the dot product of factors of its own (biased matrix
+    factorization), which the retrieval loss does not train, the user's with `rating_history`
+    including the implicit factors of the titles they rated (SVD++).
     The exported model calls this layer too, so serving gives the rating training measured.
     """
 
     def __init__(self, config: TrainingConfig, num_users: int, num_movies: int,
-                 rating_mean: float = 0.0, **kwargs) -> None:
+                 rating_mean: float = 0.0, user_histories: Optional[np.ndarray] = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.mlp = tf.keras.Sequential(
             [tf.keras.layers.Dense(units, activation="relu") for units in config.rating_layers]
@@ -49,19 +54,68 @@ class RatingHead(tf.keras.layers.Layer):
                 num_movies + names.NUM_OOV_BUCKETS, 1, embeddings_initializer="zeros",
                 name="movie_bias")
             self.rating_mean = tf.constant(rating_mean, tf.float32)
+        self.use_factors = config.rating_factors > 0
+        if self.use_factors:
+            self.user_factors = tf.keras.layers.Embedding(
+                num_users + names.NUM_OOV_BUCKETS, config.rating_factors, name="user_factors")
+            self.movie_factors = tf.keras.layers.Embedding(
+                num_movies + names.NUM_OOV_BUCKETS, config.rating_factors, name="movie_factors")
+        self.use_history = config.rating_history
+        if self.use_history:
+            if user_histories is None:
+                raise ValueError("rating_history needs the users' histories (user_histories)")
+            self.implicit_factors = tf.keras.layers.Embedding(
+                num_movies + names.NUM_OOV_BUCKETS, config.rating_factors,
+                name="implicit_factors")
+            self.implicit_factors.build(None)  # read as a whole table, never called on ids
+            # Data, not weights: rebuilt from each run's fit examples (a warm start keeps it).
+            self.user_histories = self.add_weight(
+                name="user_histories", shape=user_histories.shape, dtype=tf.float32,
+                trainable=False, initializer=tf.constant_initializer(user_histories))
 
     def id_keyed_variables(self) -> Dict[str, List[tf.Variable]]:
         """Vocabulary name → this head's variables with one row per id of that vocabulary."""
-        if not self.use_biases:
-            return {}
-        return {names.USER_VOCABULARY: [self.user_bias.embeddings],
-                names.MOVIE_VOCABULARY: [self.movie_bias.embeddings]}
+        keyed: Dict[str, List[tf.Variable]] = {names.USER_VOCABULARY: [],
+                                               names.MOVIE_VOCABULARY: []}
+        if self.use_biases:
+            keyed[names.USER_VOCABULARY].append(self.user_bias.embeddings)
+            keyed[names.MOVIE_VOCABULARY].append(self.movie_bias.embeddings)
+        if self.use_factors:
+            keyed[names.USER_VOCABULARY].append(self.user_factors.embeddings)
+            keyed[names.MOVIE_VOCABULARY].append(self.movie_factors.embeddings)
+        if self.use_history:
+            keyed[names.MOVIE_VOCABULARY].append(self.implicit_factors.embeddings)
+        return {vocabulary: variables for vocabulary, variables in keyed.items() if variables}
+
+    def run_data_variables(self) -> List[tf.Variable]:
+        """Variables that hold this run's data, not trained weights (a warm start skips them)."""
+        return [self.user_histories] if self.use_history else []
+
+    def _user_factors(self, user_index: tf.Tensor) -> tf.Tensor:
+        """[B, factors]: the users' own factors, plus with rating_history the normalized sum of
+        their titles' implicit factors (a dense [B, titles] x [titles, factors] product)."""
+        factors = self.user_factors(user_index)
+        if self.use_history:
+            factors += tf.linalg.matmul(tf.gather(self.user_histories, user_index),
+                                        self.implicit_factors.embeddings)
+        return factors
+
+    def factor_squared_norms(self, user_index: tf.Tensor, movie_index: tf.Tensor) -> tf.Tensor:
+        """Sum over the batch of the squared norms of its rating factors (0 without them)."""
+        if not self.use_factors:
+            return tf.constant(0.0)
+        return (tf.reduce_sum(tf.square(self._user_factors(user_index)))
+                + tf.reduce_sum(tf.square(self.movie_factors(movie_index))))
 
     def call(self, inputs: Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
         user_embeddings, movie_embeddings, user_index, movie_index = inputs
         rating = self.mlp(tf.concat([user_embeddings, movie_embeddings], axis=1))
         if self.use_biases:
             rating += self.rating_mean + self.user_bias(user_index) + self.movie_bias(movie_index)
+        if self.use_factors:
+            rating += tf.reduce_sum(
+                self._user_factors(user_index) * self.movie_factors(movie_index), axis=1,
+                keepdims=True)
         return rating
 
 
@@ -86,7 +140,8 @@ class MovieLensModel(tfrs.Model):
     def __init__(self, config: TrainingConfig, num_users: int, num_movies: int,
                  rating_mean: float = 0.0,
                  movie_probabilities: Optional[Sequence[float]] = None,
-                 side: Optional[SideFeatures] = None) -> None:
+                 side: Optional[SideFeatures] = None,
+                 user_histories: Optional[np.ndarray] = None) -> None:
         super().__init__()
         side_features.check_available(config, side)
         self.config = config
@@ -110,7 +165,7 @@ class MovieLensModel(tfrs.Model):
             self.movie_tower = tf.keras.layers.Embedding(
                 num_movies + names.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
         self.rating_head = RatingHead(config, num_users, num_movies, rating_mean,
-                                      name="rating_head")
+                                      user_histories, name="rating_head")
         self.rating_task = tfrs.tasks.Ranking(
             # SUM: a strategy forbids AUTO reductions in a custom step; task_losses normalizes.
             loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.SUM),
@@ -159,6 +214,10 @@ class MovieLensModel(tfrs.Model):
             keyed[vocabulary] += variables
         return keyed
 
+    def run_data_variables(self) -> List[tf.Variable]:
+        """Variables built from this run's examples, not trained (a warm start keeps them)."""
+        return self.rating_head.run_data_variables()
+
     def catalog_embeddings(self) -> tf.Tensor:
         """[num_movies, dim]: the movie tower applied to every catalog title."""
         return self.movie_tower(tf.range(self.num_movies, dtype=tf.int64))
@@ -192,10 +251,13 @@ class MovieLensModel(tfrs.Model):
                                        sample_weight=weights) / tf.maximum(rated, 1.0)
         squared_norms = (tf.reduce_sum(tf.square(outputs[names.USER_EMBEDDING]))
                          + tf.reduce_sum(tf.square(outputs[names.MOVIE_EMBEDDING])))
+        factor_norms = self.rating_head.factor_squared_norms(inputs[names.USER_INDEX],
+                                                             inputs[names.MOVIE_INDEX])
         return {
             "rating": rating_loss,
             "retrieval": self._retrieval_loss(inputs, outputs, training),
             "embedding_l2": squared_norms / tf.maximum(examples, 1.0),
+            "rating_factor_l2": factor_norms / tf.maximum(examples, 1.0),
         }
 
     def _retrieval_loss(self, inputs: Dict[str, tf.Tensor], outputs: Dict[str, tf.Tensor],
@@ -212,6 +274,13 @@ class MovieLensModel(tfrs.Model):
         candidate_ids = (tf.cast(inputs[names.MOVIE_INDEX], tf.int32)
                          if self.config.remove_accidental_hits else None)
         queries, candidates = outputs[names.USER_EMBEDDING], outputs[names.MOVIE_EMBEDDING]
+        if self.config.retrieval_negatives == "catalog":
+            loss = retrieval_loss.catalog_softmax_loss(
+                queries, self.catalog_embeddings(), inputs[names.MOVIE_INDEX],
+                temperature=self.retrieval_temperature)
+            if not training:  # TFRS's task for the top-K metrics; its in-batch loss unused
+                self.retrieval_task(queries, candidates, compute_metrics=True)
+            return loss
         if training:
             return retrieval_loss.in_batch_softmax_loss(
                 queries, candidates, temperature=self.retrieval_temperature,
@@ -248,6 +317,7 @@ class MovieLensModel(tfrs.Model):
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         losses = self.task_losses(inputs, training=training)
         weights = {"rating": self.config.rating_weight, "retrieval": self.config.retrieval_weight,
-                   "embedding_l2": self.config.embedding_l2}
+                   "embedding_l2": self.config.embedding_l2,
+                   "rating_factor_l2": self.config.rating_factor_l2}
         return tf.add_n([weights[task] * loss for task, loss in losses.items()
                          if weights[task] > 0])

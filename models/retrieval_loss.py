@@ -51,3 +51,23 @@ def in_batch_softmax_loss(query_embeddings: tf.Tensor, candidate_embeddings: tf.
             tf.eye(tf.shape(scores)[0], tf.shape(scores)[1]), tf.bool)))
         scores = scores + tf.cast(accidental, scores.dtype) * MIN_FLOAT
     return tf.reduce_sum(tf.reduce_logsumexp(scores, axis=1) - positives)
+
+
+def catalog_softmax_loss(query_embeddings: tf.Tensor, catalog_embeddings: tf.Tensor,
+                         positive_ids: tf.Tensor,
+                         temperature: Optional[float] = None) -> tf.Tensor:
+    """Scalar: the batch's summed softmax loss over the whole catalog.
+
+    Every title is a negative for every query, once each, so the softmax is the one the
+    catalog-wide top-K ranks by, with no sampling to correct: no logQ term, no accidental hits.
+    Costs a [B, titles] score matrix a step: at 1,664 titles less than the in-batch one of a
+    batch of 2,048; at 10,000 titles about that of a batch of 8,192.
+
+    query_embeddings: [B, dim]; catalog_embeddings: [titles, dim], row t title index t;
+    positive_ids: [B] each query's positive title index; temperature divides the scores.
+    """
+    scores = tf.linalg.matmul(query_embeddings, catalog_embeddings, transpose_b=True)
+    if temperature is not None:
+        scores = scores / temperature
+    positives = tf.gather(scores, tf.reshape(positive_ids, [-1, 1]), axis=1, batch_dims=1)
+    return tf.reduce_sum(tf.reduce_logsumexp(scores, axis=1) - tf.reshape(positives, [-1]))

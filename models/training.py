@@ -16,7 +16,7 @@ import names
 from models import distribute
 from models.data import Columns, drop_user_ids, sample_rows, to_dataset, training_splits
 from models.evaluation import ReorderFn, ScoreFn, popularity_scorer, user_ranking_metrics
-from models.hparams import EARLY_STOPPING_MONITORS, TrainingConfig
+from models.hparams import EARLY_STOPPING_MONITORS, ConfigError, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
 from models.model import MovieLensModel, make_optimizer
 from models.rerank import rerank
@@ -38,7 +38,8 @@ RERANK_MAX_ROWS = 65_536
 
 # Keras's log name of each early-stopping monitor (hparams.EARLY_STOPPING_MONITORS).
 VALIDATION_LOGS = {"loss": "val_loss", "rmse": f"val_{names.RMSE_METRIC}",
-                   "top_100": f"val_{names.TOP_100_METRIC}"}
+                   "top_100": f"val_{names.TOP_100_METRIC}",
+                   names.RMSE_MINUS_TOP_100: f"val_{names.RMSE_MINUS_TOP_100}"}
 
 
 # Phase → {"seconds", "peak_rss_gb"}: how long each of the Trainer's phases took and the
@@ -98,6 +99,16 @@ class EpochTimes(tf.keras.callbacks.Callback):
         _record(f"fit: epoch {epoch + 1}", time.monotonic() - self._epoch_started, self._phases)
 
 
+class RmseMinusTop100(tf.keras.callbacks.Callback):
+    """Adds validation RMSE − validation top-100 accuracy to each epoch's logs, where the
+    callbacks after it (early stopping, the history) read it."""
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if logs is not None and {VALIDATION_LOGS["rmse"], VALIDATION_LOGS["top_100"]} <= set(logs):
+            logs[VALIDATION_LOGS[names.RMSE_MINUS_TOP_100]] = (
+                float(logs[VALIDATION_LOGS["rmse"]]) - float(logs[VALIDATION_LOGS["top_100"]]))
+
+
 @dataclasses.dataclass
 class FitResult:
     model: MovieLensModel
@@ -108,6 +119,10 @@ class FitResult:
     validation_examples: int
     rated_fit_examples: int
     warm_start: WarmStartReport  # whether the model started from a base model's weights
+    # With config.refit: `model` was retrained on the whole train split for `best_epoch`
+    # epochs (fit_examples and rated_fit_examples are that run's; history holds the selection
+    # run's, then the refit's under "refit_"-prefixed names).
+    refitted: bool = False
 
 
 def rated_mean(columns: Columns) -> float:
@@ -124,6 +139,28 @@ def movie_probabilities(columns: Columns, num_movies: int) -> np.ndarray:
     return np.maximum(counts, 1.0) / max(counts.sum(), 1.0)
 
 
+# rating_history keeps a dense users x titles float32 table in the model: at most this many
+# cells (512 MB; ML-1M's 6,040 x 3,706 is 22M, a 10M set's 70k x 10.7k would be 750M).
+MAX_HISTORY_CELLS = 2**27
+
+
+def user_histories(columns: Columns, num_users: int, num_movies: int) -> np.ndarray:
+    """[num_users + 1, num_movies + 1] float32: row u has 1 / sqrt(n_u) at each of the n_u
+    titles user u has in `columns` (SVD++'s normalized implicit feedback); the OOV user's row
+    (ids dropped for the cold start, unknown users at serving) is all zeros."""
+    rows, columns_ = num_users + names.NUM_OOV_BUCKETS, num_movies + names.NUM_OOV_BUCKETS
+    if rows * columns_ > MAX_HISTORY_CELLS:
+        raise ConfigError(
+            f"rating_history needs a {rows:,} x {columns_:,} table of users' titles "
+            f"({rows * columns_ * 4 / 2**30:.1f} GB), over its {MAX_HISTORY_CELLS * 4 / 2**30:.1f}"
+            " GB limit: turn rating_history off for data this large")
+    table = np.zeros((rows, columns_), np.float32)
+    table[columns[names.USER_INDEX].numpy(), columns[names.MOVIE_INDEX].numpy()] = 1.0
+    table[num_users] = 0.0
+    counts = table.sum(axis=1, keepdims=True)
+    return table / np.sqrt(np.maximum(counts, 1.0))
+
+
 def build_model(config: TrainingConfig, num_users: int, num_movies: int,
                 fit_columns: Optional[Columns] = None,
                 side: Optional[SideFeatures] = None) -> MovieLensModel:
@@ -136,7 +173,9 @@ def build_model(config: TrainingConfig, num_users: int, num_movies: int,
         rating_mean=rated_mean(fit_columns) if fit_columns is not None else 0.0,
         movie_probabilities=(movie_probabilities(fit_columns, num_movies)
                              if fit_columns is not None else None),
-        side=side)
+        side=side,
+        user_histories=(user_histories(fit_columns, num_users, num_movies)
+                        if config.rating_history and fit_columns is not None else None))
     model.compile(optimizer=make_optimizer(config))
     return model
 
@@ -145,7 +184,9 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         callbacks: Optional[List[tf.keras.callbacks.Callback]] = None, verbose: int = 2,
         warm_start_source: Optional[WarmStartSource] = None,
         side: Optional[SideFeatures] = None, phases: Optional[Phases] = None) -> FitResult:
-    """Trains on the train split (minus the validation carve-out), early-stopping if set.
+    """Trains on the train split (minus the validation carve-out), early-stopping if set;
+    with `config.refit`, then trains a new model on the whole train split for the epochs
+    early stopping chose, and returns that one.
 
     With `config.warm_start`, the built model first takes what it can from the base model of
     `warm_start_source` (models/warm_start.py) and, if it did, trains
@@ -153,6 +194,36 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
     (models/side_features.py), needed when the config uses side features. `phases`, if given,
     receives the seconds of each step of this (see `timed`).
     """
+    result = _fit_once(config, train, num_users, num_movies, callbacks, verbose,
+                       warm_start_source, side, phases)
+    if not (config.refit and result.best_epoch):
+        return result
+    # Same seed and config, nothing held out, a fixed number of epochs; a warm start again
+    # starts from the base model (warm_start_epochs would otherwise set the epochs).
+    refit_config = config.with_overrides({
+        "refit": False, "validation_percent": 0, "early_stopping_patience": 0,
+        "epochs": result.best_epoch,
+        "warm_start_epochs": result.best_epoch if config.warm_start else 0})
+    refit_phases: Phases = {}
+    with timed("fit: refit on the whole train split", phases):
+        # No callbacks: theirs (TensorBoard's curves) are the selection run's, which has a
+        # validation split to report; this run's losses are in the history.
+        refitted = _fit_once(refit_config, train, num_users, num_movies, None, verbose,
+                             warm_start_source, side, refit_phases)
+    if phases is not None:
+        phases.update({f"refit: {phase}": record for phase, record in refit_phases.items()})
+    return dataclasses.replace(
+        refitted, epochs_trained=result.epochs_trained, best_epoch=result.best_epoch,
+        history={**result.history,
+                 **{f"refit_{name}": values for name, values in refitted.history.items()}},
+        validation_examples=result.validation_examples, refitted=True)
+
+
+def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
+              callbacks: Optional[List[tf.keras.callbacks.Callback]], verbose: int,
+              warm_start_source: Optional[WarmStartSource], side: Optional[SideFeatures],
+              phases: Optional[Phases]) -> FitResult:
+    """One model trained as `config` says, refit aside (see `fit`)."""
     skip_keras_conversion()
     with timed("fit: carving the validation split", phases):
         fit_columns, validation = training_splits(train, config)
@@ -166,7 +237,8 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
         warm_start = WarmStartReport(
             warm_started=False, reason="warm_start is off in the training config",
             base_model=warm_start_source.base_model if warm_start_source else None)
-    callbacks = list(callbacks or []) + [EpochTimes(phases)]
+    # The combined metric first, so every other callback (TensorBoard too) sees it.
+    callbacks = [RmseMinusTop100()] + list(callbacks or []) + [EpochTimes(phases)]
     stopper = None
     if config.early_stopping_patience:
         stopper = tf.keras.callbacks.EarlyStopping(

@@ -16,12 +16,13 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
+import names
 from models import side_features, training
 from models.data import load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TUNING_KEY, TrainingConfig
 from models.side_features import SideFeatures
 
-OBJECTIVE = "rmse_minus_top_100"
+OBJECTIVE = names.RMSE_MINUS_TOP_100
 RMSE_LOG = training.VALIDATION_LOGS["rmse"]
 TOP_100_LOG = training.VALIDATION_LOGS["top_100"]
 
@@ -58,7 +59,9 @@ class MultiTaskTuner(keras_tuner.RandomSearch):
                          objective=keras_tuner.Objective(OBJECTIVE, direction="min"), **kwargs)
 
     def run_trial(self, trial, *args, **kwargs) -> Dict[str, float]:
-        config = self.base.with_overrides(trial.hyperparameters.values)
+        # No refit in a trial: it would train again without changing the validation figures
+        # the trial is scored by (the Trainer refits the chosen values, if asked to).
+        config = self.base.with_overrides({**trial.hyperparameters.values, "refit": False})
         result = training.fit(config, self.train, self.num_users, self.num_movies, verbose=0,
                               side=self.side)
         return objective(result.history, result.best_epoch or result.epochs_trained)

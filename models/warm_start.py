@@ -14,7 +14,8 @@ index. What the new model takes from the base model:
   version to the next.
 - every other variable of the trained layers (the rating head's MLP), as it is.
 Not carried: the optimizer's state (the SavedModel holds none; the optimizer starts afresh),
-and the rating mean of `rating_biases`, a constant computed from the new window.
+the rating mean of `rating_biases`, a constant computed from the new window, and the users'
+title histories of `rating_history` (MovieLensModel.run_data_variables), built from it too.
 
 The base model is read with TensorFlow alone, from the SavedModel's checkpoint (`variables/`),
 without loading its graph: the object graph stored there gives the checkpoint key of each
@@ -198,6 +199,7 @@ def _plan(model: MovieLensModel, base: _BaseModel) -> Tuple[List[_Copy], Dict[st
              for variable in variables}
     old_vocabularies = {vocabulary: base.vocabulary(vocabulary)
                         for vocabulary in sorted(set(keyed.values()))}
+    run_data = {variable.ref() for variable in model.run_data_variables()}
     copies, problems = [], []
     for layer in TRAINED_LAYERS:
         used = set()
@@ -208,6 +210,8 @@ def _plan(model: MovieLensModel, base: _BaseModel) -> Tuple[List[_Copy], Dict[st
                 problems.append(f"{name}: not in the base model (new model: {new_shape})")
                 continue
             used.add(key)
+            if variable.ref() in run_data:  # this run's data (its shape may differ): kept
+                continue
             old_shape, vocabulary = base.shape(key), keyed.get(variable.ref())
             if vocabulary is None:
                 fits = old_shape == new_shape

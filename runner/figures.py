@@ -98,10 +98,14 @@ def _training(uri: str, outputs: Dict[str, str], summary: Summary) -> Optional[s
     trained, kept = log.get("epochs_trained"), log.get("best_epoch")
     history: Dict[str, List[float]] = log.get("history", {})
     epoch = (kept or trained or 0) - 1
-    values = [f"{label} {_decimals(history[key][epoch])}" for label, key in (
-        ("loss", "loss"), ("RMSE", names.RMSE_METRIC)) if len(history.get(key, [])) > epoch >= 0]
+    # A refit model's own (training) figures are its last epoch's, under "refit_" names.
+    prefix = "refit_" if log.get("refitted") else ""
+    values = [f"{label} {_decimals(history[prefix + key][epoch])}" for label, key in (
+        ("loss", "loss"), ("RMSE", names.RMSE_METRIC))
+        if len(history.get(prefix + key, [])) > epoch >= 0]
     epochs = f"{trained} epoch{'s' if trained != 1 else ''}" + (
-        f", epoch {kept} kept" if kept else "")
+        f", epoch {kept} {'refit on all of train' if log.get('refitted') else 'kept'}"
+        if kept else "")
     return ", ".join([epochs, *values])
 
 

@@ -23,14 +23,19 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--early-stopping-monitor": "early_stopping_monitor",
                    "--label-fraction": "label_fraction",
                    "--warm-start-epochs": "warm_start_epochs",
-                   "--user-id-dropout": "user_id_dropout"}
+                   "--user-id-dropout": "user_id_dropout",
+                   "--retrieval-negatives": "retrieval_negatives",
+                   "--rating-factors": "rating_factors",
+                   "--rating-factor-l2": "rating_factor_l2"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
                   "--remove-accidental-hits": "remove_accidental_hits",
                   "--jit-compile": "jit_compile",
                   "--warm-start": "warm_start",
                   "--movie-genres": "movie_genres",
-                  "--user-features": "user_features"}
+                  "--user-features": "user_features",
+                  "--refit": "refit",
+                  "--rating-history": "rating_history"}
 DEFAULT_PRESET = "seed"
 
 

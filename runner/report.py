@@ -191,7 +191,7 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
     if log is None:
         return "<p class='note'>No training log: the Trainer did not run to its end.</p>"
     history: Dict[str, List[float]] = log.get("history", {})
-    curves = sorted(name for name in history if not name.startswith("val_")
+    curves = sorted(name for name in history if not name.startswith(("val_", "refit_"))
                     and name not in ("regularization_loss", "total_loss"))
     figure, axes = agg_pyplot().subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4),
                                          squeeze=False)
@@ -201,12 +201,21 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
         axis.plot(epochs, history[name], "o-", label="train")
         if f"val_{name}" in history:
             axis.plot(epochs, history[f"val_{name}"], "s--", label="validation")
+        if f"refit_{name}" in history:  # the exported model: all of train, `best` epochs
+            axis.plot(range(1, len(history[f"refit_{name}"]) + 1), history[f"refit_{name}"],
+                      "^-", label="refit on all of train")
         if best:
             axis.axvline(best, color="gray", linestyle=":", label=f"kept epoch {best}")
         axis.set(title=name, xlabel="epoch")
         axis.legend(fontsize="small")
-    note = (f"{log.get('epochs_trained')} epoch(s) on {_number(log.get('fit_examples'))} "
-            f"examples" + (f"; early stopping kept epoch {best}" if best else ""))
+    if log.get("refitted"):
+        held_out = _number(log.get("validation_examples"))
+        note = (f"{log.get('epochs_trained')} epoch(s) with {held_out} examples held out; "
+                f"early stopping chose epoch {best}, then a model was trained on all "
+                f"{_number(log.get('fit_examples'))} train examples for {best}")
+    else:
+        note = (f"{log.get('epochs_trained')} epoch(s) on {_number(log.get('fit_examples'))} "
+                f"examples" + (f"; early stopping kept epoch {best}" if best else ""))
     return f"<p>{_e(note)}</p>" + figure_html(figure, "training curves")
 
 

@@ -330,3 +330,22 @@ def test_a_traceback_ignored_at_a_worker_s_exit_is_noise_and_the_next_line_is_ke
     ]
     noise = console.NoiseLines()
     assert [line for line in lines if noise.keep(line)] == lines[4:]
+
+
+def test_the_trainer_line_shows_the_refit_models_own_figures(tmp_path):
+    """With refit, the exported model is the refit one: its last epoch's loss and RMSE, not
+    the selection run's at the chosen epoch."""
+    import json
+
+    import names
+    from runner import figures
+
+    history = {"loss": [9.0, 8.0, 7.0], names.RMSE_METRIC: [1.3, 1.2, 1.1],
+               "refit_loss": [5.0, 4.5], f"refit_{names.RMSE_METRIC}": [0.95, 0.91]}
+    log = {"epochs_trained": 3, "best_epoch": 2, "refitted": True, "history": history}
+    (tmp_path / names.TRAINING_LOG_FILE).write_text(json.dumps(log))
+    line = figures._training(str(tmp_path), {}, {})
+    assert line == "3 epochs, epoch 2 refit on all of train, loss 4.5000, RMSE 0.9100"
+    log["refitted"] = False
+    (tmp_path / names.TRAINING_LOG_FILE).write_text(json.dumps(log))
+    assert figures._training(str(tmp_path), {}, {}) == "3 epochs, epoch 2 kept, loss 8.0000, RMSE 1.2000"

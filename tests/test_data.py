@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import names
-from models.data import keep_label_fraction, split_validation, training_splits
+from models.data import keep_label_fraction, split_holdout, split_validation, training_splits
 from models.evaluation import user_ranking_metrics
 from models.hparams import ConfigError, TrainingConfig
 from models.preprocessing import rating_and_mask
@@ -65,6 +65,18 @@ def test_validation_split_is_a_deterministic_disjoint_carve_of_train():
     assert not set(_pairs(fit)) & set(_pairs(validation))
     fit_again, _ = split_validation(columns, 10, seed=3)
     assert _pairs(fit_again) == _pairs(fit)
+
+
+def test_the_experiments_holdout_is_independent_of_the_validation_carve_out():
+    """A holdout carved with the validation split's own hash would leave the validation
+    carve-out of the rest empty: their hashes must be independent."""
+    columns = _columns()
+    rest, holdout = split_holdout(columns, 10, seed=3)
+    assert len(_pairs(rest)) + len(_pairs(holdout)) == 5000
+    assert 0.08 < len(_pairs(holdout)) / 5000 < 0.12
+    assert not set(_pairs(rest)) & set(_pairs(holdout))
+    _, validation = split_validation(rest, 10, seed=3)
+    assert 0.08 < len(_pairs(validation)) / len(_pairs(rest)) < 0.12
 
 
 def test_rating_only_training_drops_unrated_examples():

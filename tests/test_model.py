@@ -8,7 +8,7 @@ import tensorflow_recommenders as tfrs
 import names
 from models.hparams import TrainingConfig
 from models.model import MovieLensModel, make_optimizer
-from models.retrieval_loss import in_batch_softmax_loss
+from models.retrieval_loss import catalog_softmax_loss, in_batch_softmax_loss
 
 NUM_USERS, NUM_MOVIES = 20, 30
 
@@ -303,3 +303,138 @@ def test_retrieve_then_rank_in_slices_orders_as_in_one_call():
     sliced = reranked_top_titles(model, depth=6, k=4, max_rows=12)(users, scores)  # 2 users
     assert whole.shape == (9, 4)
     np.testing.assert_array_equal(whole, sliced)
+
+
+def test_rating_factors_add_their_dot_product_and_only_the_rating_loss_trains_them():
+    batch = _batch()
+    model = _model(rating_biases=True, rating_factors=4, rating_factor_l2=0.5)
+    head = model.rating_head
+    users, movies = batch[names.USER_INDEX], batch[names.MOVIE_INDEX]
+    # Give the (zero-initialized) biases and the factors values, so every term shows.
+    head.user_bias.embeddings.assign(tf.random.normal(head.user_bias.embeddings.shape))
+    head.movie_bias.embeddings.assign(tf.random.normal(head.movie_bias.embeddings.shape))
+    outputs = model(batch)
+    user_factors = tf.gather(head.user_factors.embeddings, users)
+    movie_factors = tf.gather(head.movie_factors.embeddings, movies)
+    expected = (head.mlp(tf.concat([outputs[names.USER_EMBEDDING],
+                                    outputs[names.MOVIE_EMBEDDING]], axis=1))
+                + tf.gather(head.user_bias.embeddings, users)
+                + tf.gather(head.movie_bias.embeddings, movies)
+                + tf.reduce_sum(user_factors * movie_factors, axis=1, keepdims=True))
+    np.testing.assert_allclose(outputs[names.RATING_OUTPUT].numpy(), expected.numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+    losses = model.task_losses(batch, training=True)
+    norms = tf.reduce_sum(tf.square(user_factors)) + tf.reduce_sum(tf.square(movie_factors))
+    np.testing.assert_allclose(losses["rating_factor_l2"].numpy(), norms.numpy() / 64, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.compute_loss(batch, training=True).numpy(),
+        (losses["rating"] + losses["retrieval"] + 0.5 * losses["rating_factor_l2"]).numpy(),
+        rtol=1e-5)
+    factor_tables = [head.user_factors.embeddings, head.movie_factors.embeddings]
+    with tf.GradientTape() as tape:
+        retrieval = model.task_losses(batch, training=True)["retrieval"]
+    assert all(g is None for g in tape.gradient(retrieval, factor_tables))
+    with tf.GradientTape() as tape:
+        rating = model.task_losses(batch, training=True)["rating"]
+    assert all(g is not None for g in tape.gradient(rating, factor_tables))
+    # Rows keyed by id, so a warm start maps them by user and title.
+    keyed = {vocabulary: {v.ref() for v in variables}
+             for vocabulary, variables in model.id_keyed_variables().items()}
+    assert head.user_factors.embeddings.ref() in keyed[names.USER_VOCABULARY]
+    assert head.movie_factors.embeddings.ref() in keyed[names.MOVIE_VOCABULARY]
+
+
+def test_the_tutorial_config_has_no_rating_factors():
+    model = _model()
+    assert not any("factors" in v.name for v in model.weights)
+    assert float(model.task_losses(_batch(), training=True)["rating_factor_l2"]) == 0.0
+
+
+def test_rating_factor_l2_needs_rating_factors():
+    with pytest.raises(ValueError, match="rating_factor_l2 needs rating_factors"):
+        TrainingConfig(rating_factor_l2=0.1)
+    with pytest.raises(ValueError, match="rating_factors must be >= 0"):
+        TrainingConfig(rating_factors=-1)
+
+
+def test_catalog_softmax_is_the_cross_entropy_over_every_title():
+    rng = np.random.default_rng(3)
+    queries = rng.normal(size=(6, 4)).astype(np.float32)
+    catalog = rng.normal(size=(9, 4)).astype(np.float32)
+    positives = np.array([0, 3, 3, 8, 1, 5])
+    loss = catalog_softmax_loss(tf.constant(queries), tf.constant(catalog),
+                                tf.constant(positives, tf.int64), temperature=0.5)
+    scores = queries @ catalog.T / 0.5
+    expected = -sum(np.log(np.exp(row[p]) / np.exp(row).sum())
+                    for row, p in zip(scores.astype(np.float64), positives))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+
+
+def test_the_model_with_catalog_negatives_trains_on_the_catalog_softmax():
+    batch = _batch()
+    model = _model(retrieval_negatives="catalog")
+    outputs = model(batch)
+    expected = catalog_softmax_loss(outputs[names.USER_EMBEDDING], model.catalog_embeddings(),
+                                    batch[names.MOVIE_INDEX])
+    for training in (True, False):  # validation's loss is the same one (early stopping)
+        np.testing.assert_allclose(
+            float(model.task_losses(batch, training=training)["retrieval"]), float(expected),
+            rtol=1e-5)
+    # Every title's embedding gets a gradient, not only the batch's.
+    with tf.GradientTape() as tape:
+        loss = model.task_losses(batch, training=True)["retrieval"]
+    gradient = tf.convert_to_tensor(tape.gradient(loss, model.movie_tower.embeddings))
+    assert np.all(np.abs(gradient.numpy()[:NUM_MOVIES]).sum(axis=1) > 0)
+
+
+def test_catalog_negatives_reject_the_in_batch_corrections():
+    for lever in ("sampling_bias_correction", "remove_accidental_hits"):
+        with pytest.raises(ValueError, match="samples no negatives"):
+            TrainingConfig(retrieval_negatives="catalog", **{lever: True})
+    with pytest.raises(ValueError, match="retrieval_negatives 'sampled' is not one of"):
+        TrainingConfig(retrieval_negatives="sampled")
+
+
+def test_rating_history_adds_the_users_titles_implicit_factors_svd_plus_plus():
+    from models.training import user_histories
+
+    batch = _batch()
+    histories = user_histories(batch, NUM_USERS, NUM_MOVIES)
+    # Row u: 1/sqrt(n_u) at each of user u's titles; the OOV row empty.
+    users, movies = batch[names.USER_INDEX].numpy(), batch[names.MOVIE_INDEX].numpy()
+    for user in range(NUM_USERS):
+        titles = set(movies[users == user].tolist())
+        expected = np.zeros(NUM_MOVIES + 1, np.float32)
+        expected[list(titles)] = 1 / np.sqrt(max(len(titles), 1))
+        np.testing.assert_allclose(histories[user], expected, rtol=1e-6)
+    assert not histories[NUM_USERS].any()
+
+    config = TrainingConfig(embedding_dim=8, rating_layers=(16,), top_ks=(1, 5),
+                            rating_factors=4, rating_history=True)
+    tf.keras.utils.set_random_seed(config.seed)
+    model = MovieLensModel(config, NUM_USERS, NUM_MOVIES, user_histories=histories)
+    head = model.rating_head
+    outputs = model(batch)
+    user_factors = (tf.gather(head.user_factors.embeddings, users)
+                    + tf.gather(histories, users) @ head.implicit_factors.embeddings)
+    expected = (head.mlp(tf.concat([outputs[names.USER_EMBEDDING],
+                                    outputs[names.MOVIE_EMBEDDING]], axis=1))
+                + tf.reduce_sum(user_factors * tf.gather(head.movie_factors.embeddings, movies),
+                                axis=1, keepdims=True))
+    np.testing.assert_allclose(outputs[names.RATING_OUTPUT].numpy(), expected.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert [v.name for v in model.run_data_variables()] == [head.user_histories.name]
+    assert not head.user_histories.trainable
+    with pytest.raises(ValueError, match="needs the users' histories"):
+        MovieLensModel(config, NUM_USERS, NUM_MOVIES)
+    with pytest.raises(ValueError, match="rating_history needs rating_factors"):
+        TrainingConfig(rating_history=True)
+
+
+def test_rating_history_refuses_a_table_over_its_limit(monkeypatch):
+    from models import training
+
+    monkeypatch.setattr(training, "MAX_HISTORY_CELLS", 100)
+    with pytest.raises(ValueError, match=r"21 x 31 table of users' titles"):
+        training.user_histories(_batch(), NUM_USERS, NUM_MOVIES)

@@ -261,3 +261,44 @@ def test_run_fn_warm_starts_from_the_base_model_and_says_so(base):
     again = _model(CONFIG, VOCABULARIES_B)
     assert warm_start(again, str(root / "model_b"), VOCABULARIES_B).rows[
         names.USER_VOCABULARY].carried == len(USERS_B)
+
+
+def test_rating_history_warm_starts_its_factors_by_id_and_keeps_this_runs_histories(tmp_path):
+    """The users' title histories are this run's data (another shape each window), not
+    weights: a warm start leaves them as built and carries the implicit factors by title."""
+    from models.export import ServingLimits, save_serving_model
+    from models.training import user_histories
+
+    config = CONFIG.with_overrides({"rating_factors": 2, "rating_history": True})
+    transform = _analyze(_rows(USERS_A, TITLES_A), str(tmp_path / "transform_a"))
+    old_vocabularies = {name: transform.vocabulary_by_name(name)
+                        for name in (names.USER_VOCABULARY, names.MOVIE_VOCABULARY)}
+
+    def model(vocabularies, seed):
+        users, titles = (len(vocabularies[names.USER_VOCABULARY]),
+                         len(vocabularies[names.MOVIE_VOCABULARY]))
+        rng = np.random.default_rng(seed)
+        pairs = {names.USER_INDEX: tf.constant(rng.integers(0, users, 30)),
+                 names.MOVIE_INDEX: tf.constant(rng.integers(0, titles, 30))}
+        tf.keras.utils.set_random_seed(config.seed)
+        return MovieLensModel(config, users, titles,
+                              user_histories=user_histories(pairs, users, titles))
+
+    old = model(old_vocabularies, 0)
+    old.rating_head.implicit_factors.embeddings.assign_add(
+        tf.ones_like(old.rating_head.implicit_factors.embeddings))  # "trained"
+    save_serving_model(old, transform, str(tmp_path / "model_a"),
+                       ServingLimits(config.serving_max_k, config.serving_max_batch,
+                                     config.serving_max_exclusions, config.rerank_depth))
+    new = model(VOCABULARIES_B, 1)
+    histories = new.rating_head.user_histories.numpy()
+    assert histories.shape != old.rating_head.user_histories.shape
+    report = warm_start(new, str(tmp_path / "model_a"), VOCABULARIES_B)
+    assert report.warm_started
+    np.testing.assert_array_equal(new.rating_head.user_histories.numpy(), histories)
+    old_titles = [t.decode() for t in old_vocabularies[names.MOVIE_VOCABULARY]]
+    for row, (title, _) in enumerate(TITLES_B):
+        if title in old_titles:
+            np.testing.assert_array_equal(
+                new.rating_head.implicit_factors.embeddings[row].numpy(),
+                old.rating_head.implicit_factors.embeddings[old_titles.index(title)].numpy())

@@ -1,0 +1,85 @@
+"""What early stopping chooses: the epoch by the combined validation metric, and with `refit` a
+model trained on the whole train split for that many epochs, with the same seed. Seconds."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import names
+from models import training
+from models.hparams import ConfigError, TrainingConfig
+
+NUM_USERS, NUM_MOVIES, ROWS = 40, 60, 1200
+
+
+def _columns():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, NUM_USERS, ROWS)
+    movies = (users * 7 + rng.integers(0, 5, ROWS)) % NUM_MOVIES  # something to learn
+    return {
+        names.USER_INDEX: tf.constant(users, tf.int64),
+        names.MOVIE_INDEX: tf.constant(movies, tf.int64),
+        names.RATING_LABEL: tf.constant(1 + (users + movies) % 5, tf.float32),
+        names.RATING_MASK: tf.ones([ROWS]),
+    }
+
+
+def _config(**overrides) -> TrainingConfig:
+    values = dict(embedding_dim=8, rating_layers=(16,), top_ks=(1, 5), epochs=6,
+                  train_batch_size=128, eval_batch_size=256, optimizer="adam",
+                  learning_rate=0.01)
+    return TrainingConfig(**{**values, **overrides})
+
+
+def test_refit_trains_on_the_whole_split_for_the_epochs_early_stopping_chose():
+    tf.config.experimental.enable_op_determinism()
+    phases: training.Phases = {}
+    config = _config(validation_percent=20, early_stopping_patience=1,
+                     early_stopping_monitor="rmse", refit=True)
+    result = training.fit(config, _columns(), NUM_USERS, NUM_MOVIES, verbose=0, phases=phases)
+    assert result.refitted and result.best_epoch is not None
+    assert result.fit_examples == result.rated_fit_examples == ROWS  # the carve-out too
+    assert 150 < result.validation_examples < 350  # what chose the epoch
+    assert len(result.history["val_loss"]) == result.epochs_trained  # the selection run's
+    assert len(result.history["refit_loss"]) == result.best_epoch
+    assert "refit: fit: epoch 1" in phases and "fit: refit on the whole train split" in phases
+
+    # Exactly the model a plain run on the whole split for that many epochs trains.
+    plain = training.fit(_config(epochs=result.best_epoch), _columns(), NUM_USERS, NUM_MOVIES,
+                         verbose=0)
+    assert not plain.refitted and plain.fit_examples == ROWS
+    for refitted, direct in zip(result.model.weights, plain.model.weights):
+        np.testing.assert_array_equal(refitted.numpy(), direct.numpy())
+
+
+def test_without_refit_the_model_is_the_early_stopped_one():
+    result = training.fit(_config(validation_percent=20, early_stopping_patience=1),
+                          _columns(), NUM_USERS, NUM_MOVIES, verbose=0)
+    assert not result.refitted
+    assert result.fit_examples + result.validation_examples == ROWS
+    assert not any(name.startswith("refit_") for name in result.history)
+
+
+def test_refit_needs_early_stopping():
+    with pytest.raises(ConfigError, match="refit needs early stopping"):
+        _config(refit=True)
+    with pytest.raises(ConfigError, match="refit needs early stopping"):
+        _config(refit=True, validation_percent=10)
+
+
+def test_early_stopping_on_rmse_minus_top_100_keeps_the_epoch_where_it_is_lowest():
+    config = _config(validation_percent=20, early_stopping_patience=2,
+                     early_stopping_monitor="rmse_minus_top_100", top_ks=(1, 5, 100))
+    result = training.fit(config, _columns(), NUM_USERS, NUM_MOVIES, verbose=0)
+    history = result.history
+    combined = np.array(history["val_rmse_minus_top_100"])
+    np.testing.assert_allclose(
+        combined, np.array(history["val_root_mean_squared_error"])
+        - np.array(history["val_factorized_top_k/top_100_categorical_accuracy"]), atol=1e-6)
+    assert result.best_epoch == int(np.argmin(combined)) + 1
+
+
+def test_the_combined_monitor_needs_a_top_100():
+    with pytest.raises(ConfigError, match="rmse_minus_top_100 needs 100 in top_ks"):
+        _config(validation_percent=10, early_stopping_patience=1,
+                early_stopping_monitor="rmse_minus_top_100", top_ks=(1, 5))
