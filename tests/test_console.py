@@ -348,4 +348,5 @@ def test_the_trainer_line_shows_the_refit_models_own_figures(tmp_path):
     assert line == "3 epochs, epoch 2 refit on all of train, loss 4.5000, RMSE 0.9100"
     log["refitted"] = False
     (tmp_path / names.TRAINING_LOG_FILE).write_text(json.dumps(log))
-    assert figures._training(str(tmp_path), {}, {}) == "3 epochs, epoch 2 kept, loss 8.0000, RMSE 1.2000"
+    assert (figures._training(str(tmp_path), {}, {})
+            == "3 epochs, epoch 2 kept, loss 8.0000, RMSE 1.2000")
