@@ -88,6 +88,8 @@ class TrainingConfig:
     # the id's embedding, so the tower's output stays one `embedding_dim` vector.
     movie_genres: bool = False  # the mean of the title's genres' embeddings
     user_features: bool = False  # age bucket, gender, occupation, zip prefix (GroupLens 100k/1m)
+    # The mean of the title's words' embeddings (its year among them), words of 2+ titles.
+    title_tokens: bool = False
     # This share of the fit examples (seeded hash of the pair) trains with the user id replaced
     # by the OOV id, so the OOV row (and with user_features the feature embeddings) learns
     # what to recommend to a user never seen: a cold start.
@@ -179,6 +181,10 @@ class TrainingConfig:
                 f"early_stopping_monitor {self.early_stopping_monitor} needs 100 in top_ks")
         if self.warm_start_epochs < 0:
             raise ConfigError(f"warm_start_epochs must be >= 0, got {self.warm_start_epochs}")
+        if self.title_tokens and self.warm_start:
+            raise ConfigError("title_tokens cannot warm-start: its token vocabulary is rebuilt "
+                              "from each run's titles, so a base model's token rows and "
+                              "embeddings may mean other words")
         if self.warm_start_epochs and not self.warm_start:
             raise ConfigError("warm_start_epochs needs warm_start")
 

@@ -158,9 +158,12 @@ class MovieLensModel(tfrs.Model):
         else:  # the tutorial's tower
             self.user_tower = tf.keras.layers.Embedding(
                 num_users + names.NUM_OOV_BUCKETS, config.embedding_dim, name="user_embedding")
-        if config.movie_genres:
-            self.movie_tower = towers.MovieTower(num_movies, config.embedding_dim,
-                                                 side.movie_genres, name="movie_tower")
+        if config.movie_genres or config.title_tokens:
+            self.movie_tower = towers.MovieTower(
+                num_movies, config.embedding_dim,
+                side.movie_genres if config.movie_genres else None,
+                side.title_tokens if config.title_tokens else None, side.title_token_count,
+                name="movie_tower")
         else:
             self.movie_tower = tf.keras.layers.Embedding(
                 num_movies + names.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
@@ -210,6 +213,8 @@ class MovieLensModel(tfrs.Model):
             keyed[names.USER_VOCABULARY].append(self.user_tower.feature_table)
         if self.config.movie_genres:
             keyed[names.MOVIE_VOCABULARY].append(self.movie_tower.genre_table)
+        if self.config.title_tokens:
+            keyed[names.MOVIE_VOCABULARY].append(self.movie_tower.token_table)
         for vocabulary, variables in self.rating_head.id_keyed_variables().items():
             keyed[vocabulary] += variables
         return keyed

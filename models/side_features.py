@@ -8,7 +8,9 @@ from the train and eval examples (features, never labels): a title rated only in
 gets its genres.
 """
 
+import collections
 import dataclasses
+import re
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -30,6 +32,10 @@ class SideFeatures:
     user_feature_sizes: Tuple[int, ...] = ()
     # [num_movies + 1] int64: each title's genre bits (0 = no genre known, the OOV row too).
     movie_genres: Optional[np.ndarray] = None
+    # [num_movies + 1, longest title's tokens] int64: each title's token indices, 0 padding
+    # (the OOV row: all 0); indices 1..title_token_count - 1 (see title_token_table).
+    title_tokens: Optional[np.ndarray] = None
+    title_token_count: int = 0
 
 
 def user_feature_sizes(tf_transform_output: tft.TFTransformOutput) -> Tuple[int, ...]:
@@ -74,11 +80,38 @@ def side_features(splits: Sequence[Columns], num_users: int, num_movies: int,
                         movie_genres=movie_table)
 
 
+# A token must occur in this many titles to get an embedding: one in a single title would
+# only duplicate that title's id embedding.
+MIN_TITLES_PER_TOKEN = 2
+
+
+def title_token_table(titles: Sequence[bytes]) -> Tuple[np.ndarray, int]:
+    """(table, count) for `titles` in vocabulary order: row t holds title t's tokens (its
+    lower-cased words and numbers, the year included) as indices 1..count - 1, 0 padding;
+    tokens in fewer than MIN_TITLES_PER_TOKEN titles are left out, and the OOV row is empty.
+    Indices follow the tokens' sorted order, so the same titles give the same table."""
+    words = [sorted(set(re.findall(r"[a-z0-9]+", title.decode("utf-8", "replace").lower())))
+             for title in titles]
+    titles_per_token = collections.Counter(token for tokens in words for token in tokens)
+    kept = sorted(t for t, n in titles_per_token.items() if n >= MIN_TITLES_PER_TOKEN)
+    index = {token: i + 1 for i, token in enumerate(kept)}
+    rows = [[index[token] for token in tokens if token in index] for tokens in words]
+    table = np.zeros((len(titles) + names.NUM_OOV_BUCKETS, max([len(r) for r in rows] + [1])),
+                     np.int64)
+    for row, tokens in enumerate(rows):
+        table[row, :len(tokens)] = tokens
+    return table, len(kept) + 1
+
+
 def from_transform(tf_transform_output: tft.TFTransformOutput, splits: Sequence[Columns],
                    num_users: int, num_movies: int) -> SideFeatures:
-    """`side_features` sized by the Transform output's vocabularies."""
+    """`side_features` sized by the Transform output's vocabularies, with the title tokens of
+    its movie vocabulary (the titles themselves)."""
     sizes = user_feature_sizes(tf_transform_output) if _has_user_features(splits) else ()
-    return side_features(splits, num_users, num_movies, sizes)
+    side = side_features(splits, num_users, num_movies, sizes)
+    tokens, count = title_token_table(
+        tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY))
+    return dataclasses.replace(side, title_tokens=tokens, title_token_count=count)
 
 
 def check_available(config: TrainingConfig, side: Optional[SideFeatures]) -> None:
@@ -87,6 +120,9 @@ def check_available(config: TrainingConfig, side: Optional[SideFeatures]) -> Non
         raise ConfigError(
             "user_features needs the user side features (age, gender, occupation, zip code), "
             "which only GroupLens 100k and 1m have (a users file); this data has none")
+    if config.title_tokens and (side is None or side.title_tokens is None):
+        raise ConfigError("title_tokens needs the titles' token table (side features built "
+                          "with side_features.from_transform)")
     if config.movie_genres and (side is None or side.movie_genres is None):
         raise ConfigError("movie_genres needs the movie_genres feature, which this data "
                           "(its Transform output) does not have")

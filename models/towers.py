@@ -2,8 +2,8 @@
 
 Without side features a tower is a plain embedding table, as in the TFRS tutorial (and
 `--preset seed` builds exactly that). With them, a tower adds to the id's embedding one
-embedding per feature (the genres' mean for a title), so its output is still one
-`embedding_dim` vector and retrieval, the rating head and serving do not change.
+embedding per feature (the genres' and the title tokens' means for a title), so its output
+is still one `embedding_dim` vector and retrieval, the rating head and serving do not change.
 
 Each tower holds its ids' features in a table (models/side_features.py), so it can be
 called with vocabulary indices alone, as serving and the catalog call it. The user tower
@@ -11,7 +11,7 @@ can also be given the features explicitly: training does (an example whose user 
 dropped keeps its features), and so does a cold start, a user the vocabulary does not know.
 """
 
-from typing import Dict, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -69,25 +69,49 @@ class UserTower(tf.keras.layers.Layer):
 
 
 class MovieTower(tf.keras.layers.Layer):
-    """id embedding + the mean of the title's genres' embeddings (none: nothing added)."""
+    """id embedding + the mean of the title's genres' embeddings (none: nothing added) + the
+    mean of its title tokens' embeddings (each with its table; None: not used)."""
 
-    def __init__(self, num_movies: int, embedding_dim: int, genre_table: np.ndarray,
+    def __init__(self, num_movies: int, embedding_dim: int, genre_table: Optional[np.ndarray],
+                 token_table: Optional[np.ndarray] = None, num_tokens: int = 0,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.id_embedding = tf.keras.layers.Embedding(
             num_movies + names.NUM_OOV_BUCKETS, embedding_dim, name="id_embedding")
-        self.genre_embedding = tf.keras.layers.Embedding(
-            names.NUM_GENRES, embedding_dim, name="genre_embedding")
-        self.genre_table = _table(self, "genre_table", genre_table)
-        self._bits = genre_bits()
+        self.use_genres = genre_table is not None
+        if self.use_genres:
+            self.genre_embedding = tf.keras.layers.Embedding(
+                names.NUM_GENRES, embedding_dim, name="genre_embedding")
+            self.genre_table = _table(self, "genre_table", genre_table)
+            self._bits = genre_bits()
+        self.use_tokens = token_table is not None
+        if self.use_tokens:  # index 0 pads a row; tokens are 1..num_tokens - 1
+            self.token_embedding = tf.keras.layers.Embedding(
+                num_tokens, embedding_dim, name="token_embedding")
+            self.token_table = _table(self, "token_table", token_table)
 
     def call(self, movies: tf.Tensor) -> tf.Tensor:
+        # Genres before the id: the layers build at their first call, drawing their initial
+        # weights in that order, which the seeded figures of the genre configs depend on.
+        genre_part = self._genres(movies) if self.use_genres else None
+        embedding = self.id_embedding(movies)
+        if genre_part is not None:
+            embedding += genre_part
+        if self.use_tokens:
+            tokens = tf.gather(self.token_table, movies)  # [B, max tokens], 0 = padding
+            present = tf.cast(tokens > 0, tf.float32)[:, :, None]
+            counts = tf.maximum(tf.reduce_sum(present, axis=1), 1.0)
+            embedding += tf.reduce_sum(self.token_embedding(tokens) * present, axis=1) / counts
+        return embedding
+
+    def _genres(self, movies: tf.Tensor) -> tf.Tensor:
+        """[B, dim]: the mean of each title's genres' embeddings (0 for none)."""
         genre_bits = tf.gather(self.genre_table, movies)
         genres = tf.cast(tf.bitwise.bitwise_and(genre_bits[:, None], self._bits) != 0,
                          tf.float32)  # [B, NUM_GENRES] multi-hot
         counts = tf.maximum(tf.reduce_sum(genres, axis=1, keepdims=True), 1.0)
         every_genre = self.genre_embedding(tf.range(names.NUM_GENRES))  # [NUM_GENRES, dim]
-        return self.id_embedding(movies) + tf.linalg.matmul(genres, every_genre) / counts
+        return tf.linalg.matmul(genres, every_genre) / counts
 
 
 def user_input(features: Dict[str, tf.Tensor], tower: tf.keras.layers.Layer) -> UserInput:

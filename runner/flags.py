@@ -35,7 +35,8 @@ _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--movie-genres": "movie_genres",
                   "--user-features": "user_features",
                   "--refit": "refit",
-                  "--rating-history": "rating_history"}
+                  "--rating-history": "rating_history",
+                  "--title-tokens": "title_tokens"}
 DEFAULT_PRESET = "seed"
 
 

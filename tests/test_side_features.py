@@ -237,8 +237,10 @@ def test_side_features_need_their_tables():
 def test_the_exported_model_serves_an_unknown_user_from_the_features_sent(transformed):
     _, output = transformed
     num_users, num_movies, side = _sizes_and_tables(transformed)
-    config = _config(user_features=True, movie_genres=True, serving_max_k=2)
+    config = _config(user_features=True, movie_genres=True, title_tokens=True,
+                     rating_factors=2, serving_max_k=2)  # every table and head part exports
     model = training.build_model(config, num_users, num_movies, side=side)
+    assert model.movie_tower.use_tokens and side.title_token_count > 1
     export_dir = tempfile.mkdtemp()
     export.save_serving_model(model, output, export_dir, export.ServingLimits(2, 16, 4, 3))
     loaded = tf.saved_model.load(export_dir)
@@ -263,3 +265,35 @@ def test_the_exported_model_serves_an_unknown_user_from_the_features_sent(transf
     stranger_like_3 = scores("nobody", gender=0, bucketized_age=56.0, occupation="writer",
                              zip_code="T8H1N")
     assert not np.allclose(stranger_like_1, stranger_like_3)
+
+
+def test_title_tokens_keep_the_words_of_two_or_more_titles_in_sorted_order():
+    titles = [b"Star Wars (1977)", b"Return of the Jedi (1983)", b"The Empire Strikes Back (1980)",
+              b"Star Trek: The Wrath of Khan (1982)", b"Solo (1977)"]
+    table, count = side_features.title_token_table(titles)
+    kept = ["1977", "of", "star", "the"]  # in 2+ titles; "wars", "jedi", ... in one only
+    assert count == len(kept) + 1
+    assert table.shape == (len(titles) + 1, 3)
+
+    def words(row):
+        return sorted(kept[i - 1] for i in table[row] if i)
+
+    assert words(0) == ["1977", "star"]
+    assert words(1) == ["of", "the"]
+    assert words(3) == ["of", "star", "the"]
+    assert words(4) == ["1977"]
+    assert not table[len(titles)].any()  # the OOV row
+
+
+def test_the_movie_tower_adds_the_mean_of_its_title_tokens_embeddings():
+    table = np.array([[1, 2, 0], [3, 0, 0], [0, 0, 0]], np.int64)  # 2 titles + OOV
+    tf.keras.utils.set_random_seed(0)
+    tower = towers.MovieTower(2, 4, None, table, 4)
+    output = tower(tf.constant([0, 1, 2], tf.int64)).numpy()
+    ids = tower.id_embedding.embeddings.numpy()
+    tokens = tower.token_embedding.embeddings.numpy()
+    np.testing.assert_allclose(output[0], ids[0] + (tokens[1] + tokens[2]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(output[1], ids[1] + tokens[3], rtol=1e-6)
+    np.testing.assert_allclose(output[2], ids[2], rtol=1e-6)  # no tokens: the id alone
+    with pytest.raises(ValueError, match="title_tokens cannot warm-start"):
+        TrainingConfig(title_tokens=True, warm_start=True)
