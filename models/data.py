@@ -20,6 +20,7 @@ _VALIDATION_SALT, _LABEL_SALT = 1, 2  # independent hashes for the two choices
 _SAMPLE_SALT = 3  # the evaluation sample's seed, independent of the training order's
 _DROPOUT_SALT = 4  # which examples train the OOV user row
 _HOLDOUT_SALT = 5  # experiments' selection set, independent of the validation carve-out
+_FEATURE_DROPOUT_SALT = 6  # which examples train as a user sent with nothing
 
 
 # The transformed features every model reads; the side features come on top, as the training
@@ -167,6 +168,21 @@ def drop_user_ids(columns: Columns, fraction: float, seed: int, num_users: int) 
     users = columns[names.USER_INDEX]
     return {**columns,
             names.USER_INDEX: tf.where(dropped, tf.constant(num_users, users.dtype), users)}
+
+
+def drop_users_entirely(columns: Columns, fraction: float, seed: int, num_users: int,
+                        unknown_features: Dict[str, int]) -> Columns:
+    """The columns with `fraction` of the pairs (by hash) made a user sent with nothing: the
+    OOV user index `num_users` and each user feature column of `unknown_features` set to its
+    unknown index. Their titles and ratings are kept."""
+    if fraction <= 0:
+        return columns
+    dropped = pair_hash(columns, seed, _FEATURE_DROPOUT_SALT) < int(
+        round(fraction * _HASH_BUCKETS))
+    changed = {names.USER_INDEX: num_users, **unknown_features}
+    return {**columns, **{name: tf.where(dropped, tf.constant(value, columns[name].dtype),
+                                         columns[name])
+                          for name, value in changed.items()}}
 
 
 def split_validation(columns: Columns, percent: int, seed: int,

@@ -94,6 +94,11 @@ class TrainingConfig:
     # by the OOV id, so the OOV row (and with user_features the feature embeddings) learns
     # what to recommend to a user never seen: a cold start.
     user_id_dropout: float = 0.0
+    # This share of the fit examples (another seeded hash of the pair) trains as a user sent
+    # with nothing: the OOV id and every user feature unknown, so with user_features the
+    # unknown-feature embeddings learn too, and an unknown user sent without features gets a
+    # trained answer (with user_id_dropout alone, dropped examples keep their features).
+    user_feature_dropout: float = 0.0
     # The rating head's own user and movie factors (this many each; 0 = none): their dot
     # product is added to the predicted rating, as in biased matrix factorization. Only the
     # rating loss trains them, so the retrieval loss, whose sum over the batch dominates the
@@ -148,8 +153,11 @@ class TrainingConfig:
         if self.retrieval_temperature <= 0:
             raise ConfigError(
                 f"retrieval_temperature must be > 0, got {self.retrieval_temperature}")
-        if not (math.isfinite(self.user_id_dropout) and 0 <= self.user_id_dropout < 1):
-            raise ConfigError(f"user_id_dropout must be in [0, 1), got {self.user_id_dropout}")
+        for name in ("user_id_dropout", "user_feature_dropout"):
+            if not (math.isfinite(getattr(self, name)) and 0 <= getattr(self, name) < 1):
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.user_feature_dropout and not self.user_features:
+            raise ConfigError("user_feature_dropout needs user_features (it drops them)")
         if not 0 < self.label_fraction <= 1:
             raise ConfigError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
         if not 0 <= self.validation_percent <= 50:

@@ -13,8 +13,15 @@ import numpy as np
 import tensorflow as tf
 
 import names
-from models import distribute
-from models.data import Columns, drop_user_ids, sample_rows, to_dataset, training_splits
+from models import distribute, side_features
+from models.data import (
+    Columns,
+    drop_user_ids,
+    drop_users_entirely,
+    sample_rows,
+    to_dataset,
+    training_splits,
+)
 from models.evaluation import ReorderFn, ScoreFn, popularity_scorer, user_ranking_metrics
 from models.hparams import EARLY_STOPPING_MONITORS, ConfigError, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
@@ -228,6 +235,12 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
     with timed("fit: carving the validation split", phases):
         fit_columns, validation = training_splits(train, config)
         fit_columns = drop_user_ids(fit_columns, config.user_id_dropout, config.seed, num_users)
+        if config.user_feature_dropout:
+            side_features.check_available(config, side)
+            unknown = {name: size - names.NUM_OOV_BUCKETS for name, size in
+                       zip(names.USER_FEATURE_INDICES, side.user_feature_sizes)}
+            fit_columns = drop_users_entirely(fit_columns, config.user_feature_dropout,
+                                              config.seed, num_users, unknown)
     size = lambda columns: int(tf.shape(columns[names.USER_INDEX])[0])  # noqa: E731
     with timed("fit: building the model", phases):
         model = build_model(config, num_users, num_movies, fit_columns, side)

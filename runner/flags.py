@@ -24,6 +24,7 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--label-fraction": "label_fraction",
                    "--warm-start-epochs": "warm_start_epochs",
                    "--user-id-dropout": "user_id_dropout",
+                   "--user-feature-dropout": "user_feature_dropout",
                    "--retrieval-negatives": "retrieval_negatives",
                    "--rating-factors": "rating_factors",
                    "--rating-factor-l2": "rating_factor_l2"}

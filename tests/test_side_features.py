@@ -10,7 +10,7 @@ import tensorflow as tf
 import names
 from components.movielens_example_gen.examples import make_example
 from models import export, side_features, towers, training
-from models.data import drop_user_ids
+from models.data import drop_user_ids, drop_users_entirely
 from models.hparams import ConfigError, TrainingConfig
 from models.side_features import SideFeatures
 from tests.tft_beam import analyze_and_transform
@@ -297,3 +297,34 @@ def test_the_movie_tower_adds_the_mean_of_its_title_tokens_embeddings():
     np.testing.assert_allclose(output[2], ids[2], rtol=1e-6)  # no tokens: the id alone
     with pytest.raises(ValueError, match="title_tokens cannot warm-start"):
         TrainingConfig(title_tokens=True, warm_start=True)
+
+
+@pytest.mark.parametrize("feature_dropout", [0.0, 0.3])
+def test_only_feature_dropout_trains_the_unknown_feature_rows(feature_dropout):
+    """A user sent with nothing (OOV id, every feature unknown) gets trained rows only when
+    some examples train as one: with id dropout alone the dropped examples keep features."""
+    side = _tiny_side()
+    columns = _training_columns(side)
+    unknown = {name: size - 1 for name, size in
+               zip(names.USER_FEATURE_INDICES, side.user_feature_sizes)}
+    dropped = drop_users_entirely(columns, 0.3, seed=7, num_users=4, unknown_features=unknown)
+    nothing = dropped[names.USER_INDEX].numpy() == 4
+    assert 0.2 < nothing.mean() < 0.4
+    for name, index in unknown.items():  # exactly those rows lost every feature
+        assert np.all((dropped[name].numpy() == index) == nothing)
+    np.testing.assert_array_equal(dropped[names.MOVIE_INDEX], columns[names.MOVIE_INDEX])
+
+    config = _config(user_features=True, user_id_dropout=0.3,
+                     user_feature_dropout=feature_dropout)
+    untrained = training.build_model(config, 4, 5, side=side)
+    trained = training.fit(config, columns, 4, 5, verbose=0, side=side).model
+    for name, old, new in zip(names.USER_FEATURE_INDICES, untrained.user_tower.feature_embeddings,
+                              trained.user_tower.feature_embeddings):
+        unknown_row_moved = not np.allclose(old.embeddings.numpy()[unknown[name]],
+                                            new.embeddings.numpy()[unknown[name]])
+        assert unknown_row_moved == (feature_dropout > 0), name
+
+
+def test_feature_dropout_needs_user_features():
+    with pytest.raises(ConfigError, match="user_feature_dropout needs user_features"):
+        _config(user_feature_dropout=0.1)
