@@ -57,12 +57,16 @@ def test_label_fraction_keeps_a_seeded_share_of_pairs_and_every_example():
     assert np.all(mask[smaller == 1] == 1)
 
 
+def _assert_a_tenth_carved(rest, carved, total: int = 5000) -> None:
+    assert len(_pairs(rest)) + len(_pairs(carved)) == total
+    assert 0.08 < len(_pairs(carved)) / total < 0.12
+    assert not set(_pairs(rest)) & set(_pairs(carved))
+
+
 def test_validation_split_is_a_deterministic_disjoint_carve_of_train():
     columns = _columns()
     fit, validation = split_validation(columns, 10, seed=3)
-    assert len(_pairs(fit)) + len(_pairs(validation)) == 5000
-    assert 0.08 < len(_pairs(validation)) / 5000 < 0.12
-    assert not set(_pairs(fit)) & set(_pairs(validation))
+    _assert_a_tenth_carved(fit, validation)
     fit_again, _ = split_validation(columns, 10, seed=3)
     assert _pairs(fit_again) == _pairs(fit)
 
@@ -72,11 +76,9 @@ def test_the_experiments_holdout_is_independent_of_the_validation_carve_out():
     carve-out of the rest empty: their hashes must be independent."""
     columns = _columns()
     rest, holdout = split_holdout(columns, 10, seed=3)
-    assert len(_pairs(rest)) + len(_pairs(holdout)) == 5000
-    assert 0.08 < len(_pairs(holdout)) / 5000 < 0.12
-    assert not set(_pairs(rest)) & set(_pairs(holdout))
-    _, validation = split_validation(rest, 10, seed=3)
-    assert 0.08 < len(_pairs(validation)) / len(_pairs(rest)) < 0.12
+    _assert_a_tenth_carved(rest, holdout)
+    fit, validation = split_validation(rest, 10, seed=3)
+    _assert_a_tenth_carved(fit, validation, total=len(_pairs(rest)))
 
 
 def test_rating_only_training_drops_unrated_examples():

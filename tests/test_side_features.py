@@ -166,15 +166,23 @@ def test_the_user_tower_uses_given_features_and_the_table_for_those_not_given():
                                rtol=1e-6)
 
 
-def test_the_movie_tower_adds_the_mean_of_the_titles_genres():
+@pytest.mark.parametrize("with_genres, with_tokens", [(True, False), (False, True), (True, True)])
+def test_the_movie_tower_adds_the_means_of_its_genres_and_title_tokens(with_genres, with_tokens):
     genres = np.array([(1 << 2) | (1 << 5), 1 << 7, 0], dtype=np.int64)  # 2 titles + OOV
-    tower = towers.MovieTower(2, 4, genres)
+    tokens = np.array([[1, 2, 0], [3, 0, 0], [0, 0, 0]], np.int64)  # 0: padding
+    tower = towers.MovieTower(2, 4, genres if with_genres else None,
+                              tokens if with_tokens else None, 4)
     out = tower(tf.constant([0, 1, 2], tf.int64)).numpy()
-    table = tower.genre_embedding.embeddings.numpy()
-    ids = tower.id_embedding.embeddings.numpy()
-    np.testing.assert_allclose(out[0], ids[0] + (table[2] + table[5]) / 2, rtol=1e-6)
-    np.testing.assert_allclose(out[1], ids[1] + table[7], rtol=1e-6)
-    np.testing.assert_allclose(out[2], ids[2], rtol=1e-6)  # no genre: the id alone
+    expected = tower.id_embedding.embeddings.numpy().copy()
+    if with_genres:
+        table = tower.genre_embedding.embeddings.numpy()
+        expected[0] += (table[2] + table[5]) / 2
+        expected[1] += table[7]
+    if with_tokens:
+        table = tower.token_embedding.embeddings.numpy()
+        expected[0] += (table[1] + table[2]) / 2
+        expected[1] += table[3]
+    np.testing.assert_allclose(out, expected, rtol=1e-6)  # the OOV row: the id alone
 
 
 def _training_columns(side, num_users=4, num_movies=5, size=400):
@@ -285,16 +293,7 @@ def test_title_tokens_keep_the_words_of_two_or_more_titles_in_sorted_order():
     assert not table[len(titles)].any()  # the OOV row
 
 
-def test_the_movie_tower_adds_the_mean_of_its_title_tokens_embeddings():
-    table = np.array([[1, 2, 0], [3, 0, 0], [0, 0, 0]], np.int64)  # 2 titles + OOV
-    tf.keras.utils.set_random_seed(0)
-    tower = towers.MovieTower(2, 4, None, table, 4)
-    output = tower(tf.constant([0, 1, 2], tf.int64)).numpy()
-    ids = tower.id_embedding.embeddings.numpy()
-    tokens = tower.token_embedding.embeddings.numpy()
-    np.testing.assert_allclose(output[0], ids[0] + (tokens[1] + tokens[2]) / 2, rtol=1e-6)
-    np.testing.assert_allclose(output[1], ids[1] + tokens[3], rtol=1e-6)
-    np.testing.assert_allclose(output[2], ids[2], rtol=1e-6)  # no tokens: the id alone
+def test_title_tokens_refuse_a_warm_start():
     with pytest.raises(ValueError, match="title_tokens cannot warm-start"):
         TrainingConfig(title_tokens=True, warm_start=True)
 
