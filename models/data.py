@@ -148,11 +148,28 @@ def sample_rows(columns: Columns, max_rows: int, seed: int) -> Columns:
     return {name: tf.gather(values, rows) for name, values in columns.items()}
 
 
+def _hashed_share(columns: Columns, fraction: float, seed: int, salt: int) -> tf.Tensor:
+    """[N] bool: True for `fraction` of the (user, movie) pairs, chosen by the salted hash."""
+    return pair_hash(columns, seed, salt) < int(round(fraction * _HASH_BUCKETS))
+
+
+def _replace_in_share(columns: Columns, fraction: float, seed: int, salt: int,
+                      values: Dict[str, int]) -> Columns:
+    """The columns with each column of `values` set to its value in a hashed `fraction` of
+    the pairs (`_hashed_share`); the other columns, and the other rows, as they were."""
+    if fraction <= 0:
+        return columns
+    chosen = _hashed_share(columns, fraction, seed, salt)
+    return {**columns, **{name: tf.where(chosen, tf.constant(value, columns[name].dtype),
+                                         columns[name])
+                          for name, value in values.items()}}
+
+
 def keep_label_fraction(columns: Columns, fraction: float, seed: int) -> Columns:
     """Masks out the ratings of all but `fraction` of the pairs (the rest stay for retrieval)."""
     if fraction >= 1.0:
         return columns
-    kept = pair_hash(columns, seed, _LABEL_SALT) < int(round(fraction * _HASH_BUCKETS))
+    kept = _hashed_share(columns, fraction, seed, _LABEL_SALT)
     mask = columns[names.RATING_MASK] * tf.cast(kept, tf.float32)
     return {**columns, names.RATING_MASK: mask,
             names.RATING_LABEL: columns[names.RATING_LABEL] * mask}
@@ -162,12 +179,8 @@ def drop_user_ids(columns: Columns, fraction: float, seed: int, num_users: int) 
     """The columns with `fraction` of the pairs' user index (by hash) replaced by the OOV
     index `num_users`: those examples train what an unknown user gets (their other columns,
     the side features among them, are kept)."""
-    if fraction <= 0:
-        return columns
-    dropped = pair_hash(columns, seed, _DROPOUT_SALT) < int(round(fraction * _HASH_BUCKETS))
-    users = columns[names.USER_INDEX]
-    return {**columns,
-            names.USER_INDEX: tf.where(dropped, tf.constant(num_users, users.dtype), users)}
+    return _replace_in_share(columns, fraction, seed, _DROPOUT_SALT,
+                             {names.USER_INDEX: num_users})
 
 
 def drop_users_entirely(columns: Columns, fraction: float, seed: int, num_users: int,
@@ -175,14 +188,8 @@ def drop_users_entirely(columns: Columns, fraction: float, seed: int, num_users:
     """The columns with `fraction` of the pairs (by hash) made a user sent with nothing: the
     OOV user index `num_users` and each user feature column of `unknown_features` set to its
     unknown index. Their titles and ratings are kept."""
-    if fraction <= 0:
-        return columns
-    dropped = pair_hash(columns, seed, _FEATURE_DROPOUT_SALT) < int(
-        round(fraction * _HASH_BUCKETS))
-    changed = {names.USER_INDEX: num_users, **unknown_features}
-    return {**columns, **{name: tf.where(dropped, tf.constant(value, columns[name].dtype),
-                                         columns[name])
-                          for name, value in changed.items()}}
+    return _replace_in_share(columns, fraction, seed, _FEATURE_DROPOUT_SALT,
+                             {names.USER_INDEX: num_users, **unknown_features})
 
 
 def split_validation(columns: Columns, percent: int, seed: int,
