@@ -57,6 +57,12 @@ USER_ZIP_INDEX = "user_zip_index"  # int64 [B], vocabulary of the zip code's fir
 # The user tower's side features, in the order of its feature table's columns.
 USER_FEATURE_INDICES = (USER_GENDER_INDEX, USER_AGE_INDEX, USER_OCCUPATION_INDEX,
                         USER_ZIP_INDEX)
+# The rating's time (TrainingConfig's rating_time_bias lever): its bin among NUM_TIME_BINS
+# equal spans between the earliest and the latest timestamp Transform analyzed. A time after
+# the latest is in the last bin, one before the earliest in the first; an absent timestamp
+# (a serving request without one) is "now", the last bin.
+RATING_TIME_BIN = "rating_time_bin"  # int64 [B], 0..NUM_TIME_BINS-1
+NUM_TIME_BINS = 30  # ML-100K's 7 months: a week each; 25M's 24 years: ~10 months each
 NUM_GENDERS = 2  # user_gender_index values below this are genders, the rest unknown
 ZIP_PREFIX_LENGTH = 2  # US zip codes' first two digits: a region (of ~100) of the country
 

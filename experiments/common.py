@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 
 import names
 from models import side_features
-from models.data import Columns, load_columns, vocabulary_sizes
+from models.data import SIDE_COLUMNS, Columns, load_columns, vocabulary_sizes
 from models.side_features import SideFeatures
 
 
@@ -42,11 +42,8 @@ def load_transformed(pipeline_root: str) -> Transformed:
     graph = tft.TFTransformOutput(
         _newest(os.path.join(pipeline_root, "Transform", "transform_graph", "*")))
     examples = _newest(os.path.join(pipeline_root, names.EXAMPLE_GEN_ID, "examples", "*"))
-    every_side_feature = (names.MOVIE_GENRE_MASK,) + names.USER_FEATURE_INDICES
-    train = load_columns([os.path.join(examples, "Split-train", "*")], graph,
-                         every_side_feature)
-    evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph,
-                              every_side_feature)
+    train = load_columns([os.path.join(examples, "Split-train", "*")], graph, SIDE_COLUMNS)
+    evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph, SIDE_COLUMNS)
     num_users, num_movies = vocabulary_sizes(graph)
     return Transformed(train, evaluation, num_users, num_movies,
                        side_features.from_transform(graph, [train, evaluation], num_users,

@@ -26,6 +26,9 @@ _FEATURE_DROPOUT_SALT = 6  # which examples train as a user sent with nothing
 # The transformed features every model reads; the side features come on top, as the training
 # config asks (TrainingConfig.side_feature_columns).
 CORE_COLUMNS = (names.USER_INDEX, names.MOVIE_INDEX, names.RATING_LABEL, names.RATING_MASK)
+# Every side-feature column a config can ask for (what experiments load, to try any config).
+SIDE_COLUMNS = ((names.MOVIE_GENRE_MASK,) + names.USER_FEATURE_INDICES
+                + (names.RATING_TIME_BIN,))
 
 
 def _read_columns(files: List[str], tf_transform_output: tft.TFTransformOutput,

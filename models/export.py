@@ -168,7 +168,8 @@ class ServingModule(tf.Module):
         movie = self.movie_tower(transformed[names.MOVIE_INDEX])
         return {
             names.RATING_OUTPUT: self.rating_head(
-                (user, movie, transformed[names.USER_INDEX], transformed[names.MOVIE_INDEX])),
+                (user, movie, transformed[names.USER_INDEX], transformed[names.MOVIE_INDEX]),
+                time_bin=transformed.get(names.RATING_TIME_BIN)),
             names.RETRIEVAL_OUTPUT: self._catalog_scores(user),
         }
 

@@ -109,6 +109,10 @@ class TrainingConfig:
     # factors of the titles the user has in the fit examples (which titles they chose to
     # rate says something beside the stars). The model keeps a users × titles table of them.
     rating_history: bool = False
+    # The rating head adds a bias per time bin of the rating's timestamp and one per (title,
+    # time bin) (timeSVD++'s b_bin, b_i,bin; bins: names.RATING_TIME_BIN). A prediction served
+    # without a time is for now, the last bin. Only the rating loss trains them.
+    rating_time_bias: bool = False
     # After early stopping chose an epoch, train a new model (same seed) on the whole train
     # split, the validation carve-out included, for that many epochs: the exported model then
     # learns from every training example, not 100 - validation_percent % of them.
@@ -193,6 +197,10 @@ class TrainingConfig:
             raise ConfigError("title_tokens cannot warm-start: its token vocabulary is rebuilt "
                               "from each run's titles, so a base model's token rows and "
                               "embeddings may mean other words")
+        if self.rating_time_bias and self.warm_start:
+            raise ConfigError("rating_time_bias cannot warm-start: its time bins are spans of "
+                              "each run's own data, so a base model's bin b may cover another "
+                              "period than this run's bin b")
         if self.warm_start_epochs and not self.warm_start:
             raise ConfigError("warm_start_epochs needs warm_start")
 
@@ -205,7 +213,8 @@ class TrainingConfig:
     def side_feature_columns(self) -> Tuple[str, ...]:
         """The transformed side-feature columns this config's model reads."""
         return (((names.MOVIE_GENRE_MASK,) if self.movie_genres else ())
-                + (names.USER_FEATURE_INDICES if self.user_features else ()))
+                + (names.USER_FEATURE_INDICES if self.user_features else ())
+                + ((names.RATING_TIME_BIN,) if self.rating_time_bias else ()))
 
     def with_overrides(self, values: Dict[str, Any]) -> "TrainingConfig":
         """This config with some fields replaced (e.g. run-time hyperparameters), validated."""

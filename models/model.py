@@ -34,7 +34,9 @@ class RatingHead(tf.keras.layers.Layer):
     baseline predictor), so the embeddings, shared with retrieval, only carry the interaction;
     with `rating_factors`, plus the dot product of factors of its own (biased matrix
     factorization), which the retrieval loss does not train, the user's with `rating_history`
-    including the implicit factors of the titles they rated (SVD++).
+    including the implicit factors of the titles they rated (SVD++); with `rating_time_bias`,
+    plus a bias of the rating's time bin and one of the (title, time bin) pair (timeSVD++'s
+    b_bin and b_i,bin: how ratings, overall and of each title, drift over time).
     The exported model calls this layer too, so serving gives the rating training measured.
     """
 
@@ -73,6 +75,15 @@ class RatingHead(tf.keras.layers.Layer):
                 name="user_histories", shape=user_histories.shape, dtype=tf.float32,
                 trainable=False, initializer=tf.constant_initializer(user_histories))
 
+        self.use_time = config.rating_time_bias
+        if self.use_time:  # zeros: no time effect until the rating loss finds one
+            self.time_bias = self.add_weight(name="time_bias", shape=[names.NUM_TIME_BINS],
+                                             initializer="zeros")
+            self.movie_time_bias = self.add_weight(
+                name="movie_time_bias",
+                shape=[num_movies + names.NUM_OOV_BUCKETS, names.NUM_TIME_BINS],
+                initializer="zeros")
+
     def id_keyed_variables(self) -> Dict[str, List[tf.Variable]]:
         """Vocabulary name → this head's variables with one row per id of that vocabulary."""
         keyed: Dict[str, List[tf.Variable]] = {names.USER_VOCABULARY: [],
@@ -85,6 +96,8 @@ class RatingHead(tf.keras.layers.Layer):
             keyed[names.MOVIE_VOCABULARY].append(self.movie_factors.embeddings)
         if self.use_history:
             keyed[names.MOVIE_VOCABULARY].append(self.implicit_factors.embeddings)
+        if self.use_time:
+            keyed[names.MOVIE_VOCABULARY].append(self.movie_time_bias)
         return {vocabulary: variables for vocabulary, variables in keyed.items() if variables}
 
     def run_data_variables(self) -> List[tf.Variable]:
@@ -107,9 +120,22 @@ class RatingHead(tf.keras.layers.Layer):
         return (tf.reduce_sum(tf.square(self._user_factors(user_index)))
                 + tf.reduce_sum(tf.square(self.movie_factors(movie_index))))
 
-    def call(self, inputs: Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
+    def call(self, inputs: Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor],
+             time_bin: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """`inputs`: (user embeddings, movie embeddings, user indices, movie indices);
+        `time_bin` [B] (names.RATING_TIME_BIN): the ratings' time bins, None = now (the last
+        bin), as for a prediction served without a time."""
         user_embeddings, movie_embeddings, user_index, movie_index = inputs
         rating = self.mlp(tf.concat([user_embeddings, movie_embeddings], axis=1))
+        if self.use_time:
+            if time_bin is None:
+                time_bin = tf.fill(tf.shape(movie_index), tf.constant(names.NUM_TIME_BINS - 1,
+                                                                      movie_index.dtype))
+            time_bin = tf.cast(time_bin, movie_index.dtype)
+            rating += tf.expand_dims(
+                tf.gather(self.time_bias, time_bin)
+                + tf.gather_nd(self.movie_time_bias, tf.stack([movie_index, time_bin], axis=1)),
+                axis=1)
         if self.use_biases:
             rating += self.rating_mean + self.user_bias(user_index) + self.movie_bias(movie_index)
         if self.use_factors:
@@ -232,7 +258,8 @@ class MovieLensModel(tfrs.Model):
         # With user features, the examples' own (an example whose id was dropped keeps them).
         user_embeddings = self.user_tower(towers.user_input(inputs, self.user_tower))
         movie_embeddings = self.movie_tower(movies)
-        rating = self.rating_head((user_embeddings, movie_embeddings, users, movies))
+        rating = self.rating_head((user_embeddings, movie_embeddings, users, movies),
+                                  time_bin=inputs.get(names.RATING_TIME_BIN))
         return {names.USER_EMBEDDING: user_embeddings, names.MOVIE_EMBEDDING: movie_embeddings,
                 names.RATING_OUTPUT: rating}
 

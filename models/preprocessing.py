@@ -77,6 +77,24 @@ def genre_mask(genres: Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(indicator, tf.int64) * towers.genre_bits(), axis=1)
 
 
+def time_bin(timestamps: Tensor) -> tf.Tensor:
+    """[B] int64: each rating's time bin (names.RATING_TIME_BIN), one of NUM_TIME_BINS equal
+    spans between the analyzed data's earliest and latest timestamp.
+
+    Equal spans of time rather than quantiles: a bin is a period (so its bias is a period's),
+    and two cheap analyzers (min, max) instead of a quantiles pass over every example. A time
+    past the latest (a rating served later) falls in the last bin; no timestamp at all (a
+    serving request without one, parsed as -1) is taken to be now, the last bin too.
+    """
+    seconds = tf.cast(_to_vector(timestamps, -1), tf.int64)
+    earliest = tf.cast(tft.min(seconds), tf.float64)
+    span = tf.maximum(tf.cast(tft.max(seconds), tf.float64) - earliest, 1.0)
+    position = (tf.cast(seconds, tf.float64) - earliest) / span  # 0..1 over the analyzed data
+    bins = tf.cast(tf.floor(position * names.NUM_TIME_BINS), tf.int64)
+    bins = tf.clip_by_value(bins, 0, names.NUM_TIME_BINS - 1)
+    return tf.where(seconds > 0, bins, names.NUM_TIME_BINS - 1)
+
+
 def user_side_features(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     """The user side features as indices (names.USER_FEATURE_INDICES), or {} for a source
     without a user file. Age buckets, occupations and zip prefixes get TFT vocabularies (the
@@ -120,5 +138,7 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     }
     if names.MOVIE_GENRES in inputs:
         outputs[names.MOVIE_GENRE_MASK] = genre_mask(inputs[names.MOVIE_GENRES])
+    if names.TIMESTAMP in inputs:
+        outputs[names.RATING_TIME_BIN] = time_bin(inputs[names.TIMESTAMP])
     outputs.update(user_side_features(inputs))
     return outputs

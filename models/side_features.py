@@ -126,3 +126,13 @@ def check_available(config: TrainingConfig, side: Optional[SideFeatures]) -> Non
     if config.movie_genres and (side is None or side.movie_genres is None):
         raise ConfigError("movie_genres needs the movie_genres feature, which this data "
                           "(its Transform output) does not have")
+
+
+def check_time_bins(config: TrainingConfig, columns: Columns) -> None:
+    """ConfigError when the config asks for the ratings' time bins and the examples (their
+    Transform output) have none: without them every rating would train as "now"."""
+    if config.rating_time_bias and names.RATING_TIME_BIN not in columns:
+        raise ConfigError(
+            f"rating_time_bias needs the ratings' time bins ({names.RATING_TIME_BIN}), which "
+            f"this Transform output does not write: it predates them or its examples have no "
+            f"{names.TIMESTAMP}; run Transform again (--no-cache)")

@@ -232,6 +232,7 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
               phases: Optional[Phases]) -> FitResult:
     """One model trained as `config` says, refit aside (see `fit`)."""
     skip_keras_conversion()
+    side_features.check_time_bins(config, train)
     with timed("fit: carving the validation split", phases):
         fit_columns, validation = training_splits(train, config)
         fit_columns = drop_user_ids(fit_columns, config.user_id_dropout, config.seed, num_users)

@@ -37,7 +37,8 @@ _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--user-features": "user_features",
                   "--refit": "refit",
                   "--rating-history": "rating_history",
-                  "--title-tokens": "title_tokens"}
+                  "--title-tokens": "title_tokens",
+                  "--rating-time-bias": "rating_time_bias"}
 DEFAULT_PRESET = "seed"
 
 
