@@ -40,12 +40,10 @@ def tfds_like_load(path: str):
     """(ratings, movies) as `tfds.load('movielens/100k-ratings' / '100k-movies')` give them,
     for the features the tutorial reads: string ids and titles, float32 ratings."""
     user_ids, titles, user_ratings, movie_titles = load_grouplens(path)
-    ratings = tf.data.Dataset.from_tensor_slices({
-        "movie_title": titles.astype(object).astype(bytes),
-        "user_id": user_ids.astype(object).astype(bytes),
-        "user_rating": user_ratings})
-    movies = tf.data.Dataset.from_tensor_slices(
-        {"movie_title": movie_titles.astype(object).astype(bytes)})
+    # NumPy's unicode arrays become tf.string tensors of UTF-8 bytes, as TFDS stores them.
+    ratings = tf.data.Dataset.from_tensor_slices(
+        {"movie_title": titles, "user_id": user_ids, "user_rating": user_ratings})
+    movies = tf.data.Dataset.from_tensor_slices({"movie_title": movie_titles})
     return ratings, movies
 
 
