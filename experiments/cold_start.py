@@ -143,7 +143,7 @@ def main(argv=None) -> int:
                "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
                "cold": {"popularity": popularity}}
         scorers = {"oov row": False}
-        if isinstance(model.user_tower, towers.UserTower):
+        if isinstance(towers.inner_tower(model.user_tower), towers.UserTower):
             scorers["features"] = True
         for name, with_features in scorers.items():
             row["cold"][name] = user_ranking_metrics(

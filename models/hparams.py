@@ -113,6 +113,10 @@ class TrainingConfig:
     # time bin) (timeSVD++'s b_bin, b_i,bin; bins: names.RATING_TIME_BIN). A prediction served
     # without a time is for now, the last bin. Only the rating loss trains them.
     rating_time_bias: bool = False
+    # The user tower adds an embedding of the rating's time bin: the query's context (what
+    # people watched then), so retrieval, and the rating head through the user embedding,
+    # see when. Recommendations served without a time are for now, the last bin.
+    query_time: bool = False
     # After early stopping chose an epoch, train a new model (same seed) on the whole train
     # split, the validation carve-out included, for that many epochs: the exported model then
     # learns from every training example, not 100 - validation_percent % of them.
@@ -197,10 +201,11 @@ class TrainingConfig:
             raise ConfigError("title_tokens cannot warm-start: its token vocabulary is rebuilt "
                               "from each run's titles, so a base model's token rows and "
                               "embeddings may mean other words")
-        if self.rating_time_bias and self.warm_start:
-            raise ConfigError("rating_time_bias cannot warm-start: its time bins are spans of "
-                              "each run's own data, so a base model's bin b may cover another "
-                              "period than this run's bin b")
+        for name in ("rating_time_bias", "query_time"):
+            if getattr(self, name) and self.warm_start:
+                raise ConfigError(f"{name} cannot warm-start: its time bins are spans of each "
+                                  f"run's own data, so a base model's bin b may cover another "
+                                  f"period than this run's bin b")
         if self.warm_start_epochs and not self.warm_start:
             raise ConfigError("warm_start_epochs needs warm_start")
 
@@ -214,7 +219,11 @@ class TrainingConfig:
         """The transformed side-feature columns this config's model reads."""
         return (((names.MOVIE_GENRE_MASK,) if self.movie_genres else ())
                 + (names.USER_FEATURE_INDICES if self.user_features else ())
-                + ((names.RATING_TIME_BIN,) if self.rating_time_bias else ()))
+                + ((names.RATING_TIME_BIN,) if self.uses_time() else ()))
+
+    def uses_time(self) -> bool:
+        """Whether the model reads the ratings' time bins (names.RATING_TIME_BIN)."""
+        return self.rating_time_bias or self.query_time
 
     def with_overrides(self, values: Dict[str, Any]) -> "TrainingConfig":
         """This config with some fields replaced (e.g. run-time hyperparameters), validated."""

@@ -184,6 +184,9 @@ class MovieLensModel(tfrs.Model):
         else:  # the tutorial's tower
             self.user_tower = tf.keras.layers.Embedding(
                 num_users + names.NUM_OOV_BUCKETS, config.embedding_dim, name="user_embedding")
+        if config.query_time:
+            self.user_tower = towers.TimedUserTower(self.user_tower, config.embedding_dim,
+                                                    name="timed_user_tower")
         if config.movie_genres or config.title_tokens:
             self.movie_tower = towers.MovieTower(
                 num_movies, config.embedding_dim,
@@ -236,7 +239,7 @@ class MovieLensModel(tfrs.Model):
         keyed = {names.USER_VOCABULARY: [towers.id_embedding(self.user_tower)],
                  names.MOVIE_VOCABULARY: [towers.id_embedding(self.movie_tower)]}
         if self.config.user_features:
-            keyed[names.USER_VOCABULARY].append(self.user_tower.feature_table)
+            keyed[names.USER_VOCABULARY].append(towers.inner_tower(self.user_tower).feature_table)
         if self.config.movie_genres:
             keyed[names.MOVIE_VOCABULARY].append(self.movie_tower.genre_table)
         if self.config.title_tokens:

@@ -131,8 +131,9 @@ def check_available(config: TrainingConfig, side: Optional[SideFeatures]) -> Non
 def check_time_bins(config: TrainingConfig, columns: Columns) -> None:
     """ConfigError when the config asks for the ratings' time bins and the examples (their
     Transform output) have none: without them every rating would train as "now"."""
-    if config.rating_time_bias and names.RATING_TIME_BIN not in columns:
+    if config.uses_time() and names.RATING_TIME_BIN not in columns:
         raise ConfigError(
-            f"rating_time_bias needs the ratings' time bins ({names.RATING_TIME_BIN}), which "
-            f"this Transform output does not write: it predates them or its examples have no "
-            f"{names.TIMESTAMP}; run Transform again (--no-cache)")
+            f"rating_time_bias and query_time need the ratings' time bins "
+            f"({names.RATING_TIME_BIN}), which this Transform output does not write: it "
+            f"predates them or its examples have no {names.TIMESTAMP}; run Transform again "
+            f"(--no-cache)")

@@ -114,18 +114,57 @@ class MovieTower(tf.keras.layers.Layer):
         return tf.linalg.matmul(genres, every_genre) / counts
 
 
+class TimedUserTower(tf.keras.layers.Layer):
+    """A user tower plus an embedding of the rating's time bin (names.RATING_TIME_BIN): the
+    query's context, what people watched then. Called without a bin (the id signatures, the
+    per-user metrics, a tf.Example without a timestamp), the bin is now, the last one."""
+
+    def __init__(self, tower: tf.keras.layers.Layer, embedding_dim: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tower = tower
+        self.time_embedding = tf.keras.layers.Embedding(names.NUM_TIME_BINS, embedding_dim,
+                                                        name="time_embedding")
+
+    def call(self, inputs: UserInput) -> tf.Tensor:
+        """`inputs`: what the inner tower takes, or a dict of it and the time bins."""
+        bins = None
+        if isinstance(inputs, dict):
+            bins = inputs.get(names.RATING_TIME_BIN)
+            inputs = {name: value for name, value in inputs.items()
+                      if name != names.RATING_TIME_BIN}
+            if not isinstance(self.tower, UserTower):
+                inputs = inputs[names.USER_INDEX]
+        # The inner tower first: its layers build (draw their initial weights) as without time.
+        embedding = self.tower(inputs)
+        if bins is None:
+            bins = tf.fill(tf.shape(embedding)[:1], tf.constant(names.NUM_TIME_BINS - 1, tf.int64))
+        return embedding + self.time_embedding(bins)
+
+
+def inner_tower(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
+    """The user tower inside a TimedUserTower (any other tower: itself)."""
+    return layer.tower if isinstance(layer, TimedUserTower) else layer
+
+
 def user_input(features: Dict[str, tf.Tensor], tower: tf.keras.layers.Layer) -> UserInput:
     """What `tower` is called with for some transformed features: with user side features,
     the index and the features the inputs carry (training's columns, a tf.Example request's
-    parsed features); otherwise the index alone."""
-    if isinstance(tower, UserTower) and all(name in features
-                                            for name in names.USER_FEATURE_INDICES):
-        return {name: features[name] for name in (names.USER_INDEX,) + names.USER_FEATURE_INDICES}
-    return features[names.USER_INDEX]
+    parsed features); with the query's time, its bin too; otherwise the index alone."""
+    inputs: UserInput = features[names.USER_INDEX]
+    if isinstance(inner_tower(tower), UserTower) and all(
+            name in features for name in names.USER_FEATURE_INDICES):
+        inputs = {name: features[name]
+                  for name in (names.USER_INDEX,) + names.USER_FEATURE_INDICES}
+    if isinstance(tower, TimedUserTower) and names.RATING_TIME_BIN in features:
+        if not isinstance(inputs, dict):
+            inputs = {names.USER_INDEX: inputs}
+        inputs = {**inputs, names.RATING_TIME_BIN: features[names.RATING_TIME_BIN]}
+    return inputs
 
 
 def id_embedding(layer: tf.keras.layers.Layer) -> tf.Variable:
     """The [ids + OOV, dim] embedding variable of a tower, with or without side features."""
+    layer = inner_tower(layer)
     if isinstance(layer, (UserTower, MovieTower)):
         return layer.id_embedding.embeddings
     return layer.embeddings  # the tutorial's tower: a plain tf.keras.layers.Embedding

@@ -38,7 +38,8 @@ _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--refit": "refit",
                   "--rating-history": "rating_history",
                   "--title-tokens": "title_tokens",
-                  "--rating-time-bias": "rating_time_bias"}
+                  "--rating-time-bias": "rating_time_bias",
+                  "--query-time": "query_time"}
 DEFAULT_PRESET = "seed"
 
 

@@ -9,8 +9,9 @@ import tensorflow as tf
 
 import names
 from components.movielens_example_gen.examples import make_example
-from models import export, training
+from models import export, towers, training
 from models.hparams import ConfigError, TrainingConfig
+from tests.test_side_features import _tiny_side
 from tests.tft_beam import analyze_and_transform
 
 DAY = 86_400
@@ -49,9 +50,9 @@ def test_time_bins_are_equal_spans_of_the_analyzed_times_and_now_is_the_last(tra
 
 
 def _config(**overrides):
-    return TrainingConfig(embedding_dim=8, rating_layers=(8,), top_ks=(1,), epochs=2,
-                          train_batch_size=16, recall_ks=(), jit_compile=False,
-                          rating_time_bias=True, **overrides)
+    return TrainingConfig(**{"embedding_dim": 8, "rating_layers": (8,), "top_ks": (1,),
+                             "epochs": 2, "train_batch_size": 16, "recall_ks": (),
+                             "jit_compile": False, "rating_time_bias": True, **overrides})
 
 
 def _columns(rows):
@@ -99,7 +100,7 @@ def test_without_time_bins_in_the_examples_training_says_so(transformed):
     rows, _ = transformed
     columns = _columns(rows)
     del columns[names.RATING_TIME_BIN]
-    with pytest.raises(ConfigError, match="rating_time_bias needs the ratings' time bins"):
+    with pytest.raises(ConfigError, match="query_time need the ratings' time bins"):
         training.fit(_config(), columns, 3, 4, verbose=0)
 
 
@@ -135,3 +136,50 @@ def test_the_exported_model_rates_for_the_time_sent_and_for_now_without_one(tran
     predicted = loaded.signatures[names.PREDICT_SIGNATURE](
         user_id=tf.constant(["1"]), movie_title=tf.constant(["Movie 1"]))
     assert predicted[names.PREDICTED_RATING].numpy()[0] == pytest.approx(last_day, abs=1e-6)
+
+
+@pytest.mark.parametrize("user_features", [False, True])
+def test_the_timed_user_tower_adds_the_bins_embedding_and_now_without_one(user_features):
+    side = None
+    if user_features:
+        side = _tiny_side(num_users=3, num_movies=4)
+    config = _config(rating_time_bias=False, query_time=True, user_features=user_features)
+    model = training.build_model(config, num_users=3, num_movies=4, side=side)
+    tower = model.user_tower
+    users, bins = tf.constant([0, 2, 3], tf.int64), tf.constant([0, 9, LAST_BIN], tf.int64)
+    features = {names.USER_INDEX: users, names.RATING_TIME_BIN: bins}
+    if user_features:  # the examples' own features (here: the table's)
+        features.update({name: tf.constant(side.user_features[users.numpy(), column])
+                         for column, name in enumerate(names.USER_FEATURE_INDICES)})
+    timed = tower(towers.user_input(features, tower)).numpy()
+    untimed = tower(users).numpy()  # no bin: now
+    inner = tower.tower(users).numpy()
+    time_table = tower.time_embedding.embeddings.numpy()
+    np.testing.assert_allclose(timed, inner + time_table[bins.numpy()], rtol=1e-6)
+    np.testing.assert_allclose(untimed, inner + time_table[LAST_BIN], rtol=1e-6)
+
+
+def test_the_exported_model_retrieves_for_the_time_sent_and_recommends_for_now(transformed):
+    rows, output = transformed
+    config = _config(rating_time_bias=False, query_time=True, serving_max_k=3)
+    model = training.fit(config, _columns(rows), 3, 4, verbose=0).model
+    export_dir = tempfile.mkdtemp()
+    export.save_serving_model(model, output, export_dir, export.ServingLimits(3, 16, 4, 3))
+    loaded = tf.saved_model.load(export_dir)
+
+    def retrieval(timestamp):
+        example = make_example("1", "Movie 1", 4.0, timestamp, "1", [1])
+        return loaded.signatures[names.SERVING_SIGNATURE](
+            examples=tf.constant([example.SerializeToString()]))[names.RETRIEVAL_OUTPUT].numpy()[0]
+
+    user = output.vocabulary_by_name(names.USER_VOCABULARY).index(b"1")
+    time_table = model.user_tower.time_embedding.embeddings.numpy()
+    inner = model.user_tower.tower(tf.constant([user], tf.int64)).numpy()[0]
+    catalog = model.catalog_embeddings().numpy()
+    np.testing.assert_allclose(retrieval(START), catalog @ (inner + time_table[0]), rtol=1e-4)
+    now = retrieval(START + 400 * DAY)
+    np.testing.assert_allclose(now, catalog @ (inner + time_table[LAST_BIN]), rtol=1e-4)
+    recommended = loaded.signatures[names.RECOMMEND_SIGNATURE](
+        user_id=tf.constant(["1"]), k=tf.constant(3))
+    np.testing.assert_allclose(recommended[names.SCORES_OUTPUT].numpy()[0],
+                               np.sort(now)[::-1][:3], rtol=1e-4)
