@@ -132,10 +132,12 @@ class RatingHead(tf.keras.layers.Layer):
                 time_bin = tf.fill(tf.shape(movie_index), tf.constant(names.NUM_TIME_BINS - 1,
                                                                       movie_index.dtype))
             time_bin = tf.cast(time_bin, movie_index.dtype)
+            # The titles' rows, then each row's bin: gathers XLA compiles (a gather_nd on the
+            # variable does not), with a gradient on the batch's rows only.
+            movie_rows = tf.gather(self.movie_time_bias, movie_index)  # [B, NUM_TIME_BINS]
             rating += tf.expand_dims(
                 tf.gather(self.time_bias, time_bin)
-                + tf.gather_nd(self.movie_time_bias, tf.stack([movie_index, time_bin], axis=1)),
-                axis=1)
+                + tf.gather(movie_rows, time_bin, batch_dims=1), axis=1)
         if self.use_biases:
             rating += self.rating_mean + self.user_bias(user_index) + self.movie_bias(movie_index)
         if self.use_factors:

@@ -88,7 +88,7 @@ def test_only_the_rating_loss_trains_the_time_biases(transformed):
     rows, _ = transformed
     columns = _columns(rows)
     for rating_weight, moves in ((1.0, True), (0.0, False)):
-        config = _config(rating_weight=rating_weight)
+        config = _config(rating_weight=rating_weight, jit_compile=True)  # as the presets train
         model = training.fit(config, columns, 3, 4, verbose=0).model
         head = model.rating_head
         moved = (np.abs(head.time_bias.numpy()).max() > 0
