@@ -57,7 +57,7 @@ USER_ZIP_INDEX = "user_zip_index"  # int64 [B], vocabulary of the zip code's fir
 # The user tower's side features, in the order of its feature table's columns.
 USER_FEATURE_INDICES = (USER_GENDER_INDEX, USER_AGE_INDEX, USER_OCCUPATION_INDEX,
                         USER_ZIP_INDEX)
-# The rating's time (TrainingConfig's rating_time_bias lever): its bin among NUM_TIME_BINS
+# The rating's time (TrainingConfig's rating_time_bias and query_time): its bin among NUM_TIME_BINS
 # equal spans between the earliest and the latest timestamp Transform analyzed. A time after
 # the latest is in the last bin, one before the earliest in the first; an absent timestamp
 # (a serving request without one) is "now", the last bin.
