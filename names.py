@@ -63,6 +63,7 @@ USER_FEATURE_INDICES = (USER_GENDER_INDEX, USER_AGE_INDEX, USER_OCCUPATION_INDEX
 # (a serving request without one) is "now", the last bin.
 RATING_TIME_BIN = "rating_time_bin"  # int64 [B], 0..NUM_TIME_BINS-1
 NUM_TIME_BINS = 30  # ML-100K's 7 months: a week each; 25M's 24 years: ~10 months each
+NOW_TIME_BIN = NUM_TIME_BINS - 1  # the bin of a time later than the data's, or of none
 NUM_GENDERS = 2  # user_gender_index values below this are genders, the rest unknown
 ZIP_PREFIX_LENGTH = 2  # US zip codes' first two digits: a region (of ~100) of the country
 

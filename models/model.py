@@ -128,10 +128,7 @@ class RatingHead(tf.keras.layers.Layer):
         user_embeddings, movie_embeddings, user_index, movie_index = inputs
         rating = self.mlp(tf.concat([user_embeddings, movie_embeddings], axis=1))
         if self.use_time:
-            if time_bin is None:
-                time_bin = tf.fill(tf.shape(movie_index), tf.constant(names.NUM_TIME_BINS - 1,
-                                                                      movie_index.dtype))
-            time_bin = tf.cast(time_bin, movie_index.dtype)
+            time_bin = tf.cast(towers.time_bins_or_now(time_bin, movie_index), movie_index.dtype)
             # The titles' rows, then each row's bin: gathers XLA compiles (a gather_nd on the
             # variable does not), with a gradient on the batch's rows only.
             movie_rows = tf.gather(self.movie_time_bias, movie_index)  # [B, NUM_TIME_BINS]

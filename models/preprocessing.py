@@ -91,8 +91,8 @@ def time_bin(timestamps: Tensor) -> tf.Tensor:
     span = tf.maximum(tf.cast(tft.max(seconds), tf.float64) - earliest, 1.0)
     position = (tf.cast(seconds, tf.float64) - earliest) / span  # 0..1 over the analyzed data
     bins = tf.cast(tf.floor(position * names.NUM_TIME_BINS), tf.int64)
-    bins = tf.clip_by_value(bins, 0, names.NUM_TIME_BINS - 1)
-    return tf.where(seconds > 0, bins, names.NUM_TIME_BINS - 1)
+    bins = tf.clip_by_value(bins, 0, names.NOW_TIME_BIN)
+    return tf.where(seconds > 0, bins, names.NOW_TIME_BIN)
 
 
 def user_side_features(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:

@@ -136,9 +136,15 @@ class TimedUserTower(tf.keras.layers.Layer):
                 inputs = inputs[names.USER_INDEX]
         # The inner tower first: its layers build (draw their initial weights) as without time.
         embedding = self.tower(inputs)
-        if bins is None:
-            bins = tf.fill(tf.shape(embedding)[:1], tf.constant(names.NUM_TIME_BINS - 1, tf.int64))
-        return embedding + self.time_embedding(bins)
+        return embedding + self.time_embedding(time_bins_or_now(bins, embedding))
+
+
+def time_bins_or_now(bins: Optional[tf.Tensor], rows: tf.Tensor) -> tf.Tensor:
+    """[B] int64: `bins`, or when None (asked without a time) names.NOW_TIME_BIN for each of
+    the B rows of `rows` (any tensor whose first dimension is the batch)."""
+    if bins is None:
+        return tf.fill(tf.shape(rows)[:1], tf.constant(names.NOW_TIME_BIN, tf.int64))
+    return tf.cast(bins, tf.int64)
 
 
 def inner_tower(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:

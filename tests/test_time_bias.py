@@ -16,7 +16,7 @@ from tests.tft_beam import analyze_and_transform
 
 DAY = 86_400
 START = 880_000_000  # 1997-11-20
-LAST_BIN = names.NUM_TIME_BINS - 1
+LAST_BIN = names.NOW_TIME_BIN
 SPEC = {
     names.USER_ID: tf.io.FixedLenFeature([1], tf.string),
     names.MOVIE_TITLE: tf.io.FixedLenFeature([1], tf.string),
