@@ -26,6 +26,18 @@ TRAINING_CONFIG_KEY = "training_config"
 TUNING_KEY = "tuning"
 
 
+# Levers whose tables are rebuilt from each run's own data, so a base model's rows of them
+# may mean something else in this run: a config with one of them cannot warm-start.
+_TIME_BINS_CHANGE = ("its time bins are spans of each run's own data, so a base model's bin b "
+                     "may cover another period than this run's bin b")
+_NO_WARM_START = {
+    "title_tokens": "its token vocabulary is rebuilt from each run's titles, so a base model's "
+                    "token rows and embeddings may mean other words",
+    "rating_time_bias": _TIME_BINS_CHANGE,
+    "query_time": _TIME_BINS_CHANGE,
+}
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names it."""
 
@@ -197,15 +209,9 @@ class TrainingConfig:
                 f"early_stopping_monitor {self.early_stopping_monitor} needs 100 in top_ks")
         if self.warm_start_epochs < 0:
             raise ConfigError(f"warm_start_epochs must be >= 0, got {self.warm_start_epochs}")
-        if self.title_tokens and self.warm_start:
-            raise ConfigError("title_tokens cannot warm-start: its token vocabulary is rebuilt "
-                              "from each run's titles, so a base model's token rows and "
-                              "embeddings may mean other words")
-        for name in ("rating_time_bias", "query_time"):
+        for name, why in _NO_WARM_START.items():
             if getattr(self, name) and self.warm_start:
-                raise ConfigError(f"{name} cannot warm-start: its time bins are spans of each "
-                                  f"run's own data, so a base model's bin b may cover another "
-                                  f"period than this run's bin b")
+                raise ConfigError(f"{name} cannot warm-start: {why}")
         if self.warm_start_epochs and not self.warm_start:
             raise ConfigError("warm_start_epochs needs warm_start")
 
