@@ -133,6 +133,12 @@ class TrainingConfig:
     # split, the validation carve-out included, for that many epochs: the exported model then
     # learns from every training example, not 100 - validation_percent % of them.
     refit: bool = False
+    # Polyak averaging (models/weight_average.py): an exponential moving average of the
+    # weights with this decay per training step (0 = off) is what validation measures, early
+    # stopping keeps and the run exports; the steps train the raw weights.
+    weight_averaging: float = 0.0
+    # Dropout rate after each hidden layer of the rating head's MLP (0 = none), in training only.
+    rating_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):
@@ -173,7 +179,8 @@ class TrainingConfig:
         if self.retrieval_temperature <= 0:
             raise ConfigError(
                 f"retrieval_temperature must be > 0, got {self.retrieval_temperature}")
-        for name in ("user_id_dropout", "user_feature_dropout"):
+        for name in ("user_id_dropout", "user_feature_dropout", "weight_averaging",
+                     "rating_dropout"):
             if not (math.isfinite(getattr(self, name)) and 0 <= getattr(self, name) < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.user_feature_dropout and not self.user_features:

@@ -44,9 +44,12 @@ class RatingHead(tf.keras.layers.Layer):
                  rating_mean: float = 0.0, user_histories: Optional[np.ndarray] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.mlp = tf.keras.Sequential(
-            [tf.keras.layers.Dense(units, activation="relu") for units in config.rating_layers]
-            + [tf.keras.layers.Dense(1)], name="mlp")
+        hidden = []
+        for units in config.rating_layers:
+            hidden.append(tf.keras.layers.Dense(units, activation="relu"))
+            if config.rating_dropout:
+                hidden.append(tf.keras.layers.Dropout(config.rating_dropout))
+        self.mlp = tf.keras.Sequential(hidden + [tf.keras.layers.Dense(1)], name="mlp")
         self.use_biases = config.rating_biases
         if self.use_biases:
             self.user_bias = tf.keras.layers.Embedding(
@@ -275,7 +278,7 @@ class MovieLensModel(tfrs.Model):
         over the global batch size; TFRS's retrieval loss is a sum over examples already, with
         the replica's own batch as in-batch negatives. With one replica: the batch's losses.
         """
-        outputs = self(inputs)
+        outputs = self(inputs, training=training)  # training: the rating MLP's dropout
         labels = tf.expand_dims(inputs[names.RATING_LABEL], axis=1)
         weights = masked_rating_weights(inputs)
         batch_size = tf.cast(tf.shape(weights)[0], tf.float32)

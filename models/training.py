@@ -29,6 +29,7 @@ from models.model import MovieLensModel, make_optimizer
 from models.rerank import rerank
 from models.side_features import SideFeatures
 from models.warm_start import WarmStartReport, WarmStartSource, initialize
+from models.weight_average import WeightAverage
 
 # Eval rows Keras's evaluation scores against the whole catalog (FactorizedTopK): a seeded
 # sample above this. Its cost grows with eval rows × titles (measured on 2 busy cores, 200k
@@ -252,7 +253,10 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
             warm_started=False, reason="warm_start is off in the training config",
             base_model=warm_start_source.base_model if warm_start_source else None)
     # The combined metric first, so every other callback (TensorBoard too) sees it.
-    callbacks = [RmseMinusTop100()] + list(callbacks or []) + [EpochTimes(phases)]
+    # The average first: validation, and so every callback after it, sees the averaged weights.
+    averaging = [WeightAverage(config.weight_averaging)] if config.weight_averaging else []
+    callbacks = (averaging + [RmseMinusTop100()] + list(callbacks or [])
+                 + [EpochTimes(phases)])
     stopper = None
     if config.early_stopping_patience:
         stopper = tf.keras.callbacks.EarlyStopping(

@@ -27,7 +27,9 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--user-feature-dropout": "user_feature_dropout",
                    "--retrieval-negatives": "retrieval_negatives",
                    "--rating-factors": "rating_factors",
-                   "--rating-factor-l2": "rating_factor_l2"}
+                   "--rating-factor-l2": "rating_factor_l2",
+                   "--weight-averaging": "weight_averaging",
+                   "--rating-dropout": "rating_dropout"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
                   "--remove-accidental-hits": "remove_accidental_hits",
