@@ -117,6 +117,7 @@ class TrainingConfig:
     # shared embeddings' gradient, cannot take them over.
     rating_factors: int = 0
     rating_factor_l2: float = 0.0  # L2 penalty on the batch's rating factors (per example)
+    rating_bias_l2: float = 0.0  # L2 penalty on the batch's rating biases (per example)
     # SVD++'s implicit feedback: a user's rating factors add the normalized sum of implicit
     # factors of the titles the user has in the fit examples (which titles they chose to
     # rate says something beside the stars). The model keeps a users × titles table of them.
@@ -166,16 +167,18 @@ class TrainingConfig:
         if any(units < 1 for units in self.rating_layers):
             raise ConfigError(f"rating_layers must be positive sizes, got {self.rating_layers}")
         for name in ("embedding_l2", "retrieval_temperature", "label_fraction",
-                     "rating_factor_l2"):
+                     "rating_factor_l2", "rating_bias_l2"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
-        for name in ("embedding_l2", "rating_factor_l2", "rating_factors"):
+        for name in ("embedding_l2", "rating_factor_l2", "rating_bias_l2", "rating_factors"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.rating_history and not self.rating_factors:
             raise ConfigError("rating_history needs rating_factors > 0 (it adds to them)")
         if self.rating_factor_l2 and not self.rating_factors:
             raise ConfigError("rating_factor_l2 needs rating_factors > 0 (it penalizes them)")
+        if self.rating_bias_l2 and not self.rating_biases:
+            raise ConfigError("rating_bias_l2 needs rating_biases (it penalizes them)")
         if self.retrieval_temperature <= 0:
             raise ConfigError(
                 f"retrieval_temperature must be > 0, got {self.retrieval_temperature}")

@@ -123,6 +123,13 @@ class RatingHead(tf.keras.layers.Layer):
         return (tf.reduce_sum(tf.square(self._user_factors(user_index)))
                 + tf.reduce_sum(tf.square(self.movie_factors(movie_index))))
 
+    def bias_squared_norms(self, user_index: tf.Tensor, movie_index: tf.Tensor) -> tf.Tensor:
+        """Sum over the batch of its user and movie biases squared (0 without them)."""
+        if not self.use_biases:
+            return tf.constant(0.0)
+        return (tf.reduce_sum(tf.square(self.user_bias(user_index)))
+                + tf.reduce_sum(tf.square(self.movie_bias(movie_index))))
+
     def call(self, inputs: Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor],
              time_bin: Optional[tf.Tensor] = None) -> tf.Tensor:
         """`inputs`: (user embeddings, movie embeddings, user indices, movie indices);
@@ -288,13 +295,15 @@ class MovieLensModel(tfrs.Model):
                                        sample_weight=weights) / tf.maximum(rated, 1.0)
         squared_norms = (tf.reduce_sum(tf.square(outputs[names.USER_EMBEDDING]))
                          + tf.reduce_sum(tf.square(outputs[names.MOVIE_EMBEDDING])))
-        factor_norms = self.rating_head.factor_squared_norms(inputs[names.USER_INDEX],
-                                                             inputs[names.MOVIE_INDEX])
+        users, movies = inputs[names.USER_INDEX], inputs[names.MOVIE_INDEX]
+        factor_norms = self.rating_head.factor_squared_norms(users, movies)
         return {
             "rating": rating_loss,
             "retrieval": self._retrieval_loss(inputs, outputs, training),
             "embedding_l2": squared_norms / tf.maximum(examples, 1.0),
             "rating_factor_l2": factor_norms / tf.maximum(examples, 1.0),
+            "rating_bias_l2": (self.rating_head.bias_squared_norms(users, movies)
+                               / tf.maximum(examples, 1.0)),
         }
 
     def _retrieval_loss(self, inputs: Dict[str, tf.Tensor], outputs: Dict[str, tf.Tensor],
@@ -355,6 +364,7 @@ class MovieLensModel(tfrs.Model):
         losses = self.task_losses(inputs, training=training)
         weights = {"rating": self.config.rating_weight, "retrieval": self.config.retrieval_weight,
                    "embedding_l2": self.config.embedding_l2,
-                   "rating_factor_l2": self.config.rating_factor_l2}
+                   "rating_factor_l2": self.config.rating_factor_l2,
+                   "rating_bias_l2": self.config.rating_bias_l2}
         return tf.add_n([weights[task] * loss for task, loss in losses.items()
                          if weights[task] > 0])

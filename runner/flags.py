@@ -28,6 +28,7 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--retrieval-negatives": "retrieval_negatives",
                    "--rating-factors": "rating_factors",
                    "--rating-factor-l2": "rating_factor_l2",
+                   "--rating-bias-l2": "rating_bias_l2",
                    "--weight-averaging": "weight_averaging",
                    "--rating-dropout": "rating_dropout"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",

@@ -438,3 +438,23 @@ def test_rating_history_refuses_a_table_over_its_limit(monkeypatch):
     monkeypatch.setattr(training, "MAX_HISTORY_CELLS", 100)
     with pytest.raises(ValueError, match=r"21 x 31 table of users' titles"):
         training.user_histories(_batch(), NUM_USERS, NUM_MOVIES)
+
+
+def test_rating_bias_l2_penalizes_the_batchs_biases_per_example():
+    batch = _batch()
+    model = _model(rating_biases=True, rating_bias_l2=0.3)
+    head = model.rating_head
+    head.user_bias.embeddings.assign(tf.random.normal(head.user_bias.embeddings.shape))
+    head.movie_bias.embeddings.assign(tf.random.normal(head.movie_bias.embeddings.shape))
+    losses = model.task_losses(batch, training=True)
+    norms = (tf.reduce_sum(tf.square(tf.gather(head.user_bias.embeddings,
+                                               batch[names.USER_INDEX])))
+             + tf.reduce_sum(tf.square(tf.gather(head.movie_bias.embeddings,
+                                                 batch[names.MOVIE_INDEX]))))
+    np.testing.assert_allclose(losses["rating_bias_l2"].numpy(), norms.numpy() / 64, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.compute_loss(batch, training=True).numpy(),
+        (losses["rating"] + losses["retrieval"] + 0.3 * losses["rating_bias_l2"]).numpy(),
+        rtol=1e-5)
+    with pytest.raises(ValueError, match="rating_bias_l2 needs rating_biases"):
+        TrainingConfig(rating_bias_l2=0.1)
