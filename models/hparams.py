@@ -140,6 +140,10 @@ class TrainingConfig:
     weight_averaging: float = 0.0
     # Dropout rate after each hidden layer of the rating head's MLP (0 = none), in training only.
     rating_dropout: float = 0.0
+    # After the joint epochs, this many epochs of the rating head alone, the towers (and so
+    # retrieval) frozen; with early stopping at most this many, stopping on validation RMSE
+    # (the joint epoch is chosen for both tasks, the head's for the ratings). 0 = none.
+    rating_head_epochs: int = 0
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):
@@ -217,6 +221,11 @@ class TrainingConfig:
                 and 100 not in self.top_ks):
             raise ConfigError(
                 f"early_stopping_monitor {self.early_stopping_monitor} needs 100 in top_ks")
+        if self.rating_head_epochs < 0:
+            raise ConfigError(f"rating_head_epochs must be >= 0, got {self.rating_head_epochs}")
+        if self.rating_head_epochs and self.rating_weight == 0:
+            raise ConfigError("rating_head_epochs needs rating_weight > 0 (it trains the rating "
+                              "head on the rating loss)")
         if self.warm_start_epochs < 0:
             raise ConfigError(f"warm_start_epochs must be >= 0, got {self.warm_start_epochs}")
         for name, why in _NO_WARM_START.items():

@@ -26,6 +26,28 @@ def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
     return optimizers[config.optimizer](learning_rate=config.learning_rate)
 
 
+class SeededDropout(tf.keras.layers.Layer):
+    """Dropout whose masks come from a stateless generator keyed on (seed, call count), so a
+    seeded run drops the same units on every machine: under XLA, Keras's Dropout ignores its
+    seed (TF warns 'Using tf.random.uniform with XLA compilation will ignore seeds')."""
+
+    def __init__(self, rate: float, seed: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate, self.seed = rate, seed
+
+    def build(self, input_shape) -> None:
+        self.calls = self.add_weight(name="calls", shape=[], dtype=tf.int64,
+                                     initializer="zeros", trainable=False)
+
+    def call(self, inputs: tf.Tensor, training=None) -> tf.Tensor:
+        if not training:
+            return inputs
+        self.calls.assign_add(1)
+        key = tf.stack([tf.constant(self.seed, tf.int64), self.calls])
+        kept = tf.random.stateless_uniform(tf.shape(inputs), seed=key) >= self.rate
+        return tf.where(kept, inputs / (1.0 - self.rate), tf.zeros_like(inputs))
+
+
 class RatingHead(tf.keras.layers.Layer):
     """Predicted rating from (user embedding, movie embedding, user index, movie index).
 
@@ -45,10 +67,10 @@ class RatingHead(tf.keras.layers.Layer):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         hidden = []
-        for units in config.rating_layers:
+        for layer, units in enumerate(config.rating_layers):
             hidden.append(tf.keras.layers.Dense(units, activation="relu"))
             if config.rating_dropout:
-                hidden.append(tf.keras.layers.Dropout(config.rating_dropout))
+                hidden.append(SeededDropout(config.rating_dropout, config.seed + layer))
         self.mlp = tf.keras.Sequential(hidden + [tf.keras.layers.Dense(1)], name="mlp")
         self.use_biases = config.rating_biases
         if self.use_biases:
@@ -226,10 +248,26 @@ class MovieLensModel(tfrs.Model):
         # one replica (cross-replica sums stay outside compiled code). Not Keras's own
         # `jit_compile`: that would compile the evaluation step too, whose catalog top-K
         # streams the candidates through tf.data, which XLA cannot compile.
-        self._replica_train_step = super().train_step
-        if config.jit_compile and tf.distribute.get_strategy().num_replicas_in_sync == 1:
-            self._replica_train_step = tf.function(super().train_step, jit_compile=True)
+        self._replica_train_step = self._make_replica_train_step()
+        # Whether the steps train the rating head alone (see train_rating_head_only).
+        self.head_only = False
         self._create_variables()
+
+    def _make_replica_train_step(self):
+        if (self.config.jit_compile
+                and tf.distribute.get_strategy().num_replicas_in_sync == 1):
+            return tf.function(super().train_step, jit_compile=True)
+        return super().train_step
+
+    def train_rating_head_only(self) -> None:
+        """From now on a training step updates the rating head alone: the towers are frozen, so
+        retrieval and the embeddings the head reads stay as they are, and the losses that only
+        reach the towers (retrieval, embedding L2) are left out. Compile the model again after
+        this: Keras rebuilds its steps then, and the optimizer should start afresh."""
+        self.user_tower.trainable = False
+        self.movie_tower.trainable = False
+        self.head_only = True
+        self._replica_train_step = self._make_replica_train_step()  # traced anew
 
     def _create_variables(self) -> None:
         """Creates every layer's variables now, eagerly, from the seeded global RNG.
@@ -366,5 +404,7 @@ class MovieLensModel(tfrs.Model):
                    "embedding_l2": self.config.embedding_l2,
                    "rating_factor_l2": self.config.rating_factor_l2,
                    "rating_bias_l2": self.config.rating_bias_l2}
+        if self.head_only:
+            weights.update(retrieval=0.0, embedding_l2=0.0)
         return tf.add_n([weights[task] * loss for task, loss in losses.items()
                          if weights[task] > 0])

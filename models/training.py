@@ -7,7 +7,7 @@ import logging
 import resource
 import sys
 import time
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -131,6 +131,9 @@ class FitResult:
     # epochs (fit_examples and rated_fit_examples are that run's; history holds the selection
     # run's, then the refit's under "refit_"-prefixed names).
     refitted: bool = False
+    # With config.rating_head_epochs: the epochs of the rating head alone kept after the joint
+    # ones (history under "rating_head_"-prefixed names).
+    rating_head_epochs: int = 0
 
 
 def rated_mean(columns: Columns) -> float:
@@ -210,7 +213,7 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
     # starts from the base model (warm_start_epochs would otherwise set the epochs).
     refit_config = config.with_overrides({
         "refit": False, "validation_percent": 0, "early_stopping_patience": 0,
-        "epochs": result.best_epoch,
+        "epochs": result.best_epoch, "rating_head_epochs": result.rating_head_epochs,
         "warm_start_epochs": result.best_epoch if config.warm_start else 0})
     refit_phases: Phases = {}
     with timed("fit: refit on the whole train split", phases):
@@ -279,13 +282,54 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
                             validation_steps=validation_input.steps,
                             callbacks=callbacks, verbose=verbose).history
     epochs_trained = len(next(iter(history.values()))) if history else 0
+    head_epochs = 0
+    if config.rating_head_epochs:
+        joint_rmse = (history[VALIDATION_LOGS["rmse"]][stopper.best_epoch]
+                      if stopper is not None else None)
+        with timed("fit: the rating head alone", phases):
+            head_epochs, head_history = _fit_rating_head(model, config, fit_input,
+                                                         validation_input, joint_rmse, verbose)
+        history.update({f"rating_head_{name}": values for name, values in head_history.items()})
     return FitResult(
         model=model, epochs_trained=epochs_trained,
         best_epoch=stopper.best_epoch + 1 if stopper is not None else None,
         history={name: [float(v) for v in values] for name, values in history.items()},
         fit_examples=size(fit_columns), validation_examples=size(validation),
         rated_fit_examples=int(fit_columns[names.RATING_MASK].numpy().sum()),
-        warm_start=warm_start)
+        warm_start=warm_start, rating_head_epochs=head_epochs)
+
+
+def _fit_rating_head(model: MovieLensModel, config: TrainingConfig, fit_input: distribute.Input,
+                     validation_input: distribute.Input, joint_rmse: Optional[float],
+                     verbose: int) -> Tuple[int, Dict[str, List[float]]]:
+    """The rating head alone, towers frozen, for `config.rating_head_epochs` epochs after the
+    joint ones: the joint model's epoch is retrieval's best (early stopping on RMSE - top-100),
+    and from there the head can go on fitting ratings without moving what retrieval learned.
+
+    With early stopping (`joint_rmse`: the kept joint epoch's validation RMSE), at most that
+    many epochs, stopping on validation RMSE and keeping the best epoch, or none if no epoch
+    beat `joint_rmse`. Returns (epochs kept, Keras's history of this phase)."""
+    model.train_rating_head_only()
+    model.compile(optimizer=make_optimizer(config))  # the head's own optimizer state
+    callbacks: List[tf.keras.callbacks.Callback] = (
+        [WeightAverage(config.weight_averaging)] if config.weight_averaging else [])
+    stopper = None
+    if joint_rmse is not None:
+        stopper = tf.keras.callbacks.EarlyStopping(
+            monitor=VALIDATION_LOGS["rmse"], mode="min",
+            patience=config.early_stopping_patience, restore_best_weights=True)
+        callbacks.append(stopper)
+    joint_weights = model.get_weights()
+    history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps,
+                        epochs=config.rating_head_epochs, validation_data=validation_input.data,
+                        validation_steps=validation_input.steps, callbacks=callbacks,
+                        verbose=verbose).history
+    if stopper is None:
+        return config.rating_head_epochs, history
+    if not stopper.best < joint_rmse:
+        model.set_weights(joint_weights)
+        return 0, history
+    return stopper.best_epoch + 1, history
 
 
 def user_scorer(model: MovieLensModel) -> ScoreFn:

@@ -30,7 +30,8 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--rating-factor-l2": "rating_factor_l2",
                    "--rating-bias-l2": "rating_bias_l2",
                    "--weight-averaging": "weight_averaging",
-                   "--rating-dropout": "rating_dropout"}
+                   "--rating-dropout": "rating_dropout",
+                   "--rating-head-epochs": "rating_head_epochs"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
                   "--remove-accidental-hits": "remove_accidental_hits",

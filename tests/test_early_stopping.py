@@ -83,3 +83,49 @@ def test_the_combined_monitor_needs_a_top_100():
     with pytest.raises(ConfigError, match="rmse_minus_top_100 needs 100 in top_ks"):
         _config(validation_percent=10, early_stopping_patience=1,
                 early_stopping_monitor="rmse_minus_top_100", top_ks=(1, 5))
+
+
+def test_the_rating_head_alone_trains_after_the_joint_epochs_and_leaves_retrieval_alone():
+    tf.config.experimental.enable_op_determinism()
+    common = dict(validation_percent=20, early_stopping_patience=1,
+                  early_stopping_monitor="rmse_minus_top_100", top_ks=(1, 5, 100),
+                  rating_biases=True, rating_factors=4)
+    joint = training.fit(_config(**common), _columns(), NUM_USERS, NUM_MOVIES, verbose=0)
+    phased = training.fit(_config(**common, rating_head_epochs=5), _columns(), NUM_USERS,
+                          NUM_MOVIES, verbose=0)
+    assert phased.best_epoch == joint.best_epoch  # the joint epochs chose as before
+    # The towers are the joint model's, to the bit: retrieval is unchanged.
+    for tower in ("user_tower", "movie_tower"):
+        for ours, theirs in zip(getattr(phased.model, tower).weights,
+                                getattr(joint.model, tower).weights):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    head_rmse = phased.history["rating_head_val_root_mean_squared_error"]
+    joint_rmse = joint.history["val_root_mean_squared_error"][joint.best_epoch - 1]
+    assert 1 <= len(head_rmse) <= 5
+    if phased.rating_head_epochs:  # kept the best head epoch, which beat the joint model
+        assert head_rmse[phased.rating_head_epochs - 1] == min(head_rmse) < joint_rmse
+        assert not np.array_equal(phased.model.rating_head.weights[0].numpy(),
+                                  joint.model.rating_head.weights[0].numpy())
+    else:  # no head epoch beat it: the joint model's head is back
+        assert min(head_rmse) >= joint_rmse
+        for ours, theirs in zip(phased.model.rating_head.weights,
+                                joint.model.rating_head.weights):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_a_refit_trains_the_rating_head_alone_for_the_epochs_chosen():
+    tf.config.experimental.enable_op_determinism()
+    config = _config(validation_percent=20, early_stopping_patience=1,
+                     early_stopping_monitor="rmse", rating_head_epochs=3, refit=True,
+                     learning_rate=0.03)
+    result = training.fit(config, _columns(), NUM_USERS, NUM_MOVIES, verbose=0)
+    assert result.refitted
+    refit_head = result.history.get("refit_rating_head_loss", [])
+    assert len(refit_head) == result.rating_head_epochs
+
+
+def test_rating_head_epochs_is_validated():
+    with pytest.raises(ConfigError, match="rating_head_epochs must be >= 0"):
+        _config(rating_head_epochs=-1)
+    with pytest.raises(ConfigError, match="rating_head_epochs needs rating_weight"):
+        _config(rating_head_epochs=2, rating_weight=0.0)

@@ -105,3 +105,11 @@ def test_dropout_acts_in_training_only():
     np.testing.assert_array_equal(served, model(inputs)[names.RATING_OUTPUT].numpy())
     trained = model(inputs, training=True)[names.RATING_OUTPUT].numpy()
     assert not np.allclose(served, trained)
+
+
+def test_dropout_draws_the_same_masks_in_every_seeded_run_under_xla():
+    config = _config(epochs=2, rating_dropout=0.3, jit_compile=True)
+    first, second = (training.fit(config, _columns(), NUM_USERS, NUM_MOVIES, verbose=0).model
+                     for _ in range(2))
+    for a, b in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
