@@ -259,14 +259,15 @@ class MovieLensModel(tfrs.Model):
             return tf.function(super().train_step, jit_compile=True)
         return super().train_step
 
-    def train_rating_head_only(self) -> None:
-        """From now on a training step updates the rating head alone: the towers are frozen, so
-        retrieval and the embeddings the head reads stay as they are, and the losses that only
-        reach the towers (retrieval, embedding L2) are left out. Compile the model again after
-        this: Keras rebuilds its steps then, and the optimizer should start afresh."""
-        self.user_tower.trainable = False
-        self.movie_tower.trainable = False
-        self.head_only = True
+    def train_rating_head_only(self, head_only: bool = True) -> None:
+        """From now on a training step updates the rating head alone (False: every layer
+        again): the towers are frozen, so retrieval and the embeddings the head reads stay as
+        they are, and the losses that only reach the towers (retrieval, embedding L2) are left
+        out. Compile the model again after this: Keras rebuilds its steps then, and the
+        optimizer should start afresh."""
+        self.user_tower.trainable = not head_only
+        self.movie_tower.trainable = not head_only
+        self.head_only = head_only
         self._replica_train_step = self._make_replica_train_step()  # traced anew
 
     def _create_variables(self) -> None:

@@ -255,8 +255,8 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
         warm_start = WarmStartReport(
             warm_started=False, reason="warm_start is off in the training config",
             base_model=warm_start_source.base_model if warm_start_source else None)
-    # The combined metric first, so every other callback (TensorBoard too) sees it.
-    # The average first: validation, and so every callback after it, sees the averaged weights.
+    # The average first, so validation measures it; then the combined metric, so every other
+    # callback (early stopping, TensorBoard) sees both.
     averaging = [WeightAverage(config.weight_averaging)] if config.weight_averaging else []
     callbacks = (averaging + [RmseMinusTop100()] + list(callbacks or [])
                  + [EpochTimes(phases)])
@@ -324,12 +324,14 @@ def _fit_rating_head(model: MovieLensModel, config: TrainingConfig, fit_input: d
                         epochs=config.rating_head_epochs, validation_data=validation_input.data,
                         validation_steps=validation_input.steps, callbacks=callbacks,
                         verbose=verbose).history
-    if stopper is None:
-        return config.rating_head_epochs, history
-    if not stopper.best < joint_rmse:
+    kept = config.rating_head_epochs if stopper is None else stopper.best_epoch + 1
+    if stopper is not None and not stopper.best < joint_rmse:
+        # Before unfreezing: get_weights orders the trainable weights first.
         model.set_weights(joint_weights)
-        return 0, history
-    return stopper.best_epoch + 1, history
+        kept = 0
+    model.train_rating_head_only(False)  # a model that trains as a whole again, if fitted on
+    model.compile(optimizer=make_optimizer(config))
+    return kept, history
 
 
 def user_scorer(model: MovieLensModel) -> ScoreFn:
