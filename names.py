@@ -190,6 +190,9 @@ RANKED_USERS = "ranked_users"  # how many eval users the ranking metrics average
 # --- Files the Trainer writes next to its TensorBoard logs (the ModelRun artifact) ------------
 TRAINING_CONFIG_FILE = "training_config.json"  # the config that trained, overrides included
 TRAINING_LOG_FILE = "training_log.json"  # epochs, early stopping, validation history
+# In its history: the epochs of the rating head alone (TrainingConfig.rating_head_epochs),
+# after the joint ones, under names with this prefix.
+RATING_HEAD_HISTORY_PREFIX = "rating_head_"
 KERAS_METRICS_FILE = "keras_eval_metrics.json"  # Keras's own metrics on the eval split
 TRAINER_PHASES_FILE = "trainer_phases.json"  # seconds and peak RSS of each Trainer phase
 # Whether the model started from the base model (and from which), or why it started cold.

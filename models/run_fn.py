@@ -49,7 +49,7 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
         "epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
         "fit_examples": result.fit_examples, "validation_examples": result.validation_examples,
         "rated_fit_examples": result.rated_fit_examples, "history": result.history,
-        "refitted": result.refitted,
+        "refitted": result.refitted, "rating_head_epochs": result.rating_head_epochs,
         "num_replicas": strategy.num_replicas_in_sync})
     _write_json(model_run_dir, names.WARM_START_FILE, result.warm_start.to_dict())
 

@@ -132,7 +132,7 @@ class FitResult:
     # run's, then the refit's under "refit_"-prefixed names).
     refitted: bool = False
     # With config.rating_head_epochs: the epochs of the rating head alone kept after the joint
-    # ones (history under "rating_head_"-prefixed names).
+    # ones (history under names.RATING_HEAD_HISTORY_PREFIX-prefixed names).
     rating_head_epochs: int = 0
 
 
@@ -289,7 +289,8 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
         with timed("fit: the rating head alone", phases):
             head_epochs, head_history = _fit_rating_head(model, config, fit_input,
                                                          validation_input, joint_rmse, verbose)
-        history.update({f"rating_head_{name}": values for name, values in head_history.items()})
+        history.update({f"{names.RATING_HEAD_HISTORY_PREFIX}{name}": values
+                        for name, values in head_history.items()})
     return FitResult(
         model=model, epochs_trained=epochs_trained,
         best_epoch=stopper.best_epoch + 1 if stopper is not None else None,

@@ -191,7 +191,8 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
     if log is None:
         return "<p class='note'>No training log: the Trainer did not run to its end.</p>"
     history: Dict[str, List[float]] = log.get("history", {})
-    curves = sorted(name for name in history if not name.startswith(("val_", "refit_"))
+    curves = sorted(name for name in history
+                    if not name.startswith(("val_", "refit_", names.RATING_HEAD_HISTORY_PREFIX))
                     and name not in ("regularization_loss", "total_loss"))
     figure, axes = agg_pyplot().subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4),
                                          squeeze=False)
@@ -204,6 +205,13 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
         if f"refit_{name}" in history:  # the exported model: all of train, `best` epochs
             axis.plot(range(1, len(history[f"refit_{name}"]) + 1), history[f"refit_{name}"],
                       "^-", label="refit on all of train")
+        head_start = best or len(history[name])  # the rating head alone, after the joint
+        head = names.RATING_HEAD_HISTORY_PREFIX
+        for prefix, style in ((head, "o-"), (f"{head}val_", "s--")):
+            if f"{prefix}{name}" in history:
+                values = history[f"{prefix}{name}"]
+                axis.plot(range(head_start + 1, head_start + len(values) + 1), values, style,
+                          label=f"rating head alone{' (validation)' if 'val' in prefix else ''}")
         if best:
             axis.axvline(best, color="gray", linestyle=":", label=f"kept epoch {best}")
         axis.set(title=name, xlabel="epoch")
@@ -216,6 +224,9 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
     else:
         note = (f"{log.get('epochs_trained')} epoch(s) on {_number(log.get('fit_examples'))} "
                 f"examples" + (f"; early stopping kept epoch {best}" if best else ""))
+    if log.get("rating_head_epochs"):
+        note += (f"; then {log['rating_head_epochs']} epoch(s) of the rating head alone, "
+                 "the towers frozen")
     return f"<p>{_e(note)}</p>" + figure_html(figure, "training curves")
 
 

@@ -123,3 +123,18 @@ def test_the_evaluation_table_sets_the_candidate_beside_the_baseline_and_the_cha
     assert row == [names.TFMA_RMSE, "1.0000", "1.2500", "-0.2500",
                    "≤ 1.2; at most +0.05 vs baseline"]
     assert f"{names.TFMA_RMSE}_diff" not in cells  # a column, not a row of its own
+
+
+def test_the_training_section_shows_the_rating_head_epochs_after_the_joint_ones(tmp_path):
+    import json
+
+    from runner import report
+    head = names.RATING_HEAD_HISTORY_PREFIX
+    log = {"epochs_trained": 4, "best_epoch": 3, "fit_examples": 900,
+           "rating_head_epochs": 2, "history": {
+               "loss": [3.0, 2.0, 1.5, 1.4], "val_loss": [3.1, 2.2, 1.8, 1.9],
+               f"{head}loss": [1.2, 1.1, 1.15], f"{head}val_loss": [1.7, 1.6, 1.65]}}
+    (tmp_path / names.TRAINING_LOG_FILE).write_text(json.dumps(log))
+    section = report.training_section({names.TRAINER_ID: {"model_run": str(tmp_path)}})
+    assert "then 2 epoch(s) of the rating head alone, the towers frozen" in section
+    assert section.count("<img") == 1  # the curves drew
