@@ -39,9 +39,13 @@ def search_space(hp: keras_tuner.HyperParameters, base: TrainingConfig) -> None:
            default=base.epochs)
 
 
-def objective(history: Dict[str, Any], best_epoch: int) -> Dict[str, float]:
-    """The validation metrics at the kept epoch and the combined objective."""
+def objective(history: Dict[str, Any], best_epoch: int,
+              rating_head_epochs: int = 0) -> Dict[str, float]:
+    """The validation metrics at the kept epoch and the combined objective; with epochs of the
+    rating head alone kept after the joint ones, the RMSE is theirs (top-100 does not move)."""
     rmse = history[RMSE_LOG][best_epoch - 1]
+    if rating_head_epochs:
+        rmse = history[names.RATING_HEAD_HISTORY_PREFIX + RMSE_LOG][rating_head_epochs - 1]
     top_100 = history[TOP_100_LOG][best_epoch - 1]
     return {OBJECTIVE: rmse - top_100, "val_rmse": rmse, "val_top_100": top_100}
 
@@ -64,7 +68,8 @@ class MultiTaskTuner(keras_tuner.RandomSearch):
         config = self.base.with_overrides({**trial.hyperparameters.values, "refit": False})
         result = training.fit(config, self.train, self.num_users, self.num_movies, verbose=0,
                               side=self.side)
-        return objective(result.history, result.best_epoch or result.epochs_trained)
+        return objective(result.history, result.best_epoch or result.epochs_trained,
+                         result.rating_head_epochs)
 
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:

@@ -6,6 +6,7 @@ import json
 import os
 
 import local_runner
+import names
 from models import tuner
 
 
@@ -13,6 +14,13 @@ def test_objective_combines_both_tasks_at_the_kept_epoch():
     history = {tuner.RMSE_LOG: [1.2, 1.0, 1.1], tuner.TOP_100_LOG: [0.1, 0.3, 0.35]}
     assert tuner.objective(history, best_epoch=2) == {
         tuner.OBJECTIVE: 1.0 - 0.3, "val_rmse": 1.0, "val_top_100": 0.3}
+
+
+def test_after_the_rating_heads_own_epochs_the_objective_takes_their_rmse():
+    history = {tuner.RMSE_LOG: [1.2, 1.0, 1.1], tuner.TOP_100_LOG: [0.1, 0.3, 0.35],
+               names.RATING_HEAD_HISTORY_PREFIX + tuner.RMSE_LOG: [0.98, 0.95, 0.97]}
+    assert tuner.objective(history, best_epoch=2, rating_head_epochs=2) == {
+        tuner.OBJECTIVE: 0.95 - 0.3, "val_rmse": 0.95, "val_top_100": 0.3}
 
 
 def test_the_tuners_best_hyperparameters_train_the_model(pipeline_config, first_run):
