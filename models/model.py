@@ -263,12 +263,13 @@ class MovieLensModel(tfrs.Model):
         """From now on a training step updates the rating head alone (False: every layer
         again): the towers are frozen, so retrieval and the embeddings the head reads stay as
         they are, and the losses that only reach the towers (retrieval, embedding L2) are left
-        out. Compile the model again after this: Keras rebuilds its steps then, and the
-        optimizer should start afresh."""
+        out. Compiles the model again: Keras rebuilds its steps, and the optimizer starts
+        afresh for the variables that now train."""
         self.user_tower.trainable = not head_only
         self.movie_tower.trainable = not head_only
         self.head_only = head_only
         self._replica_train_step = self._make_replica_train_step()  # traced anew
+        self.compile(optimizer=make_optimizer(self.config))
 
     def _create_variables(self) -> None:
         """Creates every layer's variables now, eagerly, from the seeded global RNG.

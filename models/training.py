@@ -257,15 +257,11 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
             base_model=warm_start_source.base_model if warm_start_source else None)
     # The average first, so validation measures it; then the combined metric, so every other
     # callback (early stopping, TensorBoard) sees both.
-    averaging = [WeightAverage(config.weight_averaging)] if config.weight_averaging else []
-    callbacks = (averaging + [RmseMinusTop100()] + list(callbacks or [])
+    callbacks = (_averaging(config) + [RmseMinusTop100()] + list(callbacks or [])
                  + [EpochTimes(phases)])
     stopper = None
     if config.early_stopping_patience:
-        stopper = tf.keras.callbacks.EarlyStopping(
-            monitor=VALIDATION_LOGS[config.early_stopping_monitor],
-            mode=EARLY_STOPPING_MONITORS[config.early_stopping_monitor],
-            patience=config.early_stopping_patience, restore_best_weights=True)
+        stopper = _early_stopping(config, config.early_stopping_monitor)
         callbacks.append(stopper)
     validation_input = distribute.Input(None, None)
     if size(validation):
@@ -311,14 +307,10 @@ def _fit_rating_head(model: MovieLensModel, config: TrainingConfig, fit_input: d
     many epochs, stopping on validation RMSE and keeping the best epoch, or none if no epoch
     beat `joint_rmse`. Returns (epochs kept, Keras's history of this phase)."""
     model.train_rating_head_only()
-    model.compile(optimizer=make_optimizer(config))  # the head's own optimizer state
-    callbacks: List[tf.keras.callbacks.Callback] = (
-        [WeightAverage(config.weight_averaging)] if config.weight_averaging else [])
+    callbacks = _averaging(config)
     stopper = None
     if joint_rmse is not None:
-        stopper = tf.keras.callbacks.EarlyStopping(
-            monitor=VALIDATION_LOGS["rmse"], mode="min",
-            patience=config.early_stopping_patience, restore_best_weights=True)
+        stopper = _early_stopping(config, "rmse")
         callbacks.append(stopper)
     joint_weights = model.get_weights()
     history = model.fit(fit_input.data, steps_per_epoch=fit_input.steps,
@@ -331,8 +323,22 @@ def _fit_rating_head(model: MovieLensModel, config: TrainingConfig, fit_input: d
         model.set_weights(joint_weights)
         kept = 0
     model.train_rating_head_only(False)  # a model that trains as a whole again, if fitted on
-    model.compile(optimizer=make_optimizer(config))
     return kept, history
+
+
+def _averaging(config: TrainingConfig) -> List[tf.keras.callbacks.Callback]:
+    """The weight-averaging callback the config asks for, if any (first among a fit's
+    callbacks: validation, and every callback after it, then see the average)."""
+    return [WeightAverage(config.weight_averaging)] if config.weight_averaging else []
+
+
+def _early_stopping(config: TrainingConfig,
+                    monitor: str) -> tf.keras.callbacks.EarlyStopping:
+    """Early stopping on `monitor` (a key of hparams.EARLY_STOPPING_MONITORS) with the
+    config's patience, keeping the best epoch's weights."""
+    return tf.keras.callbacks.EarlyStopping(
+        monitor=VALIDATION_LOGS[monitor], mode=EARLY_STOPPING_MONITORS[monitor],
+        patience=config.early_stopping_patience, restore_best_weights=True)
 
 
 def user_scorer(model: MovieLensModel) -> ScoreFn:

@@ -207,11 +207,12 @@ def training_section(artifacts: Dict[str, Dict[str, str]]) -> str:
                       "^-", label="refit on all of train")
         head_start = best or len(history[name])  # the rating head alone, after the joint
         head = names.RATING_HEAD_HISTORY_PREFIX
-        for prefix, style in ((head, "o-"), (f"{head}val_", "s--")):
+        for prefix, style, label in ((head, "o-", "rating head alone"),
+                                     (f"{head}val_", "s--", "rating head alone (validation)")):
             if f"{prefix}{name}" in history:
                 values = history[f"{prefix}{name}"]
                 axis.plot(range(head_start + 1, head_start + len(values) + 1), values, style,
-                          label=f"rating head alone{' (validation)' if 'val' in prefix else ''}")
+                          label=label)
         if best:
             axis.axvline(best, color="gray", linestyle=":", label=f"kept epoch {best}")
         axis.set(title=name, xlabel="epoch")
