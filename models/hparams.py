@@ -144,6 +144,15 @@ class TrainingConfig:
     # retrieval) frozen; with early stopping at most this many, stopping on validation RMSE
     # (the joint epoch is chosen for both tasks, the head's for the ratings). 0 = none.
     rating_head_epochs: int = 0
+    # The learning rate of the rating head's own epochs (0 = `learning_rate`): the head
+    # starts from the joint model's weights, so a finer step can settle where the joint
+    # one only jitters.
+    rating_head_learning_rate: float = 0.0
+    # Outside training, the predicted rating is clipped to the range of the fit examples'
+    # ratings (1..5 on GroupLens's older sets): a prediction past the scale can only be
+    # further from the truth than the scale's end. Training sees the raw prediction, so the
+    # gradient is the same.
+    rating_clip: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):
@@ -171,10 +180,11 @@ class TrainingConfig:
         if any(units < 1 for units in self.rating_layers):
             raise ConfigError(f"rating_layers must be positive sizes, got {self.rating_layers}")
         for name in ("embedding_l2", "retrieval_temperature", "label_fraction",
-                     "rating_factor_l2", "rating_bias_l2"):
+                     "rating_factor_l2", "rating_bias_l2", "rating_head_learning_rate"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
-        for name in ("embedding_l2", "rating_factor_l2", "rating_bias_l2", "rating_factors"):
+        for name in ("embedding_l2", "rating_factor_l2", "rating_bias_l2", "rating_factors",
+                     "rating_head_learning_rate"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.rating_history and not self.rating_factors:
@@ -226,6 +236,9 @@ class TrainingConfig:
         if self.rating_head_epochs and self.rating_weight == 0:
             raise ConfigError("rating_head_epochs needs rating_weight > 0 (it trains the rating "
                               "head on the rating loss)")
+        if self.rating_head_learning_rate and not self.rating_head_epochs:
+            raise ConfigError("rating_head_learning_rate needs rating_head_epochs > 0 (it is the "
+                              "learning rate of those epochs)")
         if self.warm_start_epochs < 0:
             raise ConfigError(f"warm_start_epochs must be >= 0, got {self.warm_start_epochs}")
         for name, why in _NO_WARM_START.items():

@@ -17,13 +17,15 @@ from models.hparams import TrainingConfig
 from models.side_features import SideFeatures
 
 
-def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
+def make_optimizer(config: TrainingConfig,
+                   learning_rate: Optional[float] = None) -> tf.keras.optimizers.Optimizer:
+    """The config's optimizer, at `learning_rate` if given, else the config's."""
     optimizers = {
         "adagrad": tf.keras.optimizers.Adagrad,
         "adam": tf.keras.optimizers.Adam,
         "sgd": tf.keras.optimizers.SGD,
     }
-    return optimizers[config.optimizer](learning_rate=config.learning_rate)
+    return optimizers[config.optimizer](learning_rate=learning_rate or config.learning_rate)
 
 
 class SeededDropout(tf.keras.layers.Layer):
@@ -58,14 +60,20 @@ class RatingHead(tf.keras.layers.Layer):
     factorization), which the retrieval loss does not train, the user's with `rating_history`
     including the implicit factors of the titles they rated (SVD++); with `rating_time_bias`,
     plus a bias of the rating's time bin and one of the (title, time bin) pair (timeSVD++'s
-    b_bin and b_i,bin: how ratings, overall and of each title, drift over time).
+    b_bin and b_i,bin: how ratings, overall and of each title, drift over time); with
+    `rating_clip`, outside training, clipped to `rating_range`.
     The exported model calls this layer too, so serving gives the rating training measured.
     """
 
     def __init__(self, config: TrainingConfig, num_users: int, num_movies: int,
                  rating_mean: float = 0.0, user_histories: Optional[np.ndarray] = None,
-                 **kwargs) -> None:
+                 rating_range: Optional[Tuple[float, float]] = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.clip_range = None
+        if config.rating_clip:
+            if rating_range is None:
+                raise ValueError("rating_clip needs the fit examples' rating range (rating_range)")
+            self.clip_range = tuple(float(bound) for bound in rating_range)
         hidden = []
         for layer, units in enumerate(config.rating_layers):
             hidden.append(tf.keras.layers.Dense(units, activation="relu"))
@@ -153,7 +161,7 @@ class RatingHead(tf.keras.layers.Layer):
                 + tf.reduce_sum(tf.square(self.movie_bias(movie_index))))
 
     def call(self, inputs: Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor],
-             time_bin: Optional[tf.Tensor] = None) -> tf.Tensor:
+             time_bin: Optional[tf.Tensor] = None, training=None) -> tf.Tensor:
         """`inputs`: (user embeddings, movie embeddings, user indices, movie indices);
         `time_bin` [B] (names.RATING_TIME_BIN): the ratings' time bins, None = now (the last
         bin), as for a prediction served without a time."""
@@ -173,6 +181,8 @@ class RatingHead(tf.keras.layers.Layer):
             rating += tf.reduce_sum(
                 self._user_factors(user_index) * self.movie_factors(movie_index), axis=1,
                 keepdims=True)
+        if self.clip_range is not None and not training:
+            rating = tf.clip_by_value(rating, *self.clip_range)
         return rating
 
 
@@ -198,7 +208,8 @@ class MovieLensModel(tfrs.Model):
                  rating_mean: float = 0.0,
                  movie_probabilities: Optional[Sequence[float]] = None,
                  side: Optional[SideFeatures] = None,
-                 user_histories: Optional[np.ndarray] = None) -> None:
+                 user_histories: Optional[np.ndarray] = None,
+                 rating_range: Optional[Tuple[float, float]] = None) -> None:
         super().__init__()
         side_features.check_available(config, side)
         self.config = config
@@ -228,7 +239,7 @@ class MovieLensModel(tfrs.Model):
             self.movie_tower = tf.keras.layers.Embedding(
                 num_movies + names.NUM_OOV_BUCKETS, config.embedding_dim, name="movie_embedding")
         self.rating_head = RatingHead(config, num_users, num_movies, rating_mean,
-                                      user_histories, name="rating_head")
+                                      user_histories, rating_range, name="rating_head")
         self.rating_task = tfrs.tasks.Ranking(
             # SUM: a strategy forbids AUTO reductions in a custom step; task_losses normalizes.
             loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.SUM),
@@ -264,12 +275,14 @@ class MovieLensModel(tfrs.Model):
         again): the towers are frozen, so retrieval and the embeddings the head reads stay as
         they are, and the losses that only reach the towers (retrieval, embedding L2) are left
         out. Compiles the model again: Keras rebuilds its steps, and the optimizer starts
-        afresh for the variables that now train."""
+        afresh for the variables that now train, at `rating_head_learning_rate` (if set) while
+        the head trains alone."""
         self.user_tower.trainable = not head_only
         self.movie_tower.trainable = not head_only
         self.head_only = head_only
         self._replica_train_step = self._make_replica_train_step()  # traced anew
-        self.compile(optimizer=make_optimizer(self.config))
+        head_rate = self.config.rating_head_learning_rate if head_only else None
+        self.compile(optimizer=make_optimizer(self.config, head_rate))
 
     def _create_variables(self) -> None:
         """Creates every layer's variables now, eagerly, from the seeded global RNG.

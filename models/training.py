@@ -143,6 +143,14 @@ def rated_mean(columns: Columns) -> float:
     return float((labels * mask).sum() / max(mask.sum(), 1.0))
 
 
+def rating_range(columns: Columns) -> Tuple[float, float]:
+    """(lowest, highest) rating of the rated examples (rating_clip's range)."""
+    rated = columns[names.RATING_LABEL].numpy()[columns[names.RATING_MASK].numpy() > 0]
+    if not rated.size:
+        raise ConfigError("rating_clip needs rated examples to take the rating range from")
+    return float(rated.min()), float(rated.max())
+
+
 def movie_probabilities(columns: Columns, num_movies: int) -> np.ndarray:
     """[num_movies + 1]: each movie's share of the examples (floored at one example)."""
     counts = np.bincount(columns[names.MOVIE_INDEX].numpy(),
@@ -186,7 +194,9 @@ def build_model(config: TrainingConfig, num_users: int, num_movies: int,
                              if fit_columns is not None else None),
         side=side,
         user_histories=(user_histories(fit_columns, num_users, num_movies)
-                        if config.rating_history and fit_columns is not None else None))
+                        if config.rating_history and fit_columns is not None else None),
+        rating_range=(rating_range(fit_columns)
+                      if config.rating_clip and fit_columns is not None else None))
     model.compile(optimizer=make_optimizer(config))
     return model
 

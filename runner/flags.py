@@ -31,7 +31,8 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--rating-bias-l2": "rating_bias_l2",
                    "--weight-averaging": "weight_averaging",
                    "--rating-dropout": "rating_dropout",
-                   "--rating-head-epochs": "rating_head_epochs"}
+                   "--rating-head-epochs": "rating_head_epochs",
+                   "--rating-head-learning-rate": "rating_head_learning_rate"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
                   "--remove-accidental-hits": "remove_accidental_hits",
@@ -43,7 +44,8 @@ _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--rating-history": "rating_history",
                   "--title-tokens": "title_tokens",
                   "--rating-time-bias": "rating_time_bias",
-                  "--query-time": "query_time"}
+                  "--query-time": "query_time",
+                  "--rating-clip": "rating_clip"}
 DEFAULT_PRESET = "seed"
 
 

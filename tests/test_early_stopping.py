@@ -129,3 +129,28 @@ def test_rating_head_epochs_is_validated():
         _config(rating_head_epochs=-1)
     with pytest.raises(ConfigError, match="rating_head_epochs needs rating_weight"):
         _config(rating_head_epochs=2, rating_weight=0.0)
+
+
+def test_the_rating_head_trains_alone_at_its_own_learning_rate_then_the_configs_again():
+    config = _config(rating_biases=True, rating_head_epochs=1, rating_head_learning_rate=0.002,
+                     epochs=1)
+    result = training.fit(config, _columns(), NUM_USERS, NUM_MOVIES, verbose=0)
+    model = result.model
+    model.train_rating_head_only()
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.002)
+    model.train_rating_head_only(False)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    with pytest.raises(ConfigError, match="rating_head_learning_rate needs rating_head_epochs"):
+        _config(rating_head_learning_rate=0.002)
+    with pytest.raises(ConfigError, match="rating_head_learning_rate must be >= 0"):
+        _config(rating_head_epochs=1, rating_head_learning_rate=-1.0)
+
+
+def test_rating_clip_takes_its_range_from_the_rated_fit_examples():
+    columns = _columns()
+    config = _config(rating_biases=True, rating_clip=True, epochs=1)
+    model = training.fit(config, columns, NUM_USERS, NUM_MOVIES, verbose=0).model
+    assert model.rating_head.clip_range == (1.0, 5.0)
+    unrated = {**columns, names.RATING_MASK: tf.zeros([ROWS])}
+    with pytest.raises(ConfigError, match="rating_clip needs rated examples"):
+        training.fit(config, unrated, NUM_USERS, NUM_MOVIES, verbose=0)

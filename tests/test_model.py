@@ -458,3 +458,30 @@ def test_rating_bias_l2_penalizes_the_batchs_biases_per_example():
         rtol=1e-5)
     with pytest.raises(ValueError, match="rating_bias_l2 needs rating_biases"):
         TrainingConfig(rating_bias_l2=0.1)
+
+
+def test_rating_clip_clips_predictions_to_the_range_outside_training_only():
+    batch = _batch()
+    config = TrainingConfig(embedding_dim=8, rating_layers=(16,), top_ks=(1, 5),
+                            rating_biases=True, rating_clip=True)
+    tf.keras.utils.set_random_seed(config.seed)
+    model = MovieLensModel(config, NUM_USERS, NUM_MOVIES, rating_mean=3.0,
+                           rating_range=(1.0, 5.0))
+    # Biases of ±4 push many predictions past the scale at both ends.
+    model.rating_head.user_bias.embeddings.assign(
+        4.0 * tf.sign(tf.random.normal(model.rating_head.user_bias.embeddings.shape)))
+    raw = model(batch, training=True)[names.RATING_OUTPUT].numpy()
+    served = model(batch)[names.RATING_OUTPUT].numpy()
+    assert raw.max() > 5.0 and raw.min() < 1.0
+    np.testing.assert_allclose(served, np.clip(raw, 1.0, 5.0), rtol=1e-6)
+    # So the evaluated RMSE is the clipped predictions' error, and training's loss the raw one's.
+    labels = batch[names.RATING_LABEL].numpy()[:, None]
+    model.compile(optimizer=make_optimizer(config))
+    rmse = model.evaluate(tf.data.Dataset.from_tensors(batch), return_dict=True,
+                          verbose=0)["root_mean_squared_error"]
+    np.testing.assert_allclose(rmse, np.sqrt(np.mean((np.clip(raw, 1, 5) - labels) ** 2)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(model.task_losses(batch, training=True)["rating"].numpy(),
+                               np.mean((raw - labels) ** 2), rtol=1e-5)
+    with pytest.raises(ValueError, match="rating_clip needs the fit examples' rating range"):
+        MovieLensModel(config, NUM_USERS, NUM_MOVIES)
