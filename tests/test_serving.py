@@ -516,3 +516,33 @@ def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
                                      rerank_depth=8))
     result = _serve_in_subprocess(str(tmp_path / "model"), [], tmp_path)
     assert {w["signature"] for w in result["warmup"]} == SIGNATURES_WITH_WARMUP
+
+
+def test_a_model_with_rating_clip_serves_ratings_on_the_scale(first_run, pipeline_config,
+                                                               tmp_path):
+    """rating_clip holds in the exported signatures too: serving runs the head outside
+    training, where the prediction is clipped to the fit ratings' range."""
+    import tensorflow_transform as tft
+
+    from models.data import vocabulary_sizes
+    from models.export import ServingLimits, save_serving_model
+    from models.hparams import TrainingConfig
+    from models.model import MovieLensModel
+
+    transform = tf.io.gfile.glob(os.path.join(pipeline_config.pipeline_root, "Transform",
+                                              "transform_graph", "*"))
+    tf_transform_output = tft.TFTransformOutput(transform[0])
+    num_users, num_movies = vocabulary_sizes(tf_transform_output)
+    model = MovieLensModel(TrainingConfig(embedding_dim=4, rating_layers=(4,), serving_max_k=3,
+                                          rating_biases=True, rating_clip=True),
+                           num_users, num_movies, rating_mean=3.0, rating_range=(1.0, 5.0))
+    biases = model.rating_head.user_bias.embeddings
+    biases.assign(tf.tile([[9.0], [-9.0]], [biases.shape[0] // 2 + 1, 1])[:biases.shape[0]])
+    save_serving_model(model, tf_transform_output, str(tmp_path / "model"),
+                       ServingLimits(max_k=3, max_batch=8, max_exclusions=8, rerank_depth=8))
+    users = ["1", "2", "3", "4"]  # vocabulary order is by frequency: both signs among them
+    result = _serve_in_subprocess(
+        str(tmp_path / "model"), [client.predict_request(users, ["Movie 10 (1959)"] * 4)],
+        tmp_path)
+    ratings = result["answers"][0]["outputs"]["rating"]
+    assert sorted(set(ratings)) == [1.0, 5.0], ratings
