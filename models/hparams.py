@@ -148,6 +148,10 @@ class TrainingConfig:
     # starts from the joint model's weights, so a finer step can settle where the joint
     # one only jitters.
     rating_head_learning_rate: float = 0.0
+    # Dropout after each hidden layer of the rating MLP during the rating head's own epochs
+    # (rating_dropout is the joint epochs'): regularizes the head without changing which joint
+    # epoch early stopping keeps, so retrieval stays as it is.
+    rating_head_dropout: float = 0.0
     # Outside training, the predicted rating is clipped to the range of the fit examples'
     # ratings (1..5 on GroupLens's older sets): a prediction past the scale can only be
     # further from the truth than the scale's end. Training sees the raw prediction, so the
@@ -197,7 +201,7 @@ class TrainingConfig:
             raise ConfigError(
                 f"retrieval_temperature must be > 0, got {self.retrieval_temperature}")
         for name in ("user_id_dropout", "user_feature_dropout", "weight_averaging",
-                     "rating_dropout"):
+                     "rating_dropout", "rating_head_dropout"):
             if not (math.isfinite(getattr(self, name)) and 0 <= getattr(self, name) < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.user_feature_dropout and not self.user_features:
@@ -236,6 +240,9 @@ class TrainingConfig:
         if self.rating_head_epochs and self.rating_weight == 0:
             raise ConfigError("rating_head_epochs needs rating_weight > 0 (it trains the rating "
                               "head on the rating loss)")
+        if self.rating_head_dropout and not self.rating_head_epochs:
+            raise ConfigError("rating_head_dropout needs rating_head_epochs > 0 (it is the "
+                              "dropout of those epochs)")
         if self.rating_head_learning_rate and not self.rating_head_epochs:
             raise ConfigError("rating_head_learning_rate needs rating_head_epochs > 0 (it is the "
                               "learning rate of those epochs)")

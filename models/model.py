@@ -42,7 +42,8 @@ class SeededDropout(tf.keras.layers.Layer):
                                      initializer="zeros", trainable=False)
 
     def call(self, inputs: tf.Tensor, training=None) -> tf.Tensor:
-        if not training:
+        # `rate` is read when the step is traced: a new rate needs a new step (a compile).
+        if not training or not self.rate:
             return inputs
         self.calls.assign_add(1)
         key = tf.stack([tf.constant(self.seed, tf.int64), self.calls])
@@ -74,11 +75,12 @@ class RatingHead(tf.keras.layers.Layer):
             if rating_range is None:
                 raise ValueError("rating_clip needs the fit examples' rating range (rating_range)")
             self.clip_range = tuple(float(bound) for bound in rating_range)
-        hidden = []
+        hidden, self.dropouts = [], []
         for layer, units in enumerate(config.rating_layers):
             hidden.append(tf.keras.layers.Dense(units, activation="relu"))
-            if config.rating_dropout:
-                hidden.append(SeededDropout(config.rating_dropout, config.seed + layer))
+            if config.rating_dropout or config.rating_head_dropout:
+                self.dropouts.append(SeededDropout(config.rating_dropout, config.seed + layer))
+                hidden.append(self.dropouts[-1])
         self.mlp = tf.keras.Sequential(hidden + [tf.keras.layers.Dense(1)], name="mlp")
         self.use_biases = config.rating_biases
         if self.use_biases:
@@ -116,6 +118,12 @@ class RatingHead(tf.keras.layers.Layer):
                 name="movie_time_bias",
                 shape=[num_movies + names.NUM_OOV_BUCKETS, names.NUM_TIME_BINS],
                 initializer="zeros")
+
+    def set_dropout(self, rate: float) -> None:
+        """The MLP's dropout rate from the next traced step on (the layers exist when the
+        config has rating_dropout or rating_head_dropout)."""
+        for dropout in self.dropouts:
+            dropout.rate = rate
 
     def id_keyed_variables(self) -> Dict[str, List[tf.Variable]]:
         """Vocabulary name → this head's variables with one row per id of that vocabulary."""
@@ -276,10 +284,12 @@ class MovieLensModel(tfrs.Model):
         they are, and the losses that only reach the towers (retrieval, embedding L2) are left
         out. Compiles the model again: Keras rebuilds its steps, and the optimizer starts
         afresh for the variables that now train, at `rating_head_learning_rate` (if set) while
-        the head trains alone."""
+        the head trains alone, with `rating_head_dropout` in its MLP."""
         self.user_tower.trainable = not head_only
         self.movie_tower.trainable = not head_only
         self.head_only = head_only
+        self.rating_head.set_dropout(self.config.rating_head_dropout if head_only
+                                     else self.config.rating_dropout)
         self._replica_train_step = self._make_replica_train_step()  # traced anew
         head_rate = self.config.rating_head_learning_rate if head_only else None
         self.compile(optimizer=make_optimizer(self.config, head_rate))

@@ -32,7 +32,8 @@ _TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "re
                    "--weight-averaging": "weight_averaging",
                    "--rating-dropout": "rating_dropout",
                    "--rating-head-epochs": "rating_head_epochs",
-                   "--rating-head-learning-rate": "rating_head_learning_rate"}
+                   "--rating-head-learning-rate": "rating_head_learning_rate",
+                   "--rating-head-dropout": "rating_head_dropout"}
 _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--sampling-bias-correction": "sampling_bias_correction",
                   "--remove-accidental-hits": "remove_accidental_hits",

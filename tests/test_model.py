@@ -485,3 +485,21 @@ def test_rating_clip_clips_predictions_to_the_range_outside_training_only():
                                np.mean((raw - labels) ** 2), rtol=1e-5)
     with pytest.raises(ValueError, match="rating_clip needs the fit examples' rating range"):
         MovieLensModel(config, NUM_USERS, NUM_MOVIES)
+
+
+def test_rating_head_dropout_drops_units_only_while_the_head_trains_alone():
+    batch = _batch()
+    model = _model(rating_head_epochs=1, rating_head_dropout=0.5)
+    model.compile(optimizer=make_optimizer(model.config))
+
+    def ratings(training):
+        return model(batch, training=training)[names.RATING_OUTPUT].numpy()
+
+    np.testing.assert_array_equal(ratings(True), ratings(False))  # joint epochs: none
+    model.train_rating_head_only()
+    assert not np.array_equal(ratings(True), ratings(False))
+    assert not np.array_equal(ratings(True), ratings(True))  # a new mask each step
+    model.train_rating_head_only(False)
+    np.testing.assert_array_equal(ratings(True), ratings(False))
+    with pytest.raises(ValueError, match="rating_head_dropout needs rating_head_epochs"):
+        TrainingConfig(rating_head_dropout=0.2)
