@@ -157,6 +157,11 @@ class TrainingConfig:
     # further from the truth than the scale's end. Training sees the raw prediction, so the
     # gradient is the same.
     rating_clip: bool = False
+    # The rating MLP reads the elementwise product of the user and movie embeddings beside
+    # the two (the dot product's terms; an MLP over a concatenation approximates a product
+    # poorly: Rendle et al. 2020, "Neural Collaborative Filtering vs. Matrix Factorization
+    # Revisited").
+    rating_mlp_product: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):

@@ -54,7 +54,9 @@ class SeededDropout(tf.keras.layers.Layer):
 class RatingHead(tf.keras.layers.Layer):
     """Predicted rating from (user embedding, movie embedding, user index, movie index).
 
-    The tutorial's head is an MLP over the two embeddings. With `rating_biases`, it
+    The tutorial's head is an MLP over the two embeddings (with `rating_mlp_product`, and
+    their elementwise product: the retrieval score's terms, which an MLP over the
+    concatenation learns poorly, as NeuMF's GMF part gives them). With `rating_biases`, it
     predicts a residual over the training mean plus a user and a movie bias (the classic
     baseline predictor), so the embeddings, shared with retrieval, only carry the interaction;
     with `rating_factors`, plus the dot product of factors of its own (biased matrix
@@ -82,6 +84,7 @@ class RatingHead(tf.keras.layers.Layer):
                 self.dropouts.append(SeededDropout(config.rating_dropout, config.seed + layer))
                 hidden.append(self.dropouts[-1])
         self.mlp = tf.keras.Sequential(hidden + [tf.keras.layers.Dense(1)], name="mlp")
+        self.reads_product = config.rating_mlp_product
         self.use_biases = config.rating_biases
         if self.use_biases:
             self.user_bias = tf.keras.layers.Embedding(
@@ -174,7 +177,10 @@ class RatingHead(tf.keras.layers.Layer):
         `time_bin` [B] (names.RATING_TIME_BIN): the ratings' time bins, None = now (the last
         bin), as for a prediction served without a time."""
         user_embeddings, movie_embeddings, user_index, movie_index = inputs
-        rating = self.mlp(tf.concat([user_embeddings, movie_embeddings], axis=1))
+        mlp_inputs = [user_embeddings, movie_embeddings]
+        if self.reads_product:
+            mlp_inputs.append(user_embeddings * movie_embeddings)
+        rating = self.mlp(tf.concat(mlp_inputs, axis=1))
         if self.use_time:
             time_bin = tf.cast(towers.time_bins_or_now(time_bin, movie_index), movie_index.dtype)
             # The titles' rows, then each row's bin: gathers XLA compiles (a gather_nd on the

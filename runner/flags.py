@@ -46,7 +46,8 @@ _BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
                   "--title-tokens": "title_tokens",
                   "--rating-time-bias": "rating_time_bias",
                   "--query-time": "query_time",
-                  "--rating-clip": "rating_clip"}
+                  "--rating-clip": "rating_clip",
+                  "--rating-mlp-product": "rating_mlp_product"}
 DEFAULT_PRESET = "seed"
 
 

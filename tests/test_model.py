@@ -503,3 +503,21 @@ def test_rating_head_dropout_drops_units_only_while_the_head_trains_alone():
     np.testing.assert_array_equal(ratings(True), ratings(False))
     with pytest.raises(ValueError, match="rating_head_dropout needs rating_head_epochs"):
         TrainingConfig(rating_head_dropout=0.2)
+
+
+def test_rating_mlp_product_feeds_the_embeddings_product_to_the_mlp():
+    batch = _batch()
+    model = _model(rating_mlp_product=True)
+    kernel = model.rating_head.mlp.layers[0].kernel
+    assert kernel.shape[0] == 3 * 8  # user, movie, user * movie
+    outputs = model(batch)
+    product = (outputs[names.USER_EMBEDDING] * outputs[names.MOVIE_EMBEDDING]).numpy()
+    # Weights of 1 on the product's inputs, 0 on the embeddings': each hidden unit sees the
+    # dot product.
+    kernel.assign(tf.concat([tf.zeros([16, 16]), tf.ones([8, 16])], axis=0))
+    hidden = np.maximum(product.sum(axis=1, keepdims=True)
+                        + model.rating_head.mlp.layers[0].bias.numpy(), 0.0)
+    expected = hidden @ model.rating_head.mlp.layers[1].kernel.numpy() \
+        + model.rating_head.mlp.layers[1].bias.numpy()
+    np.testing.assert_allclose(model(batch)[names.RATING_OUTPUT].numpy(), expected, rtol=1e-4,
+                               atol=1e-5)
