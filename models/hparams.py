@@ -307,5 +307,6 @@ PRESETS: Dict[str, TrainingConfig] = {
         title_tokens=True, rating_factors=128, rating_factor_l2=0.1, rating_history=True,
         validation_percent=10, early_stopping_patience=2,
         early_stopping_monitor=names.RMSE_MINUS_TOP_100, refit=True, weight_averaging=0.99,
-        rating_head_epochs=40),
+        rating_head_epochs=40, rating_layers=(1024, 512), rating_head_dropout=0.2,
+        rating_clip=True),
 }
