@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     parser.add_argument("--report-eval", action="store_true")
     parser.add_argument("--holdout-percent", type=int, default=0,
                         help="set this %% of train aside and measure every config on it")
+    parser.add_argument("--holdout-seed", type=int, default=None,
+                        help="seed of the holdout's hash (default: the preset's seed); another "
+                             "seed sets another part of train aside")
     parser.add_argument("--log", default="experiments/results/sweep.jsonl")
     parser.add_argument("configs", nargs="*", default=["{}"])
     args = parser.parse_args(argv)
@@ -49,7 +52,9 @@ def main(argv=None) -> int:
     train, evaluation = data.train, data.evaluation
     holdout = None
     if args.holdout_percent:
-        train, holdout = split_holdout(train, args.holdout_percent, PRESETS[args.preset].seed)
+        holdout_seed = (PRESETS[args.preset].seed if args.holdout_seed is None
+                        else args.holdout_seed)
+        train, holdout = split_holdout(train, args.holdout_percent, holdout_seed)
     base = PRESETS[args.preset].with_overrides(json.loads(args.base))
     for overrides in args.configs:
         config = base.with_overrides(json.loads(overrides))
@@ -64,6 +69,7 @@ def main(argv=None) -> int:
                   "seconds": round(time.time() - started, 1)}
         if holdout is not None:
             record["holdout_percent"] = args.holdout_percent
+            record["holdout_seed"] = holdout_seed
             record["holdout"] = training.evaluate(result.model, config, train, holdout).flat()
         if args.report_eval:
             record["eval"] = training.evaluate(result.model, config, train, evaluation).flat()

@@ -144,9 +144,8 @@ class TrainingConfig:
     # retrieval) frozen; with early stopping at most this many, stopping on validation RMSE
     # (the joint epoch is chosen for both tasks, the head's for the ratings). 0 = none.
     rating_head_epochs: int = 0
-    # The learning rate of the rating head's own epochs (0 = `learning_rate`): the head
-    # starts from the joint model's weights, so a finer step can settle where the joint
-    # one only jitters.
+    # The learning rate of the rating head's own epochs (0 = `learning_rate`). On ML-100K
+    # neither a finer nor a coarser step did better (docs/experiments.md).
     rating_head_learning_rate: float = 0.0
     # Dropout after each hidden layer of the rating MLP during the rating head's own epochs
     # (rating_dropout is the joint epochs'): regularizes the head without changing which joint
