@@ -77,12 +77,11 @@ class RatingHead(tf.keras.layers.Layer):
             if rating_range is None:
                 raise ValueError("rating_clip needs the fit examples' rating range (rating_range)")
             self.clip_range = tuple(float(bound) for bound in rating_range)
-        hidden, self.dropouts = [], []
+        hidden = []
         for layer, units in enumerate(config.rating_layers):
             hidden.append(tf.keras.layers.Dense(units, activation="relu"))
             if config.rating_dropout or config.rating_head_dropout:
-                self.dropouts.append(SeededDropout(config.rating_dropout, config.seed + layer))
-                hidden.append(self.dropouts[-1])
+                hidden.append(SeededDropout(config.rating_dropout, config.seed + layer))
         self.mlp = tf.keras.Sequential(hidden + [tf.keras.layers.Dense(1)], name="mlp")
         self.reads_product = config.rating_mlp_product
         self.use_biases = config.rating_biases
@@ -125,8 +124,9 @@ class RatingHead(tf.keras.layers.Layer):
     def set_dropout(self, rate: float) -> None:
         """The MLP's dropout rate from the next traced step on (the layers exist when the
         config has rating_dropout or rating_head_dropout)."""
-        for dropout in self.dropouts:
-            dropout.rate = rate
+        for layer in self.mlp.layers:  # not a list of its own: one checkpoint path each
+            if isinstance(layer, SeededDropout):
+                layer.rate = rate
 
     def id_keyed_variables(self) -> Dict[str, List[tf.Variable]]:
         """Vocabulary name → this head's variables with one row per id of that vocabulary."""

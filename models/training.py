@@ -224,6 +224,9 @@ def fit(config: TrainingConfig, train: Columns, num_users: int, num_movies: int,
     refit_config = config.with_overrides({
         "refit": False, "validation_percent": 0, "early_stopping_patience": 0,
         "epochs": result.best_epoch, "rating_head_epochs": result.rating_head_epochs,
+        # No head epoch kept: none to repeat, so none of their settings either.
+        **({} if result.rating_head_epochs else {"rating_head_dropout": 0.0,
+                                                 "rating_head_learning_rate": 0.0}),
         "warm_start_epochs": result.best_epoch if config.warm_start else 0})
     refit_phases: Phases = {}
     with timed("fit: refit on the whole train split", phases):

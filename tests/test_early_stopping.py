@@ -154,3 +154,15 @@ def test_rating_clip_takes_its_range_from_the_rated_fit_examples():
     unrated = {**columns, names.RATING_MASK: tf.zeros([ROWS])}
     with pytest.raises(ConfigError, match="rating_clip needs rated examples"):
         training.fit(config, unrated, NUM_USERS, NUM_MOVIES, verbose=0)
+
+
+def test_a_refit_after_no_head_epoch_was_kept_drops_the_heads_settings():
+    """A head phase that only makes validation worse (a step of 50) keeps no epoch; the refit
+    then trains no head epochs, and its config must not keep their dropout or step."""
+    tf.config.experimental.enable_op_determinism()
+    config = _config(validation_percent=20, early_stopping_patience=1,
+                     early_stopping_monitor="rmse", rating_head_epochs=2, refit=True,
+                     rating_head_dropout=0.2, rating_head_learning_rate=50.0)
+    result = training.fit(config, _columns(), NUM_USERS, NUM_MOVIES, verbose=0)
+    assert result.refitted and result.rating_head_epochs == 0
+    assert "refit_rating_head_loss" not in result.history
