@@ -14,24 +14,14 @@ import tensorflow as tf
 import names
 from components import atomic_pusher
 from components.movielens_example_gen.examples import make_example
-from serving import client, load_check
+from serving import client
 from tests.conftest import FIXTURE_MOVIES
+from tests.served import serve_in_subprocess
 
 SIGNATURES_WITH_WARMUP = {names.SERVING_SIGNATURE, names.EVAL_SIGNATURE,
                           names.PREDICT_SIGNATURE, names.RECOMMEND_SIGNATURE,
                           names.RECOMMEND_EXCLUDING_SIGNATURE, names.RECOMMEND_RANKED_SIGNATURE,
                           names.SIMILAR_SIGNATURE}
-
-
-def _serve_in_subprocess(model_dir, requests, tmp_path):
-    path = tmp_path / "requests.json"
-    path.write_text(json.dumps(requests))
-    result = subprocess.run(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "serving_check.py"),
-         model_dir, str(path)], capture_output=True, text=True,
-        env=load_check.child_environment(), check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +47,7 @@ def served(first_run, tmp_path_factory):
         "batch_at_limit": client.recommend_request([str(i) for i in range(1, 17)], 5,
                                                    [["", "nope"]] * 16),
     }
-    first = _serve_in_subprocess(model_dir, [requests["recommend"]],
+    first = serve_in_subprocess(model_dir, [requests["recommend"]],
                                  tmp_path_factory.mktemp("first"))
     top_title = first["answers"][0]["outputs"]["titles"][0][0]
     second = first["answers"][0]["outputs"]["titles"][0][1]
@@ -68,7 +58,7 @@ def served(first_run, tmp_path_factory):
         ["1", "1"], 10, [[top_title, "", "Unknown (2099)", top_title],
                          [second, "", {"b64": "//4="}, ""]])
     names = list(requests)
-    result = _serve_in_subprocess(model_dir, [requests[n] for n in names],
+    result = serve_in_subprocess(model_dir, [requests[n] for n in names],
                                   tmp_path_factory.mktemp("serve"))
     answers = dict(zip(names, result["answers"]))
     return {"answers": answers, "warmup": result["warmup"], "top_title": top_title,
@@ -514,7 +504,7 @@ def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
     save_serving_model(model, tf_transform_output, str(tmp_path / "model"),
                        ServingLimits(max_k=3, max_batch=8, max_exclusions=8,
                                      rerank_depth=8))
-    result = _serve_in_subprocess(str(tmp_path / "model"), [], tmp_path)
+    result = serve_in_subprocess(str(tmp_path / "model"), [], tmp_path)
     assert {w["signature"] for w in result["warmup"]} == SIGNATURES_WITH_WARMUP
 
 
@@ -541,7 +531,7 @@ def test_a_model_with_rating_clip_serves_ratings_on_the_scale(first_run, pipelin
     save_serving_model(model, tf_transform_output, str(tmp_path / "model"),
                        ServingLimits(max_k=3, max_batch=8, max_exclusions=8, rerank_depth=8))
     users = ["1", "2", "3", "4"]  # vocabulary order is by frequency: both signs among them
-    result = _serve_in_subprocess(
+    result = serve_in_subprocess(
         str(tmp_path / "model"), [client.predict_request(users, ["Movie 10 (1959)"] * 4)],
         tmp_path)
     ratings = result["answers"][0]["outputs"]["rating"]
