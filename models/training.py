@@ -314,7 +314,8 @@ def _fit_rating_head(model: MovieLensModel, config: TrainingConfig, fit_input: d
                      verbose: int) -> Tuple[int, Dict[str, List[float]]]:
     """The rating head alone, towers frozen, for `config.rating_head_epochs` epochs after the
     joint ones: the joint model's epoch is retrieval's best (early stopping on top-100, or on
-    RMSE - top-100), and from there the head can go on fitting ratings without moving what retrieval learned.
+    RMSE - top-100), and from there the head can go on fitting ratings without moving what
+    retrieval learned.
 
     With early stopping (`joint_rmse`: the kept joint epoch's validation RMSE), at most that
     many epochs, stopping on validation RMSE and keeping the best epoch, or none if no epoch
