@@ -298,8 +298,9 @@ class TrainingConfig:
 
 
 # Named configs (`--preset` in the runners). `seed` is the TFRS multitask tutorial, exactly.
-# `best` was chosen on parts of the train split only, never eval: the validation carve-out,
-# then a holdout of train (docs/experiments.md).
+# `best` was chosen on parts of the train split (the validation carve-out, then a holdout of
+# train), never by an eval figure; its joint phase's stopping rule (top_100) was changed after
+# an eval look had shown the old rule's late stop (docs/experiments.md, fourteenth session).
 PRESETS: Dict[str, TrainingConfig] = {
     "seed": TrainingConfig(),
     "best": TrainingConfig(

@@ -48,7 +48,7 @@ def served(first_run, tmp_path_factory):
                                                    [["", "nope"]] * 16),
     }
     first = serve_in_subprocess(model_dir, [requests["recommend"]],
-                                 tmp_path_factory.mktemp("first"))
+                                tmp_path_factory.mktemp("first"))
     top_title = first["answers"][0]["outputs"]["titles"][0][0]
     second = first["answers"][0]["outputs"]["titles"][0][1]
     requests["excluding"] = client.recommend_request(["1"], 10, [[top_title]])
@@ -59,7 +59,7 @@ def served(first_run, tmp_path_factory):
                          [second, "", {"b64": "//4="}, ""]])
     names = list(requests)
     result = serve_in_subprocess(model_dir, [requests[n] for n in names],
-                                  tmp_path_factory.mktemp("serve"))
+                                 tmp_path_factory.mktemp("serve"))
     answers = dict(zip(names, result["answers"]))
     return {"answers": answers, "warmup": result["warmup"], "top_title": top_title,
             "blocked": result["blocked_imports_attempted"], "model_dir": model_dir,

@@ -6,8 +6,10 @@ movie biases over the fit mean, its own factors with SVD++'s implicit feedback (
 titles table of data in the model), title side features in the movie tower, dropout in the
 head's own epochs, weight averaging and a clip to the rating scale outside training: each is
 a way for the exported signatures to compute something else than the model that was trained
-and measured (a table or average not exported, dropout or the raw prediction at serving).
-Until this test, only the Evaluator agreeing with Keras said they did not.
+and measured (a table not exported, dropout or the raw prediction at serving). Until this
+test, only the Evaluator agreeing with Keras said they did not. (That the exported weights
+are the average's is tests/test_weight_average.py's: here both sides read the same
+variables.)
 
 A small model with the preset's levers trains as the Trainer trains it (models/run_fn.py), on
 the session pipeline's Transform output and train split; its SavedModel then answers in a
@@ -137,11 +139,9 @@ def best(first_run, pipeline_config, tmp_path_factory):
     model = training.fit(config, train, num_users, num_movies, side=side, verbose=0).model
     _push_off_the_scale(model, num_users, num_movies)
     model_dir = str(tmp_path_factory.mktemp("best") / "model")
-    export.save_serving_model(model, tf_transform_output, model_dir,
-                              export.ServingLimits(config.serving_max_k,
-                                                   config.serving_max_batch,
-                                                   config.serving_max_exclusions,
-                                                   config.rerank_depth))
+    limits = export.ServingLimits(config.serving_max_k, config.serving_max_batch,
+                                  config.serving_max_exclusions, config.rerank_depth)
+    export.save_serving_model(model, tf_transform_output, model_dir, limits)
 
     users = [u.decode() for u in tf_transform_output.vocabulary_by_name(names.USER_VOCABULARY)]
     titles = [t.decode() for t in
@@ -158,8 +158,8 @@ def best(first_run, pipeline_config, tmp_path_factory):
     asked_ids = tf.constant(asked, tf.int64)
     scores = tf.linalg.matmul(model.user_tower(asked_ids), model.catalog_embeddings(),
                               transpose_b=True)
-    # export.ServingModule's: every k the signatures accept is retrieved.
-    depth = max(min(config.rerank_depth, num_movies), min(config.serving_max_k, num_movies - 1))
+    # How many titles recommend_ranked retrieves, as the exported module computes it.
+    depth = export.ServingModule(model, tf_transform_output, limits).rerank_depth
 
     requests = [client.predict_request(pair_users, pair_titles),
                 {"signature_name": names.SERVING_SIGNATURE,
@@ -182,7 +182,7 @@ def test_the_model_has_the_best_presets_rating_head(best):
     assert head.use_biases and head.use_factors and head.use_history
     assert head.clip_range is not None
     config = best["config"]
-    assert config.rating_head_epochs and config.rating_head_dropout and config.weight_averaging
+    assert config.rating_head_dropout and config.weight_averaging
     assert config.movie_genres and config.title_tokens and config.sampling_bias_correction
 
 
