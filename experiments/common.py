@@ -34,20 +34,28 @@ class Transformed:
     num_users: int
     num_movies: int
     side: SideFeatures
+    graph: tft.TFTransformOutput  # its vocabularies, and what an exported model puts in front
 
 
 def load_transformed(pipeline_root: str) -> Transformed:
     """The newest ExampleGen run's examples under the root through the newest Transform run's
     graph, as the Trainer loads them (side features included, when the graph has them)."""
-    graph = tft.TFTransformOutput(
-        _newest(os.path.join(pipeline_root, "Transform", "transform_graph", "*")))
-    examples = _newest(os.path.join(pipeline_root, names.EXAMPLE_GEN_ID, "examples", "*"))
+    return load_transformed_run(
+        _newest(os.path.join(pipeline_root, "Transform", "transform_graph", "*")),
+        _newest(os.path.join(pipeline_root, names.EXAMPLE_GEN_ID, "examples", "*")))
+
+
+def load_transformed_run(transform_graph: str, examples: str) -> Transformed:
+    """The examples of one ExampleGen artifact (its folder) through one Transform graph (its
+    folder), as the Trainer loads them."""
+    graph = tft.TFTransformOutput(transform_graph)
     train = load_columns([os.path.join(examples, "Split-train", "*")], graph, SIDE_COLUMNS)
     evaluation = load_columns([os.path.join(examples, "Split-eval", "*")], graph, SIDE_COLUMNS)
     num_users, num_movies = vocabulary_sizes(graph)
     return Transformed(train, evaluation, num_users, num_movies,
                        side_features.from_transform(graph, [train, evaluation], num_users,
-                                                    num_movies))
+                                                    num_movies),
+                       graph)
 
 
 def validation_metrics(history: Dict[str, list], best_epoch) -> Dict[str, float]:

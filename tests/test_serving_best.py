@@ -18,7 +18,6 @@ model on the same (user, title) pairs.
 """
 
 import base64
-import os
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -120,23 +119,19 @@ def _serialized(user: str, title: str) -> Dict[str, str]:
 def best(first_run, pipeline_config, tmp_path_factory):
     """The small best-preset model trained and exported as run_fn does, the pairs it was
     asked about, its own answers and those of its SavedModel served with TensorFlow alone."""
-    import tensorflow_transform as tft
-
-    from models import export, side_features, training
-    from models.data import check_in_vocabulary, load_columns, vocabulary_sizes
+    from experiments.common import load_transformed_run
+    from models import export, training
+    from models.data import check_in_vocabulary
 
     config = small_best_config(pipeline_config.training)
+    # The first run's own artifacts: later tests may run the pipeline again.
     artifacts = first_run["artifacts"]
-    tf_transform_output = tft.TFTransformOutput(artifacts["Transform"]["transform_graph"])
-    num_users, num_movies = vocabulary_sizes(tf_transform_output)
-    examples = artifacts["MovieLensExampleGen"]["examples"]
-    train, evaluation = (load_columns([os.path.join(examples, f"Split-{split}", "*")],
-                                      tf_transform_output, config.side_feature_columns())
-                         for split in ("train", "eval"))
+    data = load_transformed_run(artifacts["Transform"]["transform_graph"],
+                                artifacts["MovieLensExampleGen"]["examples"])
+    tf_transform_output, train = data.graph, data.train
+    num_users, num_movies = data.num_users, data.num_movies
     check_in_vocabulary(train, num_users, num_movies, "train")
-    side = side_features.from_transform(tf_transform_output, [train, evaluation], num_users,
-                                        num_movies)
-    model = training.fit(config, train, num_users, num_movies, side=side, verbose=0).model
+    model = training.fit(config, train, num_users, num_movies, side=data.side, verbose=0).model
     _push_off_the_scale(model, num_users, num_movies)
     model_dir = str(tmp_path_factory.mktemp("best") / "model")
     limits = export.ServingLimits(config.serving_max_k, config.serving_max_batch,
