@@ -1,4 +1,5 @@
-"""The Trainer's input pipeline alone: peak RSS and seconds per epoch, before and after issue 11.
+"""The Trainer's input pipeline alone: peak RSS and seconds per epoch, a shuffle buffer as
+large as the split against the seeded per-epoch permutation.
 
     python bench/trainer_input.py new 8000000 1     # one process per measurement
     python bench/trainer_input.py old 8000000 1

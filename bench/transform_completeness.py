@@ -10,7 +10,7 @@ analyzed, nothing materialized) on an ExampleGen output in this process, with TF
 splits), on the DirectRunner mode given; then reads the examples' user ids and titles with
 tf.data and prints how many of each the vocabularies lack. Every one should be there: the
 vocabularies are built from these examples. At 10M ratings the multi-process DirectRunner
-left users out (docs/benchmarks.md, ninth session); that is why the pipeline runs Transform
+left users out (docs/benchmarks.md, "Transform at 10M"); that is why the pipeline runs Transform
 in one in-memory process.
 """
 

@@ -85,7 +85,7 @@ class TrainingConfig:
     # catalog) or rmse_minus_top_100 (both tasks: the loss's best epoch is retrieval's,
     # summed over the batch, and can be past top-100's best). With rating_head_epochs, top_100:
     # the head's own epochs then fit the ratings, and the validation RMSE of a joint epoch
-    # is not the RMSE the model ends with (docs/experiments.md, fourteenth session).
+    # is not the RMSE the model ends with (docs/experiments.md, "Which joint epoch").
     early_stopping_monitor: str = "loss"
     label_fraction: float = 1.0  # keep this share of training ratings (hash of the pair)
     recall_ks: Tuple[int, ...] = (10, 50, 100)  # per-user Recall@K, rated movies removed
@@ -300,7 +300,7 @@ class TrainingConfig:
 # Named configs (`--preset` in the runners). `seed` is the TFRS multitask tutorial, exactly.
 # `best` was chosen on parts of the train split (the validation carve-out, then a holdout of
 # train), never by an eval figure; its joint phase's stopping rule (top_100) was changed after
-# an eval look had shown the old rule's late stop (docs/experiments.md, fourteenth session).
+# an eval look had shown the old rule's late stop (docs/experiments.md, "Which joint epoch").
 PRESETS: Dict[str, TrainingConfig] = {
     "seed": TrainingConfig(),
     "best": TrainingConfig(

@@ -35,7 +35,7 @@ from models.weight_average import WeightAverage
 # sample above this. Its cost grows with eval rows × titles (measured on 2 busy cores, 200k
 # rows: 114 s against 3.7k titles, 269 s against 10.7k, so ~45 min for a 10M split's 2M rows)
 # and it only cross-checks TFMA, which evaluates the whole eval split in the pipeline. 20k
-# keeps ML-100K's 19,920 eval rows whole (25 s at 1M with 50k, sixth session); the sample's
+# keeps ML-100K's 19,920 eval rows whole (25 s at 1M with 50k); the sample's
 # standard error on a top-K accuracy is at most 0.0035.
 KERAS_EVAL_MAX_ROWS = 20_000
 

@@ -12,7 +12,7 @@ are the average's is tests/test_weight_average.py's: here both sides read the sa
 variables.)
 
 A small model with the preset's levers trains as the Trainer trains it (models/run_fn.py), on
-the session pipeline's Transform output and train split; its SavedModel then answers in a
+the shared fixture pipeline's Transform output and train split; its SavedModel then answers in a
 process that can import only TensorFlow, and each answer is compared with the in-process
 model on the same (user, title) pairs.
 """
