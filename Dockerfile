@@ -3,8 +3,8 @@
 #   docker build -t REGISTRY/movierec-tfx:TAG . && docker push REGISTRY/movierec-tfx:TAG
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
 
-# bootstrap.TF_ENVIRONMENT, read when a component first imports TensorFlow: Keras 2 for TFRS,
-# oneDNN's kernels on CPUs where TensorFlow leaves them off.
+# names.TF_ENVIRONMENT (bootstrap.py sets it), read when a component first imports TensorFlow:
+# Keras 2 for TFRS, oneDNN's kernels on CPUs where TensorFlow leaves them off.
 ENV TF_USE_LEGACY_KERAS=1 TF_ENABLE_ONEDNN_OPTS=1
 
 WORKDIR /pipeline

@@ -1,7 +1,6 @@
 """Keeps AutoGraph out of Keras 2's own code (tf_keras), which makes the first fit/evaluate
-of a process much faster: first training step 26 s → 5 s (PITFALLS.md, "AutoGraph converts
-tf_keras"); first epoch of the seed preset on ML-100K 69 s → 38 s on 2 busy cores, with the
-same metrics (later epochs unchanged).
+of a process much faster: first training step 26 s → 5 s; first epoch of the seed preset on
+ML-100K 69 s → 38 s on 2 busy cores, with the same metrics (later epochs unchanged).
 
 TensorFlow 2.16's AutoGraph skips modules named `keras` (a `DoNotConvert('keras')` rule), but
 with TF_USE_LEGACY_KERAS=1 Keras 2 is the package `tf_keras`, which no rule names: the first

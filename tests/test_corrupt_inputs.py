@@ -1,5 +1,5 @@
 """A corpus of corrupt MovieLens inputs: each fails clearly, naming what is wrong, and none
-loses a line silently. The figures in the README's Reliability section come from this file."""
+loses a line silently. The figures in docs/reliability.md come from this file."""
 
 import os
 import re

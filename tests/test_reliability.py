@@ -1,5 +1,5 @@
-"""The guarantees of the README's Reliability section: a worse model never ships, a killed run
-resumes, concurrent runs cannot corrupt MLMD, and nothing unsafe is loaded or leaked."""
+"""The guarantees of docs/reliability.md: a worse model never ships, a killed run resumes,
+concurrent runs cannot corrupt MLMD, and nothing unsafe is loaded or leaked."""
 
 import ast
 import dataclasses
