@@ -51,12 +51,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default="outputs",
                         help="pipeline root, MLMD database, serving dir and run_summary.json")
     add_pipeline_flags(parser)
-    parser.add_argument("--train-percent", type=int, default=configs.DataConfig.train_percent)
+    parser.add_argument("--train-percent", type=int, default=configs.DataConfig.train_percent,
+                        help="train's share of the ratings, the rest is eval (default "
+                             f"{configs.DataConfig.train_percent})")
     parser.add_argument("--split", choices=configs.SPLIT_METHODS, default=configs.DataConfig.split,
                         help="hash: TFX's hash split (the tutorial's, default); time: train "
                              "before one cut-off time, eval after (no user's future in train)")
     parser.add_argument("--max-malformed-lines", type=int,
-                        default=configs.DataConfig.max_malformed_lines)
+                        default=configs.DataConfig.max_malformed_lines,
+                        help="ExampleGen fails on more malformed input lines than this (default "
+                             f"{configs.DataConfig.max_malformed_lines})")
     add_span_flags(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--verbose", action="store_true",

@@ -38,131 +38,228 @@ _NO_WARM_START = {
 }
 
 
+# The groups of levers, in the order `--help` lists them, and what each is about.
+LEVER_GROUPS = {
+    "tasks": "the two tasks' weights in the joint loss",
+    "model": "the towers' shared embeddings",
+    "optimization": "how the weights are fitted",
+    "regularization": "penalties and averaging against overfitting",
+    "early stopping": "a validation carve-out of train, the epoch it chooses, the refit",
+    "rating head": "what predicts the stars beside the shared embeddings",
+    "retrieval": "the retrieval task's softmax",
+    "side features": "what the towers read beside the ids, and cold-start training",
+    "time": "the rating's time bin as a feature",
+    "warm start": "continuous training from the served model",
+    "evaluation": "what the Trainer and the Evaluator measure",
+    "serving": "the exported signatures' limits",
+}
+
+
+def lever(default: Any, group: str, help: str, choices: Tuple[str, ...] = (),
+          flag: bool = True) -> Any:
+    """A TrainingConfig field: its default, its LEVER_GROUPS group, what it is for and, for a
+    string, the values it takes (checked in __post_init__), written once. With `flag`, the
+    runners make a command-line flag of it (runner/flags.py: the field name with - for _,
+    `--help` from `help`)."""
+    if group not in LEVER_GROUPS:
+        raise ValueError(f"unknown lever group {group!r}")
+    return dataclasses.field(default=default, metadata={
+        "help": help, "group": group, "choices": tuple(choices), "flag": flag})
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names it."""
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """Everything that shapes the trained model. Defaults reproduce the TFRS multitask tutorial."""
+    """Everything that shapes the trained model. Defaults reproduce the TFRS multitask tutorial.
 
-    rating_weight: float = 1.0
-    retrieval_weight: float = 1.0
-    embedding_dim: int = 32
-    rating_layers: Tuple[int, ...] = (256, 128)
-    optimizer: str = "adagrad"
-    learning_rate: float = 0.1
-    epochs: int = 3
-    train_batch_size: int = 8192
-    eval_batch_size: int = 4096
-    top_ks: Tuple[int, ...] = (1, 5, 10, 50, 100)
-    seed: int = 42
-    serving_max_k: int = 100  # largest k the `recommend` / `similar_movies` signatures accept
-    # Largest request the client-facing signatures accept (rows; excluded titles per row), so
-    # one request cannot take the server's memory: the rest fail with InvalidArgument.
-    serving_max_batch: int = 1024
-    serving_max_exclusions: int = 10_000
-    # recommend_ranked (and its measurement): this many titles by retrieval score, ordered by
-    # the rating head.
-    rerank_depth: int = 100
+    Each field is a `lever`: its help is what the runners' `--help` says of its flag."""
+
+    rating_weight: float = lever(
+        1.0, "tasks", "weight of the rating task's loss (mean squared error of the predicted "
+        "stars) in the joint loss; 0 trains retrieval alone")
+    retrieval_weight: float = lever(
+        1.0, "tasks", "weight of the retrieval task's loss (a softmax over candidate titles) in "
+        "the joint loss; 0 trains the rating head alone")
+    embedding_dim: int = lever(
+        32, "model", "size of the user and movie embeddings both towers output: larger fits "
+        "more, trains slower and can overfit")
+    rating_layers: Tuple[int, ...] = lever(
+        (256, 128), "rating head", "hidden layer sizes of the rating head's MLP over the user "
+        "and movie embeddings, e.g. --rating-layers 1024 512; none given: no hidden layer")
+    optimizer: str = lever(
+        "adagrad", "optimization", "the optimizer; Adam wants a much smaller --learning-rate "
+        "than the tutorial's Adagrad", choices=OPTIMIZERS)
+    learning_rate: float = lever(0.1, "optimization", "the optimizer's step size")
+    epochs: int = lever(
+        3, "optimization", "passes over the training examples; with early stopping the most "
+        "it may train")
+    train_batch_size: int = lever(
+        8192, "optimization", "examples per training step, and so the number of in-batch "
+        "negatives each example's retrieval softmax sees")
+    eval_batch_size: int = lever(
+        4096, "evaluation", "examples per evaluation step: memory and speed, not the figures")
+    top_ks: Tuple[int, ...] = lever(
+        (1, 5, 10, 50, 100), "evaluation", "the K of the catalog-wide top-K accuracies the "
+        "Trainer and the Evaluator report; the blessing's top-100 threshold and early "
+        "stopping on top_100 need 100 among them")
+    seed: int = lever(
+        42, "optimization", "random seed of the weights' initialization, the examples' "
+        "shuffle, dropout and the seeded hashes (validation carve-out, label fraction, id "
+        "dropout): another seed, another draw of the same model")
+    serving_max_k: int = lever(
+        100, "serving", "largest k the recommend and similar_movies signatures accept")
+    serving_max_batch: int = lever(
+        1024, "serving", "largest request (rows) the client-facing signatures accept, so one "
+        "request cannot take the server's memory: larger ones fail with InvalidArgument")
+    serving_max_exclusions: int = lever(
+        10_000, "serving", "most excluded titles per row the client-facing signatures accept; "
+        "more fail with InvalidArgument")
+    rerank_depth: int = lever(
+        100, "serving", "recommend_ranked (and its measurement) takes this many titles by "
+        "retrieval score and orders them by the rating head")
     # Levers beyond the tutorial; their defaults leave the tutorial's model unchanged.
-    rating_biases: bool = False  # rating = train mean + user bias + movie bias + MLP
-    embedding_l2: float = 0.0  # L2 penalty on the batch's user and movie embeddings
-    retrieval_temperature: float = 1.0  # in-batch softmax over scores / temperature
-    # logQ correction: in-batch negatives are drawn by popularity; subtracting log(frequency)
-    # from the training logits makes scores estimate p(movie | user), popularity included.
-    sampling_bias_correction: bool = False
-    # An in-batch negative that is the example's own title (the same title, another rating in
-    # the batch) is dropped from the softmax instead of being pushed away from the user.
-    remove_accidental_hits: bool = False
-    # The retrieval loss's negatives: the batch's other titles (the tutorial's in-batch
-    # softmax) or every catalog title (a full softmax, what the catalog-wide top-K ranks by;
-    # no sampling, so no logQ correction or accidental hits to remove).
-    retrieval_negatives: str = "in_batch"
-    validation_percent: int = 0  # train examples held out (hash of the pair) for early stopping
-    early_stopping_patience: int = 0  # 0 = train all `epochs`; else stop, keep the best epoch
-    # What early stopping watches on the validation split: the loss, rmse, top_100 (of the
-    # catalog) or rmse_minus_top_100 (both tasks: the loss's best epoch is retrieval's,
-    # summed over the batch, and can be past top-100's best). With rating_head_epochs, top_100:
-    # the head's own epochs then fit the ratings, and the validation RMSE of a joint epoch
-    # is not the RMSE the model ends with (docs/experiments.md, "Which joint epoch").
-    early_stopping_monitor: str = "loss"
-    label_fraction: float = 1.0  # keep this share of training ratings (hash of the pair)
-    recall_ks: Tuple[int, ...] = (10, 50, 100)  # per-user Recall@K, rated movies removed
-    # Compile the training step with XLA (one replica only): ~1.5x the steps per second on 2
-    # CPU cores (docs/benchmarks.md); the losses agree to float32 rounding, not bit for bit.
-    jit_compile: bool = True
-    # Continuous training: start from the base model the Trainer is given (the served model):
-    # rows of known users and titles and every other layer keep their trained weights, new ids
-    # start fresh (models/warm_start.py). Without a base model, or with one whose layers do not
-    # fit this config, the run starts cold and says why (names.WARM_START_FILE).
-    warm_start: bool = False
-    warm_start_epochs: int = 0  # epochs of a run that did warm-start; 0 = `epochs`
+    rating_biases: bool = lever(
+        False, "rating head", "rating = train mean + user bias + movie bias + MLP: what is "
+        "the user's or the title's alone (a harsh rater, a loved film) need not be learnt by "
+        "the MLP")
+    embedding_l2: float = lever(
+        0.0, "regularization", "L2 penalty on the batch's user and movie embeddings (per "
+        "example), against overfitting with large embeddings")
+    retrieval_temperature: float = lever(
+        1.0, "retrieval", "the in-batch softmax is over scores / temperature: below 1 "
+        "sharpens it (close negatives weigh more), above 1 smooths it")
+    sampling_bias_correction: bool = lever(
+        False, "retrieval", "logQ correction: in-batch negatives are drawn by popularity; "
+        "subtracting log(frequency) from the training logits makes scores estimate "
+        "p(movie | user), popularity included")
+    remove_accidental_hits: bool = lever(
+        False, "retrieval", "an in-batch negative that is the example's own title (the same "
+        "title, another rating in the batch) is dropped from the softmax instead of being "
+        "pushed away from the user")
+    retrieval_negatives: str = lever(
+        "in_batch", "retrieval", "the retrieval loss's negatives: in_batch (the batch's other "
+        "titles, the tutorial's) or catalog (every title: a full softmax, what the "
+        "catalog-wide top-K ranks by). Catalog samples nothing, so there is no logQ "
+        "correction or accidental hit to remove", choices=RETRIEVAL_NEGATIVES)
+    validation_percent: int = lever(
+        0, "early stopping", "this share (0..50) of the train split, by a hash of the (user, "
+        "title) pair, is held out as the validation split early stopping watches; never the "
+        "eval split")
+    early_stopping_patience: int = lever(
+        0, "early stopping", "stop after this many epochs without a better validation figure "
+        "and keep the best epoch's weights (needs --validation-percent); 0 trains all "
+        "--epochs")
+    early_stopping_monitor: str = lever(
+        "loss", "early stopping", "what early stopping watches on the validation split: loss, "
+        "rmse, top_100 (of the catalog) or rmse_minus_top_100 (both tasks: the loss's best "
+        "epoch is retrieval's, summed over the batch, and can be past top-100's best). With "
+        "--rating-head-epochs, top_100: the head's own epochs then fit the ratings, and the "
+        "validation RMSE of a joint epoch is not the RMSE the model ends with: "
+        "docs/experiments.md, \"Which joint epoch\"", choices=tuple(EARLY_STOPPING_MONITORS))
+    label_fraction: float = lever(
+        1.0, "optimization", "keep this share (0..1] of the training ratings (a hash of the "
+        "pair): how the model does with fewer labels")
+    recall_ks: Tuple[int, ...] = lever(
+        (10, 50, 100), "evaluation", "the K of the per-user Recall@K and NDCG@K the run "
+        "reports, each user's rated training titles removed (none given: no per-user "
+        "metrics); the blessing's NDCG@10 threshold needs 10 among them")
+    jit_compile: bool = lever(
+        True, "optimization", "compile the training step with XLA (one replica only): ~1.5x "
+        "the steps per second on 2 CPU cores (docs/benchmarks.md); the losses agree to float32 "
+        "rounding, not bit for bit")
+    warm_start: bool = lever(
+        False, "warm start", "continuous training: start from the base model the Trainer is "
+        "given (the served model): rows of known users and titles and every other layer keep "
+        "their trained weights, new ids start fresh (models/warm_start.py). Without a base "
+        "model, or with one whose layers do not fit this config, the run starts cold and says "
+        "why")
+    warm_start_epochs: int = lever(
+        0, "warm start", "epochs of a run that did warm-start (fewer than a cold run's are not "
+        "free: docs/continuous_training.md); 0 = --epochs")
     # Side features (models/towers.py): each tower adds embeddings of its id's features to
     # the id's embedding, so the tower's output stays one `embedding_dim` vector.
-    movie_genres: bool = False  # the mean of the title's genres' embeddings
-    user_features: bool = False  # age bucket, gender, occupation, zip prefix (GroupLens 100k/1m)
-    # The mean of the title's words' embeddings (its year among them), words of 2+ titles.
-    title_tokens: bool = False
-    # This share of the fit examples (seeded hash of the pair) trains with the user id replaced
-    # by the OOV id, so the OOV row (and with user_features the feature embeddings) learns
-    # what to recommend to a user never seen: a cold start.
-    user_id_dropout: float = 0.0
-    # This share of the fit examples (another seeded hash of the pair) trains as a user sent
-    # with nothing: the OOV id and every user feature unknown, so with user_features the
-    # unknown-feature embeddings learn too, and an unknown user sent without features gets a
-    # trained answer (with user_id_dropout alone, dropped examples keep their features).
-    user_feature_dropout: float = 0.0
-    # The rating head's own user and movie factors (this many each; 0 = none): their dot
-    # product is added to the predicted rating, as in biased matrix factorization. Only the
-    # rating loss trains them, so the retrieval loss, whose sum over the batch dominates the
-    # shared embeddings' gradient, cannot take them over.
-    rating_factors: int = 0
-    rating_factor_l2: float = 0.0  # L2 penalty on the batch's rating factors (per example)
-    rating_bias_l2: float = 0.0  # L2 penalty on the batch's rating biases (per example)
-    # SVD++'s implicit feedback: a user's rating factors add the normalized sum of implicit
-    # factors of the titles the user has in the fit examples (which titles they chose to
-    # rate says something beside the stars). The model keeps a users × titles table of them.
-    rating_history: bool = False
-    # The rating head adds a bias per time bin of the rating's timestamp and one per (title,
-    # time bin) (timeSVD++'s b_bin, b_i,bin; bins: names.RATING_TIME_BIN). A prediction served
-    # without a time is for now, the last bin. Only the rating loss trains them.
-    rating_time_bias: bool = False
-    # The user tower adds an embedding of the rating's time bin: the query's context (what
-    # people watched then), so retrieval, and the rating head through the user embedding,
-    # see when. Recommendations served without a time are for now, the last bin.
-    query_time: bool = False
-    # After early stopping chose an epoch, train a new model (same seed) on the whole train
-    # split, the validation carve-out included, for that many epochs: the exported model then
-    # learns from every training example, not 100 - validation_percent % of them.
-    refit: bool = False
-    # Polyak averaging (models/weight_average.py): an exponential moving average of the
-    # weights with this decay per training step (0 = off) is what validation measures, early
-    # stopping keeps and the run exports; the steps train the raw weights.
-    weight_averaging: float = 0.0
-    # Dropout rate after each hidden layer of the rating head's MLP (0 = none), in training only.
-    rating_dropout: float = 0.0
-    # After the joint epochs, this many epochs of the rating head alone, the towers (and so
-    # retrieval) frozen; with early stopping at most this many, stopping on validation RMSE
-    # (the joint epoch is chosen for both tasks, the head's for the ratings). 0 = none.
-    rating_head_epochs: int = 0
-    # The learning rate of the rating head's own epochs (0 = `learning_rate`). On ML-100K
-    # neither a finer nor a coarser step did better (docs/experiments.md).
-    rating_head_learning_rate: float = 0.0
-    # Dropout after each hidden layer of the rating MLP during the rating head's own epochs
-    # (rating_dropout is the joint epochs'): regularizes the head without changing which joint
-    # epoch early stopping keeps, so retrieval stays as it is.
-    rating_head_dropout: float = 0.0
-    # Outside training, the predicted rating is clipped to the range of the fit examples'
-    # ratings (1..5 on GroupLens's older sets): a prediction past the scale can only be
-    # further from the truth than the scale's end. Training sees the raw prediction, so the
-    # gradient is the same.
-    rating_clip: bool = False
-    # The rating MLP reads the elementwise product of the user and movie embeddings beside
-    # the two (the dot product's terms; an MLP over a concatenation approximates a product
-    # poorly: Rendle et al. 2020, "Neural Collaborative Filtering vs. Matrix Factorization
-    # Revisited").
-    rating_mlp_product: bool = False
+    movie_genres: bool = lever(
+        False, "side features", "the movie tower adds the mean of the title's genres' "
+        "embeddings")
+    user_features: bool = lever(
+        False, "side features", "the user tower adds embeddings of the user's age bucket, "
+        "gender, occupation and zip prefix, from the dataset's user file: GroupLens 100k and "
+        "1m have one")
+    title_tokens: bool = lever(
+        False, "side features", "the movie tower adds the mean of the title's words' "
+        "embeddings (its year among them), words of 2+ titles")
+    user_id_dropout: float = lever(
+        0.0, "side features", "this share of the fit examples (a seeded hash of the pair) "
+        "trains with the user id replaced by the OOV id, so the OOV row (and with "
+        "--user-features the feature embeddings) learns what to recommend to a user never "
+        "seen: a cold start")
+    user_feature_dropout: float = lever(
+        0.0, "side features", "this share of the fit examples (another seeded hash) trains as "
+        "a user sent with nothing: the OOV id and every user feature unknown, so an unknown "
+        "user sent without features gets a trained answer; needs --user-features")
+    rating_factors: int = lever(
+        0, "rating head", "the rating head's own user and movie factors (this many each; 0 = "
+        "none): their dot product is added to the predicted rating, as in biased matrix "
+        "factorization. Only the rating loss trains them, so the retrieval loss, whose sum "
+        "over the batch dominates the shared embeddings' gradient, cannot take them over")
+    rating_factor_l2: float = lever(
+        0.0, "rating head", "L2 penalty on the batch's rating factors, per example; needs "
+        "--rating-factors")
+    rating_bias_l2: float = lever(
+        0.0, "rating head", "L2 penalty on the batch's rating biases, per example; needs "
+        "--rating-biases")
+    rating_history: bool = lever(
+        False, "rating head", "SVD++'s implicit feedback: a user's rating factors add the "
+        "normalized sum of implicit factors of the titles the user has in the fit examples "
+        "(which titles they chose to rate says something beside the stars); needs "
+        "--rating-factors")
+    rating_time_bias: bool = lever(
+        False, "time", "the rating head adds a bias per time bin of the rating's timestamp "
+        "and one per (title, time bin) (timeSVD++'s b_bin, b_i,bin). A prediction served "
+        "without a time is for now, the last bin. Only the rating loss trains them")
+    query_time: bool = lever(
+        False, "time", "the user tower adds an embedding of the rating's time bin: the "
+        "query's context (what people watched then), so retrieval, and the rating head "
+        "through the user embedding, see when. Recommendations served without a time are for "
+        "now, the last bin")
+    refit: bool = lever(
+        False, "early stopping", "after early stopping chose an epoch, train a new model (same "
+        "seed) on the whole train split, the validation carve-out included, for that many "
+        "epochs: the exported model then learns from every training example")
+    weight_averaging: float = lever(
+        0.0, "regularization", "Polyak averaging (models/weight_average.py): an exponential "
+        "moving average of the weights with this decay per training step (0 = off) is what "
+        "validation measures, early stopping keeps and the run exports; the steps train the "
+        "raw weights")
+    rating_dropout: float = lever(
+        0.0, "rating head", "dropout rate after each hidden layer of the rating head's MLP in "
+        "the joint epochs (0 = none), in training only")
+    rating_head_epochs: int = lever(
+        0, "rating head", "after the joint epochs, this many epochs of the rating head alone, "
+        "the towers (and so retrieval) frozen; with early stopping at most this many, stopping "
+        "on validation RMSE (the joint epoch is chosen for both tasks, the head's for the "
+        "ratings). 0 = none")
+    rating_head_learning_rate: float = lever(
+        0.0, "rating head", "the learning rate of the rating head's own epochs (0 = "
+        "--learning-rate). On ML-100K neither a finer nor a coarser step did better: "
+        "docs/experiments.md")
+    rating_head_dropout: float = lever(
+        0.0, "rating head", "dropout after each hidden layer of the rating MLP during the "
+        "rating head's own epochs: regularizes the head without changing which joint epoch "
+        "early stopping keeps, so retrieval stays as it is")
+    rating_clip: bool = lever(
+        False, "rating head", "outside training, clip the predicted rating to the range of the "
+        "fit examples' ratings (1..5 on GroupLens's older sets): a prediction past the scale "
+        "can only be further from the truth than the scale's end. Training sees the raw "
+        "prediction, so the gradient is the same")
+    rating_mlp_product: bool = lever(
+        False, "rating head", "the rating MLP also reads the elementwise product of the user "
+        "and movie embeddings (the dot product's terms; an MLP over a concatenation "
+        "approximates a product poorly). Rendle et al. 2020, \"Neural Collaborative "
+        "Filtering vs. Matrix Factorization Revisited\"")
 
     def __post_init__(self) -> None:
         for name in ("rating_weight", "retrieval_weight", "learning_rate"):

@@ -1,76 +1,95 @@
 """Command-line flags shared by the runners: the training hyperparameters a user sets.
 
 `--preset NAME` picks a named TrainingConfig (models.hparams.PRESETS; `seed` is the TFRS
-tutorial); the other training flags override single fields of it when given.
+tutorial); the other training flags override single fields of it when given. Those flags are
+made from the TrainingConfig fields themselves (models.hparams.lever): `--rating-head-epochs`
+sets `rating_head_epochs`, with the field's help, grouped as the field is; a boolean field is
+`--x` / `--no-x`, a tuple takes its values one by one (`--top-ks 10 100`).
 """
 
 import argparse
+import dataclasses
 import json
+import typing
+from typing import Any, Dict
 
 import names
-from models.hparams import PRESETS, ConfigError, TrainingConfig
+from models.hparams import LEVER_GROUPS, PRESETS, ConfigError, TrainingConfig
 from pipeline.configs import EvalThresholds, PipelineConfig
 
-# Flag → TrainingConfig field; unset flags keep the preset's value.
-_TRAINING_FLAGS = {"--rating-weight": "rating_weight", "--retrieval-weight": "retrieval_weight",
-                   "--epochs": "epochs", "--learning-rate": "learning_rate",
-                   "--embedding-dim": "embedding_dim", "--seed": "seed",
-                   "--optimizer": "optimizer", "--train-batch-size": "train_batch_size",
-                   "--embedding-l2": "embedding_l2",
-                   "--retrieval-temperature": "retrieval_temperature",
-                   "--validation-percent": "validation_percent",
-                   "--early-stopping-patience": "early_stopping_patience",
-                   "--early-stopping-monitor": "early_stopping_monitor",
-                   "--label-fraction": "label_fraction",
-                   "--warm-start-epochs": "warm_start_epochs",
-                   "--user-id-dropout": "user_id_dropout",
-                   "--user-feature-dropout": "user_feature_dropout",
-                   "--retrieval-negatives": "retrieval_negatives",
-                   "--rating-factors": "rating_factors",
-                   "--rating-factor-l2": "rating_factor_l2",
-                   "--rating-bias-l2": "rating_bias_l2",
-                   "--weight-averaging": "weight_averaging",
-                   "--rating-dropout": "rating_dropout",
-                   "--rating-head-epochs": "rating_head_epochs",
-                   "--rating-head-learning-rate": "rating_head_learning_rate",
-                   "--rating-head-dropout": "rating_head_dropout"}
-_BOOLEAN_FLAGS = {"--rating-biases": "rating_biases",
-                  "--sampling-bias-correction": "sampling_bias_correction",
-                  "--remove-accidental-hits": "remove_accidental_hits",
-                  "--jit-compile": "jit_compile",
-                  "--warm-start": "warm_start",
-                  "--movie-genres": "movie_genres",
-                  "--user-features": "user_features",
-                  "--refit": "refit",
-                  "--rating-history": "rating_history",
-                  "--title-tokens": "title_tokens",
-                  "--rating-time-bias": "rating_time_bias",
-                  "--query-time": "query_time",
-                  "--rating-clip": "rating_clip",
-                  "--rating-mlp-product": "rating_mlp_product"}
 DEFAULT_PRESET = "seed"
 
 
+def training_flags() -> Dict[str, dataclasses.Field]:
+    """Flag → the TrainingConfig field it sets: every field made a flag (`lever(flag=True)`)."""
+    return {"--" + field.name.replace("_", "-"): field
+            for field in dataclasses.fields(TrainingConfig) if field.metadata.get("flag")}
+
+
+def _command_line(value: Any) -> str:
+    """A field's value as one would write it on the command line."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def _lever_help(field: dataclasses.Field) -> str:
+    """The field's help, then its default (the default preset's value), the tutorial's when
+    that differs, and each other preset's that differs."""
+    default = getattr(PRESETS[DEFAULT_PRESET], field.name)
+    values = [f"default: {_command_line(default)}"]
+    if field.default != default:
+        values.append(f"tutorial: {_command_line(field.default)}")
+    values += [f"--preset {name}: {_command_line(getattr(preset, field.name))}"
+               for name, preset in sorted(PRESETS.items())
+               if name != DEFAULT_PRESET and getattr(preset, field.name) != default]
+    text = f"{field.metadata['help']} ({'; '.join(values)})"
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+_METAVARS = {int: "N", float: "X", str: "VALUE"}
+
+
+def _add_lever(group: argparse._ArgumentGroup, flag: str, field: dataclasses.Field) -> None:
+    """The flag of one TrainingConfig field, its type from the field's annotation; unset it
+    is None (the preset's value is kept)."""
+    kwargs: Dict[str, Any] = {"dest": field.name, "default": None, "help": _lever_help(field)}
+    if field.type is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(field.type) is tuple:
+        (kwargs["type"], _) = typing.get_args(field.type)  # Tuple[int, ...]
+        kwargs.update(nargs="*", metavar="N")
+    elif field.type in _METAVARS:
+        kwargs["type"] = field.type
+        kwargs["metavar"] = ("{" + ",".join(field.metadata["choices"]) + "}"
+                             if field.metadata.get("choices") else _METAVARS[field.type])
+    else:
+        raise TypeError(f"TrainingConfig.{field.name}: no flag for a {field.type}")
+    group.add_argument(flag, **kwargs)
+
+
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
-    defaults = TrainingConfig()
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
-                        help=f"named training config (default {DEFAULT_PRESET}: the TFRS "
-                             "multitask tutorial); the flags below override its fields")
-    for flag, field in _TRAINING_FLAGS.items():
-        default = getattr(defaults, field)
-        parser.add_argument(flag, dest=field, type=type(default), default=None,
-                            help=f"(tutorial: {default})")
-    for flag, field in _BOOLEAN_FLAGS.items():
-        parser.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction,
-                            default=None)
-    parser.add_argument("--training-config-json", default=None,
-                        help="JSON object of further TrainingConfig overrides")
+    training = parser.add_argument_group(
+        "training", "the model and its training: a preset, then any of its fields "
+                    "(models/hparams.py), grouped below")
+    training.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                          help=f"named training config (default {DEFAULT_PRESET}: the TFRS "
+                               "multitask tutorial; best: the tuned model, "
+                               "docs/experiments.md); the flags below override its fields")
+    training.add_argument("--training-config-json", default=None, metavar="JSON",
+                          help="JSON object of further TrainingConfig overrides, applied "
+                               "after the flags, e.g. '{\"rating_layers\": [64]}'")
+    groups = {name: parser.add_argument_group(f"training: {name}", description)
+              for name, description in LEVER_GROUPS.items()}
+    for flag, field in training_flags().items():
+        _add_lever(groups[field.metadata["group"]], flag, field)
 
 
 def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    overrides = {field: getattr(args, field)
-                 for field in list(_TRAINING_FLAGS.values()) + list(_BOOLEAN_FLAGS.values())
-                 if getattr(args, field) is not None}
+    overrides = {field.name: getattr(args, field.name) for field in training_flags().values()
+                 if getattr(args, field.name) is not None}
     if args.training_config_json:
         try:
             overrides.update(json.loads(args.training_config_json))
@@ -79,37 +98,53 @@ def training_config_from_args(args: argparse.Namespace) -> TrainingConfig:
     return PRESETS[args.preset].with_overrides(overrides)
 
 
-# Flag → EvalThresholds field; a negative value turns a threshold off.
-_THRESHOLD_FLAGS = {"--max-rmse": "max_rmse", "--min-top-100": "min_top_100_accuracy",
-                    "--max-rmse-increase": "max_rmse_increase",
-                    "--max-top-100-decrease": "max_top_100_decrease",
-                    "--min-ndcg-at-10": "min_ndcg_at_10"}
+# Flag → EvalThresholds field and what it gates; a negative value turns a threshold off.
+_THRESHOLD_FLAGS = {
+    "--max-rmse": ("max_rmse", "bless no model whose eval RMSE is above this"),
+    "--min-top-100": ("min_top_100_accuracy",
+                      "bless no model whose eval top-100 accuracy is below this"),
+    "--max-rmse-increase": ("max_rmse_increase",
+                            "bless no model whose eval RMSE is more than this above the last "
+                            "blessed model's; not checked on the first run"),
+    "--max-top-100-decrease": ("max_top_100_decrease",
+                               "bless no model whose eval top-100 accuracy is more than this "
+                               "below the last blessed model's; not checked on the first run"),
+    "--min-ndcg-at-10": ("min_ndcg_at_10",
+                         "bless no model whose per-user NDCG@10 (rated titles removed) is "
+                         "below this")}
 
 
 def add_threshold_flags(parser: argparse.ArgumentParser) -> None:
     defaults = EvalThresholds().as_parameters()
-    for flag, field in _THRESHOLD_FLAGS.items():
-        parser.add_argument(flag, dest=field, type=float, default=defaults[field],
-                            help=f"blessing threshold (default {defaults[field]}; < 0 = off)")
+    thresholds = parser.add_argument_group(
+        "blessing thresholds", "what the Evaluator asks of a model before the Pusher serves "
+                               "it; a task's thresholds apply when its loss weight is > 0")
+    for flag, (field, what) in _THRESHOLD_FLAGS.items():
+        thresholds.add_argument(flag, dest=field, type=float, default=defaults[field],
+                                metavar="X", help=f"{what} (default {defaults[field]}; < 0 = off)")
 
 
 def thresholds_from_args(args: argparse.Namespace) -> EvalThresholds:
     return EvalThresholds.from_parameters(
-        {field: getattr(args, field) for field in _THRESHOLD_FLAGS.values()})
+        {field: getattr(args, field) for field, _ in _THRESHOLD_FLAGS.values()})
 
 
-def add_beam_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--beam-arg", action="append", default=[],
-                        help="a Beam pipeline option for every Beam component (repeatable; "
-                             "replaces the defaults), e.g. --beam-arg=--direct_num_workers=2")
+def add_beam_flag(parser) -> None:
+    """--beam-arg, on a parser or an argument group."""
+    parser.add_argument(
+        "--beam-arg", action="append", default=[], metavar="OPTION",
+        help="a Beam pipeline option for every Beam component (repeatable; replaces the "
+             "defaults), e.g. --beam-arg=--direct_num_workers=2")
 
 
-def add_beam_workers_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--beam-workers", type=int, default=0, metavar="N",
-                        help="DirectRunner processes of ExampleGen, StatisticsGen and the "
-                             "Evaluator, after --beam-arg (default 0: as many as cores, at most "
-                             "4, for ratings over 16 MB; else 1). Transform always runs in one "
-                             "process (docs/benchmarks.md: on several it lost input)")
+def add_beam_workers_flag(parser) -> None:
+    """--beam-workers, on a parser or an argument group."""
+    parser.add_argument(
+        "--beam-workers", type=int, default=0, metavar="N",
+        help="DirectRunner processes of ExampleGen, StatisticsGen and the Evaluator, after "
+             "--beam-arg (default 0: as many as cores, at most 4, for ratings over 16 MB; else "
+             "1). Transform always runs in one process (docs/benchmarks.md: on several it lost "
+             "input)")
 
 
 def beam_args_from_args(args: argparse.Namespace):
@@ -153,8 +188,11 @@ def add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     """The flags both runners take: training, blessing thresholds, Beam and the Tuner."""
     add_training_flags(parser)
     add_threshold_flags(parser)
-    add_beam_flag(parser)
-    add_beam_workers_flag(parser)
+    beam = parser.add_argument_group(
+        "Beam", "how the Beam components (ExampleGen, StatisticsGen, Transform, the Evaluator) "
+                "run")
+    add_beam_flag(beam)
+    add_beam_workers_flag(beam)
     add_tuner_flag(parser)
 
 
