@@ -138,13 +138,14 @@ def add_beam_flag(parser) -> None:
 
 
 def add_beam_workers_flag(parser) -> None:
-    """--beam-workers, on a parser or an argument group."""
+    """--beam-workers, on a parser or an argument group; its default is PipelineConfig's."""
     parser.add_argument(
-        "--beam-workers", type=int, default=0, metavar="N",
-        help="DirectRunner processes of ExampleGen, StatisticsGen and the Evaluator, after "
-             "--beam-arg (default 0: as many as cores, at most 4, for ratings over 16 MB; else "
-             "1). Transform always runs in one process (docs/benchmarks.md: on several it lost "
-             "input)")
+        "--beam-workers", type=int, default=PipelineConfig.beam_workers, metavar="N",
+        help="default 1: every Beam stage runs in one in-memory process. N > 1 runs "
+             "ExampleGen, StatisticsGen and the Evaluator on Beam's multi-process "
+             "DirectRunner with N workers (their record counts are reconciled, and a "
+             "mismatch fails the run); Transform always runs in-memory locally (a "
+             "multi-process Transform once lost users at 10M ratings: docs/benchmarks.md)")
 
 
 def beam_args_from_args(args: argparse.Namespace):
