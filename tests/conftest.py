@@ -12,6 +12,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
+PIPELINE_MARKER = "pipeline"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", f"{PIPELINE_MARKER}: runs the whole TFX pipeline (LocalDagRunner); "
+                   "`make test-fast` leaves these out")
+
+
+def pytest_collection_modifyitems(items):
+    """A test on the first run's outputs runs the pipeline too (the session's first one to
+    ask for them runs it), so it is a pipeline test even if nobody marked it."""
+    for item in items:
+        if "first_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(PIPELINE_MARKER)
+
+
 # More titles than the largest top-K (100), so the top-100 threshold can gate a model.
 FIXTURE_MOVIES = 150
 

@@ -4,6 +4,7 @@ their features, from the OOV row, and by popularity, with the Trainer's ranking 
 import json
 
 import numpy as np
+import pytest
 
 import names
 from experiments import cold_start
@@ -16,6 +17,7 @@ def test_held_out_users_are_a_seeded_share():
     assert not np.array_equal(first, cold_start.held_out_users(1000, 10, seed=4))
 
 
+@pytest.mark.pipeline
 def test_the_study_scores_held_out_users_three_ways(first_run, pipeline_config, tmp_path):
     out = tmp_path / "cold"
     variants = ['{"epochs": 2}',

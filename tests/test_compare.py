@@ -72,6 +72,7 @@ def test_the_comparison_page_holds_the_table_and_the_plot_and_needs_no_network()
     assert "Loss weightings compared" in page and "run-2" in page
 
 
+@pytest.mark.pipeline
 def test_compare_runs_experiments_that_touch_neither_serving_nor_the_baseline(
         pipeline_config, first_run):
     serving_before = directory_digest(pipeline_config.serving_dir)

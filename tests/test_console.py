@@ -271,6 +271,7 @@ def _check_figures(stdout, done, pusher):
     assert figures["SchemaGen"] is None and figures["AnomaliesGate"] is None
 
 
+@pytest.mark.pipeline
 def test_a_run_prints_a_line_per_component_and_the_summary_and_no_noise(tmp_path):
     data = movielens_fixture.write_ml100k(str(tmp_path / "data"), num_users=40,
                                           num_movies=120, num_ratings=1200)

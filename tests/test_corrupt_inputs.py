@@ -185,6 +185,7 @@ def test_tolerated_lines_are_all_accounted_for(tmp_path, caplog):
     assert len(examples) + len(bad) == GOOD_RATINGS + len(bad)  # silent losses: 0
 
 
+@pytest.mark.pipeline
 def test_a_corrupt_input_stops_the_pipeline_and_pushes_nothing(tmp_path, pipeline_config):
     import dataclasses
 
@@ -215,6 +216,7 @@ def test_a_corrupt_input_stops_the_pipeline_and_pushes_nothing(tmp_path, pipelin
     assert os.listdir(served) == ["saved_model.pb"]
 
 
+@pytest.mark.pipeline
 def test_a_data_error_ends_the_run_with_an_error_block_not_a_traceback(tmp_path, capsys):
     """`python local_runner.py` on bad data: exit status 1 and one `error:` block naming file,
     byte offset and problem; `--verbose` lets the exception (and its traceback) through."""

@@ -22,6 +22,7 @@ def _copy(model_dir, tmp_path):
     return copy
 
 
+@pytest.mark.pipeline
 def test_the_trained_model_loads_and_answers_every_warmup_request(pushed_model):
     result = run_load_check(pushed_model)
     assert result["ok"], result
@@ -29,6 +30,7 @@ def test_the_trained_model_loads_and_answers_every_warmup_request(pushed_model):
     assert SIGNATURES_WITH_WARMUP <= set(result["signatures"])
 
 
+@pytest.mark.pipeline
 def test_a_model_without_warmup_requests_fails(pushed_model, tmp_path):
     model = _copy(pushed_model, tmp_path)
     os.remove(model / names.WARMUP_FILE)
@@ -36,6 +38,7 @@ def test_a_model_without_warmup_requests_fails(pushed_model, tmp_path):
     assert not result["ok"] and "tf_serving_warmup_requests does not exist" in result["error"]
 
 
+@pytest.mark.pipeline
 def test_a_warmup_request_the_model_cannot_answer_fails(pushed_model, tmp_path):
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -51,6 +54,7 @@ def test_a_warmup_request_the_model_cannot_answer_fails(pushed_model, tmp_path):
     assert not result["ok"] and "k must be in 1..20" in result["error"]
 
 
+@pytest.mark.pipeline
 def test_a_damaged_saved_model_fails_with_the_reason(pushed_model, tmp_path):
     model = _copy(pushed_model, tmp_path)
     (model / "saved_model.pb").write_bytes(b"not a SavedModel")

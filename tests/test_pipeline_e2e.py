@@ -9,6 +9,8 @@ import pytest
 import local_runner
 import names
 
+pytestmark = pytest.mark.pipeline
+
 EXPECTED_COMPONENTS = {
     "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
     "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "LoadCheck", "Pusher"}

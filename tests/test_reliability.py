@@ -28,6 +28,7 @@ def _states(summary):
     return {c["component"]: c["state"] for c in summary["components"]}
 
 
+@pytest.mark.pipeline
 def test_a_degraded_model_is_not_blessed_and_serving_is_byte_for_byte_unchanged(
         pipeline_config, first_run):
     """The first run blessed a good model; a badly trained one passes the value thresholds
@@ -58,6 +59,7 @@ def test_the_mlmd_check_fails_on_a_missing_or_empty_database(tmp_path):
     assert not (tmp_path / "missing.sqlite").exists()
 
 
+@pytest.mark.pipeline
 def test_killed_during_the_trainer_then_resumed_and_a_concurrent_run_refused(
         pipeline_config, tmp_path):
     config = dataclasses.replace(pipeline_config, output_dir=str(tmp_path / "out"))
@@ -173,6 +175,7 @@ def test_no_code_of_ours_unpickles_or_evaluates_data():
     assert not offenders
 
 
+@pytest.mark.pipeline
 def test_the_pushed_model_carries_no_absolute_path_of_the_build_machine(
         pipeline_config, first_run):
     model = first_run["pushed_model"]

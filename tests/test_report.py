@@ -42,6 +42,7 @@ class _Page(html.parser.HTMLParser):
             self._in_heading = False
 
 
+@pytest.mark.pipeline
 def test_the_report_has_the_verdict_every_section_and_only_embedded_images(first_run):
     page = _Page(first_run["written_report"])
     text = " ".join(page.text)
@@ -64,6 +65,7 @@ def test_the_report_has_the_verdict_every_section_and_only_embedded_images(first
     assert all(url.startswith("data:") for url in page.urls)
 
 
+@pytest.mark.pipeline
 def test_the_report_renders_in_headless_chromium(first_run, tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:

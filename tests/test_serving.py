@@ -70,10 +70,12 @@ def _catalog(model_dir):
     return [t.decode() for t in tf.saved_model.load(model_dir).catalog_titles.numpy()]
 
 
+@pytest.mark.pipeline
 def test_serving_never_tried_to_import_the_training_stack(served):
     assert served["blocked"] == []
 
 
+@pytest.mark.pipeline
 def test_recommend_returns_k_distinct_catalog_titles_best_first(served):
     outputs = served["answers"]["recommend"]["outputs"]
     catalog = set(_catalog(served["model_dir"]))
@@ -87,12 +89,14 @@ def test_recommend_returns_k_distinct_catalog_titles_best_first(served):
     assert outputs["titles"][1] == outputs["titles"][2]
 
 
+@pytest.mark.pipeline
 def test_recommend_excluding_leaves_out_the_given_titles(served):
     outputs = served["answers"]["excluding"]["outputs"]
     assert served["top_title"] not in outputs["titles"][0]
     assert outputs["titles"][0][:9] == served["first_recommend"]["titles"][0][1:10]
 
 
+@pytest.mark.pipeline
 def test_recommend_excluding_ignores_padding_unknown_and_repeated_titles(served):
     """Unknown excluded titles (non-UTF-8 bytes too) are ignored, not refused."""
     first = served["first_recommend"]["titles"][0]
@@ -102,6 +106,7 @@ def test_recommend_excluding_ignores_padding_unknown_and_repeated_titles(served)
     assert served["answers"]["batch_at_limit"]["outputs"]["user_known"][0] is True
 
 
+@pytest.mark.pipeline
 def test_recommend_ranked_orders_the_best_retrieved_titles_by_predicted_rating(
         served, pipeline_config):
     """Retrieve, then rank: the titles are among the rerank_depth best by retrieval, minus the
@@ -124,6 +129,7 @@ def test_recommend_ranked_orders_the_best_retrieved_titles_by_predicted_rating(
     assert list(scores) == sorted(scores, reverse=True)
 
 
+@pytest.mark.pipeline
 def test_similar_movies_excludes_the_query_and_flags_unknown_titles(served):
     outputs = served["answers"]["similar"]["outputs"]
     assert "Misérables, Les (1995)" not in outputs["titles"][0]
@@ -133,6 +139,7 @@ def test_similar_movies_excludes_the_query_and_flags_unknown_titles(served):
     assert outputs["movie_known"] == [True, False]
 
 
+@pytest.mark.pipeline
 def test_predict_matches_the_in_process_model(served):
     outputs = served["answers"]["predict"]["outputs"]
     assert outputs["user_known"] == [True, True, False]
@@ -146,6 +153,7 @@ def test_predict_matches_the_in_process_model(served):
     assert outputs["rating"] == pytest.approx(in_process.tolist(), abs=1e-5)
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("name, message", [
     ("empty_user", "user_id must not be an empty string"),
     ("not_utf8", "user_id must be valid UTF-8"),
@@ -161,11 +169,13 @@ def test_bad_requests_fail_with_a_clear_error(served, name, message):
     assert message in served["answers"][name]["error"]
 
 
+@pytest.mark.pipeline
 def test_warmup_requests_cover_every_serving_signature_and_replay(served):
     assert {w["signature"] for w in served["warmup"]} == SIGNATURES_WITH_WARMUP
     assert len(served["warmup"]) == len(SIGNATURES_WITH_WARMUP)
 
 
+@pytest.mark.pipeline
 def test_client_cli_prints_recommendations(served, capsys):
     assert client.main(["--model-dir", served["model_dir"], "recommend", "--user", "1",
                         "-k", "3"]) == 0
@@ -467,6 +477,7 @@ def fake_tf_serving(first_run):
     server.stop(None)
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
 def test_rest_and_grpc_clients_get_the_local_answers(fake_tf_serving, transport):
     remote = (client.RestClient(fake_tf_serving["rest"]) if transport == "rest"
@@ -483,6 +494,7 @@ def test_rest_and_grpc_clients_get_the_local_answers(fake_tf_serving, transport)
         remote.call(client.recommend_request(["1"], 0))
 
 
+@pytest.mark.pipeline
 def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
         first_run, pipeline_config, tmp_path):
     """serving_max_k (or a catalog) below 10: the warm-up requests ask for k = max_k, since TF
@@ -508,6 +520,7 @@ def test_a_model_whose_k_is_capped_below_ten_still_replays_its_warmup(
     assert {w["signature"] for w in result["warmup"]} == SIGNATURES_WITH_WARMUP
 
 
+@pytest.mark.pipeline
 def test_a_model_with_rating_clip_serves_ratings_on_the_scale(first_run, pipeline_config,
                                                                tmp_path):
     """rating_clip holds in the exported signatures too: serving runs the head outside

@@ -31,6 +31,8 @@ from models.model import MovieLensModel
 from serving import client
 from tests.served import serve_in_subprocess
 
+pytestmark = pytest.mark.pipeline
+
 # float32 through the same ops in two processes: far below a rating's scale.
 TOLERANCE = 1e-4
 K = 10

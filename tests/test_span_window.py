@@ -281,6 +281,7 @@ def _ingest_only(config, span):
         run_options=tfx_pipeline.RunOptions(to_nodes=[names.EXAMPLE_GEN_ID]))
 
 
+@pytest.mark.pipeline
 def test_the_trainer_reads_the_window_transform_every_span_the_evaluator_the_newest(
         pipeline_config, tmp_path):
     """Spans 1 and 2 ingested, then a run on the newest (3) with a window of 2 and the time

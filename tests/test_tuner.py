@@ -5,6 +5,8 @@ import glob
 import json
 import os
 
+import pytest
+
 import local_runner
 import names
 from models import tuner
@@ -23,6 +25,7 @@ def test_after_the_rating_heads_own_epochs_the_objective_takes_their_rmse():
         tuner.OBJECTIVE: 0.95 - 0.3, "val_rmse": 0.95, "val_top_100": 0.3}
 
 
+@pytest.mark.pipeline
 def test_the_tuners_best_hyperparameters_train_the_model(pipeline_config, first_run):
     config = dataclasses.replace(pipeline_config, tuner_trials=2)
     summary = local_runner.run(config, experiment=True)  # nothing pushed, no new baseline
