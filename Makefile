@@ -9,7 +9,7 @@ OUTPUT ?= outputs
 ARGS ?=
 TESTS ?= tests
 
-.PHONY: venv lint run test bench bench-scale bench-serving clean
+.PHONY: venv lint run test test-fast bench bench-scale bench-serving clean
 
 venv:
 	@bash scripts/ensure_venv.sh
@@ -24,6 +24,10 @@ run: venv
 test: venv
 	bash scripts/ensure_chromium.sh
 	$(PYTHON) -m pytest $(TESTS)
+
+# The tests that do not run the whole pipeline (marker `pipeline`, tests/conftest.py).
+test-fast: venv
+	$(PYTHON) -m pytest -m "not pipeline" $(TESTS)
 
 # Cost of the pipeline vs. the TFRS notebook script on ML-100K (DATA= as for run; REPEATS=3).
 # Writes bench_results/bench.{json,md}. BENCH_ARGS passes more run_bench.py flags.
