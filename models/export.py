@@ -52,9 +52,14 @@ EVAL_MAX_BATCH = 8192
 # variables, by these object names: the trained layers (MovieLensModel's attributes of the
 # same names), and the variables holding each vocabulary in index order (the ids the layers'
 # rows belong to). Models exported before `user_ids` existed cannot be warm-started from.
+# The user features' vocabularies are saved only by a model with user_features (the others
+# have no rows keyed by them); one exported before they were saved starts the next cold.
 TRAINED_LAYERS = ("user_tower", "movie_tower", "rating_head")
 VOCABULARY_VARIABLES = {names.USER_VOCABULARY: "user_ids",
-                        names.MOVIE_VOCABULARY: "catalog_titles"}
+                        names.MOVIE_VOCABULARY: "catalog_titles",
+                        names.AGE_VOCABULARY: "user_age_values",
+                        names.OCCUPATION_VOCABULARY: "user_occupation_values",
+                        names.ZIP_PREFIX_VOCABULARY: "user_zip_prefix_values"}
 
 
 class ServingLimits(NamedTuple):
@@ -125,12 +130,14 @@ class ServingModule(tf.Module):
         self._raw_spec = tf_transform_output.raw_feature_spec()
         self._serving_spec = _lenient_spec(self._raw_spec)
         # Each vocabulary in index order: self.catalog_titles (the brute-force index's titles)
-        # and self.user_ids (read by nothing here: a warm start maps rows by id with them).
+        # and self.user_ids, with user_features the features' (read by nothing here: a warm
+        # start maps rows by value with them).
+        saved = {names.USER_VOCABULARY, names.MOVIE_VOCABULARY, *model.id_keyed_variables()}
         vocabularies = {name: tf_transform_output.vocabulary_by_name(name)
-                        for name in VOCABULARY_VARIABLES}
-        for name, attribute in VOCABULARY_VARIABLES.items():
-            setattr(self, attribute, tf.Variable(vocabularies[name], trainable=False,
-                                                 name=attribute))
+                        for name in VOCABULARY_VARIABLES if name in saved}
+        for name, vocabulary in vocabularies.items():
+            attribute = VOCABULARY_VARIABLES[name]
+            setattr(self, attribute, tf.Variable(vocabulary, trainable=False, name=attribute))
         # Id → vocabulary index, any other string → the vocabulary's size: TFT's own mapping
         # (its one OOV bucket), without running the whole Transform graph per request.
         self.title_index = _index_table(vocabularies[names.MOVIE_VOCABULARY])

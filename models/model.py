@@ -317,7 +317,13 @@ class MovieLensModel(tfrs.Model):
         keyed = {names.USER_VOCABULARY: [towers.id_embedding(self.user_tower)],
                  names.MOVIE_VOCABULARY: [towers.id_embedding(self.movie_tower)]}
         if self.config.user_features:
-            keyed[names.USER_VOCABULARY].append(towers.inner_tower(self.user_tower).feature_table)
+            # Age buckets, occupations and zip prefixes have their own vocabularies, which TFT
+            # orders by frequency each run: their embeddings' rows go by value too. Gender's
+            # two values have fixed indices (no vocabulary): its embedding is copied whole.
+            tower = towers.inner_tower(self.user_tower)
+            for feature, embedding in zip(names.USER_FEATURE_INDICES, tower.feature_embeddings):
+                if feature in names.USER_FEATURE_VOCABULARIES:
+                    keyed[names.USER_FEATURE_VOCABULARIES[feature]] = [embedding.embeddings]
         if self.config.movie_genres:
             keyed[names.MOVIE_VOCABULARY].append(self.movie_tower.genre_table)
         if self.config.title_tokens:
@@ -327,8 +333,11 @@ class MovieLensModel(tfrs.Model):
         return keyed
 
     def run_data_variables(self) -> List[tf.Variable]:
-        """Variables built from this run's examples, not trained (a warm start keeps them)."""
-        return self.rating_head.run_data_variables()
+        """Variables built from this run's examples, not trained (a warm start keeps them).
+        The users' feature table is one: its values index this run's feature vocabularies."""
+        table = ([towers.inner_tower(self.user_tower).feature_table]
+                 if self.config.user_features else [])
+        return table + self.rating_head.run_data_variables()
 
     def catalog_embeddings(self) -> tf.Tensor:
         """[num_movies, dim]: the movie tower applied to every catalog title."""

@@ -16,7 +16,7 @@ from models.data import Columns, check_in_vocabulary, load_columns, vocabulary_s
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 from models.model import MovieLensModel
 from models.side_features import SideFeatures
-from models.warm_start import WarmStartSource
+from models.warm_start import WarmStartSource, vocabulary_names
 
 
 def _write_json(directory: str, name: str, value) -> None:
@@ -99,7 +99,7 @@ def run_fn(fn_args: FnArgs) -> None:
         warm_start_source = WarmStartSource(
             base_model=fn_args.base_model,
             vocabularies={name: tf_transform_output.vocabulary_by_name(name)
-                          for name in (names.USER_VOCABULARY, names.MOVIE_VOCABULARY)})
+                          for name in vocabulary_names(config)})
         model = train_and_report(config, train, evaluation, num_users, num_movies,
                                  model_run_dir, strategy, phases, warm_start_source, side)
         # Every worker saves (saving may need collectives); only the chief's copy is kept.

@@ -7,7 +7,9 @@ index. What the new model takes from the base model:
 - for each variable with one row per id (MovieLensModel.id_keyed_variables: the towers'
   embedding tables, the rating head's biases), the row of every id both vocabularies hold. Ids
   new to this window keep the new model's fresh (seeded) rows; rows of ids gone from it are
-  left behind.
+  left behind. With user_features, the embeddings of the age buckets, occupations and zip
+  prefixes are carried the same way, by value in their own vocabularies (which TFT orders by
+  frequency too); gender's has fixed indices and is copied as it is.
 - the OOV row goes to the OOV row. Neither model trains it (Transform's vocabularies hold every
   id of the train and eval splits, so no training example maps to it): it is initializer
   values either way, and carrying it keeps what an unknown id gets the same from one model
@@ -15,7 +17,8 @@ index. What the new model takes from the base model:
 - every other variable of the trained layers (the rating head's MLP), as it is.
 Not carried: the optimizer's state (the SavedModel holds none; the optimizer starts afresh),
 the rating mean of `rating_biases`, a constant computed from the new window, and the users'
-title histories of `rating_history` (MovieLensModel.run_data_variables), built from it too.
+title histories of `rating_history` and feature table of `user_features`
+(MovieLensModel.run_data_variables), built from it too.
 
 The base model is read with TensorFlow alone, from the SavedModel's checkpoint (`variables/`),
 without loading its graph: the object graph stored there gives the checkpoint key of each
@@ -41,6 +44,7 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 import names
 from models.export import TRAINED_LAYERS, VOCABULARY_VARIABLES
+from models.hparams import TrainingConfig
 from models.model import MovieLensModel
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"  # the checkpoint's object graph proto
@@ -84,6 +88,16 @@ class WarmStartSource:
 
     base_model: Optional[str]  # the base SavedModel's folder (FnArgs.base_model); None: none
     vocabularies: Mapping[str, Sequence[bytes]]  # the new model's, by vocabulary name
+
+
+def vocabulary_names(config: TrainingConfig) -> Tuple[str, ...]:
+    """The vocabularies whose ids a model of `config` keys rows by: what
+    WarmStartSource.vocabularies holds for it (MovieLensModel.id_keyed_variables' keys)."""
+    features = (tuple(names.USER_FEATURE_VOCABULARIES[feature]
+                      for feature in names.USER_FEATURE_INDICES
+                      if feature in names.USER_FEATURE_VOCABULARIES)
+                if config.user_features else ())
+    return (names.USER_VOCABULARY, names.MOVIE_VOCABULARY) + features
 
 
 def row_sources(old_ids: Sequence[bytes], new_ids: Sequence[bytes]) -> np.ndarray:
@@ -160,7 +174,7 @@ class _BaseModel:
         if key is None:
             raise WarmStartError(
                 f"the base model {self.directory} holds no {name} (no "
-                f"`{VOCABULARY_VARIABLES[name]}` variable: exported before warm starts existed)")
+                f"`{VOCABULARY_VARIABLES[name]}` variable: exported before warm starts read it)")
         return [bytes(id_) for id_ in self.read(key)]
 
 
@@ -235,6 +249,10 @@ def warm_start(model: MovieLensModel, base_model: str,
     """Sets `model`'s trained layers from the SavedModel in `base_model` (see the module
     docstring); `vocabularies` are the new model's. Raises WarmStartError, having changed
     nothing, when the base model cannot initialize this model."""
+    missing = sorted(set(model.id_keyed_variables()) - set(vocabularies))
+    if missing:  # a caller's mistake, not the base model's: no cold start hides it
+        raise ValueError(f"warm start: the new model's vocabularies lack {missing} (give "
+                         f"those of warm_start.vocabulary_names(config))")
     base = _BaseModel(base_model)
     copies, old_vocabularies = _plan(model, base)
     sources = {name: row_sources(old, vocabularies[name])

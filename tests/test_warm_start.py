@@ -4,7 +4,7 @@ model of window B, whose vocabularies lose ids, gain ids and change order: rows 
 import json
 import os
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -14,6 +14,7 @@ import names
 from models.hparams import ConfigError, TrainingConfig
 from models.model import MovieLensModel, make_optimizer
 from models.warm_start import (
+    RowCounts,
     WarmStartError,
     WarmStartSource,
     initialize,
@@ -58,15 +59,17 @@ def _rows(users: List[Tuple[str, int]], titles: List[Tuple[str, int]]) -> List[D
             for i, (u, t) in enumerate(zip(user_ids, title_ids))]
 
 
-def _analyze(rows: List[Dict], output_dir: str):
-    """Transform's output for these rows, as the pipeline's Transform writes it."""
+def _analyze(rows: List[Dict], output_dir: str, spec: Optional[Dict] = None):
+    """Transform's output for these rows (of `spec`, default RAW_SPEC), as the pipeline's
+    Transform writes it."""
     import tensorflow_transform as tft
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
     from models.preprocessing import preprocessing_fn
 
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+    metadata = dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(spec or RAW_SPEC))
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
         transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
@@ -302,3 +305,108 @@ def test_rating_history_warm_starts_its_factors_by_id_and_keeps_this_runs_histor
             np.testing.assert_array_equal(
                 new.rating_head.implicit_factors.embeddings[row].numpy(),
                 old.rating_head.implicit_factors.embeddings[old_titles.index(title)].numpy())
+
+
+# User side features whose vocabularies TFT orders differently in the two windows: in A the
+# occupations by frequency are engineer, student, artist; in B student, writer (new),
+# engineer (artist gone). Likewise the age buckets and zip prefixes (their first two digits).
+USER_FEATURES_A = {"u1": (1, 25.0, "engineer", "10001"), "u2": (0, 25.0, "engineer", "10002"),
+                   "u3": (1, 25.0, "engineer", "20001"), "u4": (0, 18.0, "student", "20002"),
+                   "u5": (1, 18.0, "student", "30001"), "u6": (0, 35.0, "artist", "30002"),
+                   "u7": (1, 35.0, "engineer", "10003"), "u8": (0, 18.0, "student", "10004")}
+USER_FEATURES_B = {"u8": (0, 18.0, "student", "30003"), "u3": (1, 18.0, "student", "30004"),
+                   "u9": (1, 50.0, "writer", "30005"), "u1": (1, 25.0, "engineer", "20003"),
+                   "u6": (0, 35.0, "writer", "20004"), "u10": (0, 18.0, "student", "10005"),
+                   "u5": (1, 18.0, "student", "40001")}
+FEATURE_SPEC = {
+    **RAW_SPEC,
+    names.USER_GENDER: tf.io.FixedLenFeature([], tf.int64),
+    names.BUCKETIZED_USER_AGE: tf.io.FixedLenFeature([], tf.float32),
+    names.USER_OCCUPATION_TEXT: tf.io.FixedLenFeature([], tf.string),
+    names.USER_ZIP_CODE: tf.io.FixedLenFeature([], tf.string),
+}
+FEATURE_VOCABULARIES = tuple(names.USER_FEATURE_VOCABULARIES.values())
+
+
+def _feature_rows(users, titles, features) -> List[Dict]:
+    rows = _rows(users, titles)
+    for row in rows:
+        gender, age, occupation, zip_code = features[row[names.USER_ID].decode()]
+        row.update({names.USER_GENDER: gender, names.BUCKETIZED_USER_AGE: age,
+                    names.USER_OCCUPATION_TEXT: occupation.encode(),
+                    names.USER_ZIP_CODE: zip_code.encode()})
+    return rows
+
+
+def _featured_model(config, transform, rows):
+    """A user_features model over `transform`'s vocabularies, its feature table from `rows`."""
+    from models.side_features import SideFeatures, user_feature_sizes
+
+    vocabularies = {name: transform.vocabulary_by_name(name)
+                    for name in (names.USER_VOCABULARY, names.MOVIE_VOCABULARY)
+                    + FEATURE_VOCABULARIES}
+    sizes = user_feature_sizes(transform)
+    users = vocabularies[names.USER_VOCABULARY]
+    table = np.tile(np.array(sizes) - names.NUM_OOV_BUCKETS, (len(users) + 1, 1))
+    for row in rows:
+        values = (row[names.USER_GENDER], str(int(row[names.BUCKETIZED_USER_AGE])).encode(),
+                  row[names.USER_OCCUPATION_TEXT],
+                  row[names.USER_ZIP_CODE][:names.ZIP_PREFIX_LENGTH])
+        indices = [values[0]] + [vocabularies[name].index(value) for name, value in
+                                 zip(FEATURE_VOCABULARIES, values[1:])]
+        table[users.index(row[names.USER_ID])] = indices
+    tf.keras.utils.set_random_seed(config.seed)
+    model = MovieLensModel(config, len(users), len(vocabularies[names.MOVIE_VOCABULARY]),
+                           side=SideFeatures(user_features=table, user_feature_sizes=sizes))
+    return model, vocabularies
+
+
+def _feature_tables(model) -> Dict[str, np.ndarray]:
+    tower = model.user_tower
+    return {feature: layer.embeddings.numpy()
+            for feature, layer in zip(names.USER_FEATURE_INDICES, tower.feature_embeddings)}
+
+
+def test_user_feature_embeddings_warm_start_by_value_not_by_index(tmp_path):
+    """TFT orders the age, occupation and zip prefix vocabularies by frequency in each run:
+    a value's embedding row follows the value, as an id's does; the feature table (which
+    user has which value) is this run's."""
+    from models.export import ServingLimits, save_serving_model
+
+    config = CONFIG.with_overrides({"user_features": True})
+    rows_a = _feature_rows(USERS_A, TITLES_A, USER_FEATURES_A)
+    transform_a = _analyze(rows_a, str(tmp_path / "transform_a"), FEATURE_SPEC)
+    old, old_vocabularies = _featured_model(config, transform_a, rows_a)
+    assert old_vocabularies[names.OCCUPATION_VOCABULARY] == [b"engineer", b"student", b"artist"]
+    for layer in old.user_tower.feature_embeddings:  # distinct rows, as training would leave
+        table = layer.embeddings
+        layer.embeddings.assign(np.arange(np.prod(table.shape), dtype=np.float32).reshape(
+            table.shape) + 100.0)
+    save_serving_model(old, transform_a, str(tmp_path / "model_a"),
+                       ServingLimits(config.serving_max_k, config.serving_max_batch,
+                                     config.serving_max_exclusions, config.rerank_depth))
+
+    rows_b = _feature_rows(USERS_B, TITLES_B, USER_FEATURES_B)
+    transform_b = _analyze(rows_b, str(tmp_path / "transform_b"), FEATURE_SPEC)
+    new, new_vocabularies = _featured_model(config, transform_b, rows_b)
+    assert new_vocabularies[names.OCCUPATION_VOCABULARY] == [b"student", b"writer", b"engineer"]
+    fresh, table = _feature_tables(new), new.user_tower.feature_table.numpy()
+    report = warm_start(new, str(tmp_path / "model_a"), new_vocabularies)
+
+    warm, trained = _feature_tables(new), _feature_tables(old)
+    for feature, vocabulary in names.USER_FEATURE_VOCABULARIES.items():
+        old_values, new_values = old_vocabularies[vocabulary], new_vocabularies[vocabulary]
+        assert old_values != new_values  # reordered, some gone, some new
+        carried = 0
+        for row, value in enumerate(new_values):
+            expected = (trained[feature][old_values.index(value)] if value in old_values
+                        else fresh[feature][row])
+            carried += value in old_values
+            np.testing.assert_array_equal(warm[feature][row], expected,
+                                          err_msg=f"{feature} {value!r}")
+        np.testing.assert_array_equal(warm[feature][len(new_values)],  # unknown ← unknown
+                                      trained[feature][len(old_values)])
+        assert report.rows[vocabulary] == RowCounts(carried, len(new_values) - carried,
+                                                    len(old_values) - carried)
+    np.testing.assert_array_equal(warm[names.USER_GENDER_INDEX], trained[names.USER_GENDER_INDEX])
+    np.testing.assert_array_equal(new.user_tower.feature_table.numpy(), table)  # this run's
