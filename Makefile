@@ -14,9 +14,11 @@ TESTS ?= tests
 venv:
 	@bash scripts/ensure_venv.sh
 
-# ruff.toml: line length, import order, unused code.
+# ruff.toml: line length, import order, unused code; then every relative link and anchor in
+# the Markdown files.
 lint: venv
 	$(PYTHON) -m ruff check .
+	$(PYTHON) scripts/check_links.py
 
 run: venv
 	$(PYTHON) local_runner.py --output-dir $(OUTPUT) $(if $(DATA),--data $(DATA)) $(ARGS)
