@@ -239,3 +239,11 @@ RANKING_GATE_KEY = "ranking_gate"
 EXAMPLES_INPUT_BASE_KEY = "input_base"
 # The execution property (or custom_config key) holding a component's code fingerprint.
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+# On an Examples artifact: what ExampleGen read, dropped and wrote, as JSON
+# (components/record_counts.py); every later stage checks what it consumed against it.
+RECORD_COUNTS_KEY = "record_counts"
+# In the Trainer's custom_config at run time: {split: rows} its input artifacts recorded.
+EXPECTED_ROWS_KEY = "expected_rows"
+# Transform's vocabulary of one token, with its frequency: how many examples it analyzed.
+ANALYZED_EXAMPLES_VOCABULARY = "analyzed_examples"
+ANALYZED_EXAMPLES_TOKEN = "example"

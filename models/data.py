@@ -119,6 +119,35 @@ def check_in_vocabulary(columns: Columns, num_users: int, num_movies: int, split
             f"runs in one process because on several it lost input (docs/benchmarks.md)")
 
 
+class RecordCountError(RuntimeError):
+    """A stage consumed another number of records than its input recorded: rows were lost or
+    duplicated on the way. The run stops there, so nothing trained on them is pushed."""
+
+
+def check_count(stage: str, split: str, consumed: int, recorded: int,
+                what: str = "examples", recorder: str = "ExampleGen") -> None:
+    """RecordCountError naming the stage, the split and both counts unless they are equal.
+
+    `consumed`: what `stage` read of `split`; `recorded`: what `recorder` wrote of it.
+    """
+    if consumed != recorded:
+        raise RecordCountError(
+            f"{stage} read {consumed:,} {what} of split '{split}' but {recorder} recorded "
+            f"{recorded:,} ({consumed - recorded:+,}): records were lost or duplicated between "
+            f"the stages, and the run stops before anything is pushed. With several Beam "
+            f"worker processes (--beam-workers), run again with --beam-workers 1")
+
+
+def check_rows(columns: Columns, split: str, custom_config: Optional[Dict]) -> None:
+    """RecordCountError unless the Trainer read as many rows of `split` as ExampleGen wrote:
+    the count the Trainer's executor puts in `custom_config[names.EXPECTED_ROWS_KEY]`
+    (components/counted_trainer.py; absent, e.g. on Vertex AI Training, nothing is checked)."""
+    expected = ((custom_config or {}).get(names.EXPECTED_ROWS_KEY) or {}).get(split)
+    if expected is not None:
+        rows = int(tf.shape(columns[names.USER_INDEX])[0])
+        check_count("The Trainer", split, rows, int(expected))
+
+
 def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> Tuple[int, int]:
     """(num_users, num_movies): the Transform vocabularies' sizes, which size the towers."""
     return (tf_transform_output.vocabulary_size_by_name(names.USER_VOCABULARY),

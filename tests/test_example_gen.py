@@ -142,7 +142,7 @@ def test_the_ratings_file_is_read_in_byte_ranges_with_exact_offsets(tmp_path):
 
     folder = movielens_fixture.write_ml100k(str(tmp_path / "d"), num_ratings=500)
     path = os.path.join(folder, "u.data")
-    source = parsing._TextSourceWithOffsets(path)
+    source = parsing._TextSourceWithOffsets(path, label=path)
     bundles = list(source.split(desired_bundle_size=1000))
     assert len(bundles) > 5  # the file (~10 kB) is read in many ranges
     lines = [line for bundle in bundles for batch in bundle.source.read(

@@ -24,6 +24,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 import names
+from components import record_counts
 from components.movielens_example_gen import parsing, repeated_titles, time_split
 from components.movielens_example_gen.examples import tfds_ratings
 from movielens import grouplens
@@ -73,9 +74,11 @@ def format_report(count: int, lines: List[grouplens.MalformedLine], source: str)
 
 @dataclasses.dataclass(frozen=True)
 class RatingCount:
-    """How many ratings were read, and the (user, movie) pairs rated more than once."""
+    """How many ratings were read, by how many distinct users, and the (user, movie) pairs
+    rated more than once."""
 
     ratings: int
+    users: int
     repeated_pairs: int
     some_repeated: Tuple[Tuple[int, int, int], ...]  # (user, movie, times), the smallest pairs
 
@@ -106,12 +109,49 @@ class _CountRatings(beam.CombineFn):
         repeated = times > 1
         some = tuple((*parsing.split_rating_key(int(key)), int(count)) for key, count in zip(
             unique[repeated][:_REPORTED_LINES], times[repeated][:_REPORTED_LINES]))
-        return RatingCount(len(keys), int(repeated.sum()), some)
+        users = np.unique(unique >> 32).size  # parsing.rating_key: the user id's bits
+        return RatingCount(len(keys), int(users), int(repeated.sum()), some)
+
+
+class _DistinctCount(beam.CombineFn):
+    """How many distinct values the lists hold together (titles: thousands, not millions)."""
+
+    def create_accumulator(self) -> set:
+        return set()
+
+    def add_input(self, accumulator: set, values: Iterable[Any]) -> set:
+        accumulator.update(values)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[set]) -> set:
+        merged: set = set()
+        for accumulator in accumulators:
+            merged |= accumulator
+        return merged
+
+    def extract_output(self, accumulator: set) -> int:
+        return len(accumulator)
+
+
+class _CountWritten(beam.DoFn):
+    """Counts the examples of one split as they reach its writer (`written:<split>`)."""
+
+    def __init__(self, split: str) -> None:
+        self._name = f"{parsing.WRITTEN}:{split}"
+        self._counter = None
+
+    def setup(self) -> None:
+        self._counter = beam.metrics.Metrics.counter(parsing.COUNTERS, self._name)
+
+    def process(self, example: bytes) -> Iterator[bytes]:
+        self._counter.inc()
+        yield example
 
 
 def check_input(_, rating_count: RatingCount,
                 report: Tuple[int, List[grouplens.MalformedLine]], max_malformed_lines: int,
-                source: str, superseded: Tuple[int, List[repeated_titles.Superseded]]) -> None:
+                source: str, superseded: Tuple[int, List[repeated_titles.Superseded]],
+                titles: int = 0) -> None:
     """Fails the pipeline past the tolerance or on any duplicate rating; logs tolerated lines
     and the ratings dropped by the one-rating-per-(user, title) rule (`repeated_titles`).
 
@@ -139,8 +179,14 @@ def check_input(_, rating_count: RatingCount,
     if rating_count.ratings == 0:
         raise MalformedDataError(f"{source} holds no usable rating")
     dropped, records = superseded
-    if dropped:
-        logging.warning("%s", repeated_titles.format_superseded(dropped, records, source))
+    for name, value in ((parsing.RATINGS, rating_count.ratings), (parsing.SUPERSEDED, dropped),
+                        (parsing.USERS, rating_count.users), (parsing.TITLE_COUNT, titles)):
+        parsing.count(name, "", value)
+    if dropped:  # one line on the console; which ratings, in the log (--verbose shows it)
+        logging.warning("%d rating(s) of %s superseded: the same user rated the same title "
+                        "later under another movie id, and the latest is kept (--verbose lists "
+                        "them)", dropped, source)
+        logging.info("%s", repeated_titles.format_superseded(dropped, records, source))
     logging.info("%s: %d examples, %d malformed line(s) tolerated, %d superseded rating(s) "
                  "dropped", source, rating_count.ratings - dropped, count, dropped)
 
@@ -151,10 +197,13 @@ def _first(example: tf.train.Example, name: str) -> Any:
     return values[0].decode() if isinstance(values[0], bytes) else values[0]
 
 
-def _serialized_with_key(example: tf.train.Example, repeated: Dict[str, str]) -> Iterator[Any]:
+def _serialized_with_key(example: tf.train.Example, repeated: Dict[str, str], label: str
+                         ) -> Iterator[Any]:
     user_id, movie_id = _first(example, names.USER_ID), _first(example, names.MOVIE_ID)
+    parsing.count(parsing.LINES, label, 1)
     yield beam.pvalue.TaggedOutput(parsing.RATING_KEYS, np.array(
         [parsing.rating_key(user_id, movie_id)], dtype=np.int64))
+    yield beam.pvalue.TaggedOutput(parsing.TITLES, [_first(example, names.MOVIE_TITLE)])
     serialized = example.SerializeToString(deterministic=True)
     if movie_id in repeated:
         yield beam.pvalue.TaggedOutput(repeated_titles.REPEATED_TITLE, (
@@ -199,25 +248,27 @@ def example_parts(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                 lambda e: (_first(e, names.MOVIE_ID), _first(e, names.MOVIE_TITLE)))
             | "UniqueMovies" >> beam.Distinct(), "Tfds")
         parsed = records | "Serialize" >> beam.FlatMap(
-            _serialized_with_key, beam.pvalue.AsDict(repeated)).with_outputs(
-                parsing.RATING_KEYS, repeated_titles.REPEATED_TITLE, main="examples")
+            _serialized_with_key, beam.pvalue.AsDict(repeated), source).with_outputs(
+                parsing.RATING_KEYS, parsing.TITLES, repeated_titles.REPEATED_TITLE,
+                main="examples")
         kept, superseded = repeated_titles.keep_latest(parsed[repeated_titles.REPEATED_TITLE])
         parts = (parsed.examples, kept)
-        keys = parsed[parsing.RATING_KEYS]
+        keys, titles = parsed[parsing.RATING_KEYS], parsed[parsing.TITLES]
         malformed = pipeline | "NoMalformed" >> beam.Create([])
     else:
         source = input_path(input_base, split_pattern)
-        parts, keys, malformed, superseded = parsing.read_ratings(
+        parts, keys, titles, malformed, superseded = parsing.read_ratings(
             pipeline, grouplens.locate(source))
     report = malformed | "Report" >> beam.CombineGlobally(_CountAndFirst(_line_order))
     superseded_report = superseded | "SupersededReport" >> beam.CombineGlobally(
         _CountAndFirst())  # Superseded records order themselves
     rating_count = keys | "CountRatings" >> beam.CombineGlobally(_CountRatings())
+    title_count = titles | "CountTitles" >> beam.CombineGlobally(_DistinctCount())
     _ = (pipeline | "CheckTrigger" >> beam.Create([None])
          | "CheckInput" >> beam.Map(
              check_input, beam.pvalue.AsSingleton(rating_count), beam.pvalue.AsSingleton(report),
              int(exec_properties.get(MAX_MALFORMED_LINES_KEY) or 0), source,
-             beam.pvalue.AsSingleton(superseded_report)))
+             beam.pvalue.AsSingleton(superseded_report), beam.pvalue.AsSingleton(title_count)))
     return parts
 
 
@@ -245,6 +296,56 @@ class _WriteToTFRecordUnlessEmpty(beam.io.WriteToTFRecord):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._sink.skip_if_empty = True
+
+
+def counts_from_metrics(result: beam.runners.runner.PipelineResult, splits: Iterable[str]
+                        ) -> record_counts.RecordCounts:
+    """ExampleGen's record counts from the Beam counters of its pipeline's `result`
+    (`parsing.COUNTERS`): committed values where the runner has them, else attempted ones."""
+    query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(
+        parsing.COUNTERS))
+    totals: Dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value)
+    files: Dict[str, Dict[str, int]] = {}
+    for name, value in totals.items():
+        kind, _, label = name.partition(":")
+        if label and kind in (parsing.LINES, parsing.SKIPPED, parsing.MALFORMED_LINES):
+            files.setdefault(label, {})[kind] = value
+    return record_counts.RecordCounts(
+        files={label: record_counts.FileCount(**count) for label, count in sorted(files.items())},
+        ratings=totals.get(parsing.RATINGS, 0), superseded=totals.get(parsing.SUPERSEDED, 0),
+        splits={split: totals.get(f"{parsing.WRITTEN}:{split}", 0) for split in splits},
+        users=totals.get(parsing.USERS, 0), titles=totals.get(parsing.TITLE_COUNT, 0))
+
+
+def reconcile_with_input(counts: record_counts.RecordCounts, exec_properties: Dict[str, Any],
+                         split_pattern: str) -> None:
+    """RecordCountError unless ExampleGen's books balance: every line of a plain ratings file
+    (counted again here, outside the pipeline) was read, every usable one parsed, and every
+    parsed rating written or superseded."""
+    if exec_properties.get(TFDS_NAME_KEY):
+        source = f"tfds:{exec_properties[TFDS_NAME_KEY]}"
+        record_counts.check_count("ExampleGen's TFDS reader", source, counts.ratings,
+                                  counts.files.get(source, record_counts.FileCount(0)).lines,
+                                  what="ratings", recorder="its reader")
+    else:
+        layout = grouplens.locate(input_path(
+            exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern))
+        label = grouplens.label(layout, layout.ratings)
+        read = counts.files.get(label, record_counts.FileCount(0))
+        path = parsing.plain_path(layout, layout.ratings)
+        if path is not None:
+            record_counts.check_count("ExampleGen's readers", label, read.lines,
+                                      parsing.count_lines(path), what="lines",
+                                      recorder="the file itself")
+        record_counts.check_count("ExampleGen's rating parser", label, counts.ratings,
+                                  read.used, what="ratings",
+                                  recorder="its readers (lines - skipped - malformed)")
+    record_counts.check_count("ExampleGen's writers", "all splits", counts.examples,
+                              counts.ratings - counts.superseded,
+                              recorder="its parser (ratings - superseded)")
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -318,8 +419,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                                                         else "")
                     write = (beam.io.WriteToTFRecord if index == 0
                              else _WriteToTFRecordUnlessEmpty)
-                    _ = part | f"Write[{split_name}][{index}]" >> write(
-                        os.path.join(split_uri, prefix), file_name_suffix=".gz")
+                    _ = (part | f"Count[{split_name}][{index}]" >> beam.ParDo(
+                            _CountWritten(split_name))
+                         | f"Write[{split_name}][{index}]" >> write(
+                             os.path.join(split_uri, prefix), file_name_suffix=".gz"))
+        counts = counts_from_metrics(pipeline.result, artifact_utils.decode_split_names(
+            examples.split_names))
+        reconcile_with_input(counts, exec_properties, input_config.splits[0].pattern)
+        record_counts.write_counts(examples, counts)
+        logging.info("ExampleGen: %s", counts.summary())
         # TFX's FileBasedDriver has already set the artifact's span (and version, with a
         # {VERSION} pattern) and input fingerprint as custom properties; TFX's Do sets the
         # two formats below. The Examples type also declares span and version as properties,

@@ -27,6 +27,7 @@ from apache_beam import coders
 from apache_beam.io import textio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from components.movielens_example_gen import repeated_titles
 from components.movielens_example_gen.examples import ExampleSerializer
@@ -34,12 +35,28 @@ from movielens import grouplens
 
 MALFORMED = "malformed"  # the tagged output holding MalformedLines
 RATING_KEYS = "rating_keys"  # the tagged output holding each batch's packed (user, movie) keys
+TITLES = "titles"  # the tagged output holding each batch's distinct titles
 BATCH_LINES = 1024
+
+# Beam counters of what was read, skipped and found malformed, per input file
+# (`<kind>:<file label>`), and of the ratings parsed: ExampleGen's record counts
+# (components/record_counts.py) are read from them once the pipeline has run.
+COUNTERS = "movierec.example_gen"
+LINES, SKIPPED, MALFORMED_LINES = "lines", "skipped", "malformed"
+# Set once the inputs are checked (executor.check_input), from what reached the checks.
+RATINGS, SUPERSEDED, USERS, TITLE_COUNT = "ratings", "superseded", "users", "titles"
+WRITTEN = "written"  # `written:<split>`, counted as the examples reach the writer
 
 # A line of an input file: (file label, line number or byte offset, whether it is an offset,
 # the raw bytes without the line break). Plain tuples: Beam encodes them without pickling.
 Line = Tuple[str, int, bool, bytes]
 LineBatch = List[Line]
+
+
+def count(kind: str, label: str, value: int) -> None:
+    """Adds `value` to the counter `<kind>:<label>` (`label` "": the counter `<kind>`)."""
+    if value:
+        Metrics.counter(COUNTERS, f"{kind}:{label}" if label else kind).inc(value)
 
 
 def rating_key(user_id: str, movie_id: str) -> int:
@@ -72,7 +89,8 @@ class _TextSourceWithOffsets(textio._TextSource):  # pylint: disable=protected-a
     split while a batch fills loses and repeats nothing.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, label: str) -> None:
+        self._label = label  # the file's name in reports and counters, whatever Beam calls it
         super().__init__(path, min_bundle_size=0,
                          compression_type=CompressionTypes.UNCOMPRESSED,
                          strip_trailing_newlines=True, coder=coders.BytesCoder())
@@ -94,7 +112,7 @@ class _TextSourceWithOffsets(textio._TextSource):  # pylint: disable=protected-a
         return True
 
     def read_records(self, file_name: str, range_tracker) -> Iterator[LineBatch]:
-        lines = ((file_name, range_tracker.last_attempted_record_start, True, raw)
+        lines = ((self._label, range_tracker.last_attempted_record_start, True, raw)
                  for raw in super().read_records(file_name, range_tracker))
         yield from _batches(lines)
 
@@ -119,13 +137,35 @@ def _sequential_lines(member: str, layout: grouplens.ArchiveLayout) -> Iterator[
                                                          start=1))
 
 
+def plain_path(layout: grouplens.ArchiveLayout, member: str) -> Optional[str]:
+    """The member's path where Beam reads it in byte ranges (a plain file on a filesystem
+    Beam knows), else None (a zip member, a TF-only filesystem: one sequential reader)."""
+    path = None if layout.zip_path else os.path.join(layout.root, member)
+    return path if path is not None and is_splittable(path) else None
+
+
+def count_lines(path: str) -> int:
+    """The lines of a plain file as Beam's text source splits them (a last line without a line
+    break counts), read independently of the pipeline: what its readers must have read."""
+    lines, last = 0, b"\n"
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        while True:
+            block = handle.read(1 << 22)
+            if not block:
+                break
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
 def read_lines(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member: str,
                step: str) -> beam.PCollection:
     """The lines of one file of the archive, as `LineBatch`es, read in parallel where possible."""
-    path = None if layout.zip_path else os.path.join(layout.root, member)
-    if path is not None and is_splittable(path):  # the path is the file's label too
+    path = plain_path(layout, member)
+    if path is not None:
         # Beam's file sources take a glob: escaped, a name like `ml [1]` reads only itself.
-        return pipeline | f"Read{step}" >> beam.io.Read(_TextSourceWithOffsets(glob.escape(path)))
+        return pipeline | f"Read{step}" >> beam.io.Read(_TextSourceWithOffsets(
+            glob.escape(path), grouplens.label(layout, member)))
     return (pipeline | f"Member{step}" >> beam.Create([member])
             | f"Read{step}" >> beam.FlatMap(_sequential_lines, layout))
 
@@ -140,6 +180,7 @@ def _text(line: Line, layout: grouplens.ArchiveLayout, member: str, encoding: st
 
 def _malformed(line: Line, reason: str) -> beam.pvalue.TaggedOutput:
     name, position, by_offset, raw = line
+    count(MALFORMED_LINES, name, 1)
     return beam.pvalue.TaggedOutput(MALFORMED, grouplens.MalformedLine.from_bytes(
         name, position, reason, raw, by_offset=by_offset))
 
@@ -153,16 +194,21 @@ class ParseTable(beam.DoFn):
         self._encoding = layout.encoding_of(member)
 
     def process(self, batch: LineBatch) -> Iterator[Any]:
+        skipped = 0
         for line in batch:
             try:
                 text = _text(line, self._layout, self._member, self._encoding)
                 if text is None:
+                    skipped += 1
                     continue
                 record = self._parse(self._layout.format, text)
             except ValueError as error:
                 yield _malformed(line, str(error))
                 continue
             yield getattr(record, self._key), (line, record)
+        if batch:
+            count(LINES, batch[0][0], len(batch))
+            count(SKIPPED, batch[0][0], skipped)
 
 
 class KeepFirst(beam.DoFn):
@@ -189,11 +235,12 @@ class ParseRatings(beam.DoFn):
     def process(self, batch: LineBatch, movies: Dict[str, grouplens.Movie],
                 users: Dict[str, grouplens.User], repeated: Dict[str, str]) -> Iterator[Any]:
         layout, serialize = self._layout, self._serializer.serialize
-        keys = []
+        keys, titles, skipped = [], set(), 0
         for line in batch:
             try:
                 text = _text(line, layout, layout.ratings, self._encoding)
                 if text is None:
+                    skipped += 1
                     continue
                 rating = grouplens.parse_rating(layout.format, text)
                 movie = movies.get(rating.movie_id)
@@ -209,6 +256,7 @@ class ParseRatings(beam.DoFn):
                 yield _malformed(line, str(error))
                 continue
             keys.append(rating_key(rating.user_id, rating.movie_id))
+            titles.add(movie.title)
             example = serialize(rating.user_id, movie.title, rating.rating, rating.timestamp,
                                 movie.movie_id, movie.genres, side)
             if movie.movie_id in repeated:
@@ -218,6 +266,10 @@ class ParseRatings(beam.DoFn):
             else:
                 yield example
         yield beam.pvalue.TaggedOutput(RATING_KEYS, np.array(keys, dtype=np.int64))
+        yield beam.pvalue.TaggedOutput(TITLES, sorted(titles))
+        if batch:
+            count(LINES, batch[0][0], len(batch))
+            count(SKIPPED, batch[0][0], skipped)
 
 
 def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member: Optional[str],
@@ -239,10 +291,11 @@ def read_table(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout, member:
 
 def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
                  ) -> Tuple[Tuple[beam.PCollection, beam.PCollection], beam.PCollection,
-                            beam.PCollection, beam.PCollection]:
+                            beam.PCollection, beam.PCollection, beam.PCollection]:
     """((serialized tf.Examples of titles listed once, those kept of titles listed under
-    several movie ids), arrays of packed (user, movie) keys, malformed lines of every file,
-    `repeated_titles.Superseded` ratings dropped) of a GroupLens archive or folder.
+    several movie ids), arrays of packed (user, movie) keys, lists of distinct titles (per
+    batch), malformed lines of every file, `repeated_titles.Superseded` ratings dropped) of a
+    GroupLens archive or folder.
 
     The examples come as two PCollections, not one Flatten of them: Beam's portable runner
     (the DirectRunner's) materializes every Flatten of several inputs, writing each element
@@ -260,8 +313,9 @@ def read_ratings(pipeline: beam.Pipeline, layout: grouplens.ArchiveLayout
                   ParseRatings(layout), movies=beam.pvalue.AsDict(movies),
                   users=beam.pvalue.AsDict(users),
                   repeated=beam.pvalue.AsDict(repeated)).with_outputs(
-                      MALFORMED, RATING_KEYS, repeated_titles.REPEATED_TITLE, main="examples"))
+                      MALFORMED, RATING_KEYS, TITLES, repeated_titles.REPEATED_TITLE,
+                      main="examples"))
     kept, superseded = repeated_titles.keep_latest(parsed[repeated_titles.REPEATED_TITLE])
     malformed = ((parsed[MALFORMED], movie_errors, user_errors)
                  | "AllMalformed" >> beam.Flatten())
-    return (parsed.examples, kept), parsed[RATING_KEYS], malformed, superseded
+    return (parsed.examples, kept), parsed[RATING_KEYS], parsed[TITLES], malformed, superseded
