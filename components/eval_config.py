@@ -57,6 +57,10 @@ class EvalThresholds:
 
 
 
+EXAMPLE_COUNT_CLASS = "ExampleCount"  # TFMA's metric; its key is `example_count`
+EXAMPLE_COUNT_METRIC = "example_count"
+
+
 def _rmse_metric(thresholds: EvalThresholds) -> tfma.MetricConfig:
     threshold = tfma.MetricThreshold()
     if thresholds.max_rmse is not None:
@@ -136,5 +140,8 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds,
         metrics_specs=[
             tfma.MetricsSpec(output_names=[names.RATING_OUTPUT], metrics=[rmse]),
             tfma.MetricsSpec(output_names=[names.RETRIEVAL_OUTPUT], metrics=top_k),
+            # How many examples TFMA scored: GatedEvaluatorExecutor checks it against
+            # ExampleGen's record counts.
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=EXAMPLE_COUNT_CLASS)]),
         ],
     )

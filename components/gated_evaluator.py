@@ -10,6 +10,10 @@ One threshold is not TFMA's: `min_ndcg_at_10`, on the per-user NDCG@10 that the 
 computed (rated titles removed: TFMA's per-example metrics cannot express it). Below it, or
 if the Trainer did not write it, the executor withdraws TFMA's blessing and says why
 (`names.RANKING_GATE_KEY` on the ModelBlessing).
+
+The executor also checks how many examples TFMA scored (its `example_count`, per model)
+against ExampleGen's record counts of the evaluated splits (components/record_counts.py): a
+blessing computed on part of the eval split fails the run instead.
 """
 
 import json
@@ -28,8 +32,9 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import proto_utils
 
 import names
+from components import record_counts
 from components.code_fingerprint import code_fingerprint
-from components.eval_config import EvalThresholds, make_eval_config
+from components.eval_config import EXAMPLE_COUNT_METRIC, EvalThresholds, make_eval_config
 from components.hyperparameters_gen import read_values
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 
@@ -107,6 +112,38 @@ def apply_ranking_threshold(blessing: types.Artifact, model_run_uri: Optional[st
                                      f"{min_ndcg_at_10}")
 
 
+def evaluated_counts(evaluation_uri: str) -> Dict[str, int]:
+    """{model name ('' for a single model): examples TFMA scored}, from the overall slice of
+    the evaluation's metrics."""
+    import tensorflow_model_analysis as tfma
+
+    counts: Dict[str, int] = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue  # only the overall slice: the others are parts of it
+        for item in metrics.metric_keys_and_values:
+            if item.key.name == EXAMPLE_COUNT_METRIC and not item.key.is_diff:
+                counts[item.key.model_name] = int(item.value.double_value.value)
+    return counts
+
+
+def check_evaluated_count(evaluation_uri: str, examples: List[types.Artifact],
+                          splits: List[str]) -> None:
+    """RecordCountError unless TFMA scored, for each model, every example of `splits`."""
+    expected = record_counts.expected_examples(examples, splits)
+    if expected is None:
+        return
+    counts = evaluated_counts(evaluation_uri)
+    if not counts:
+        raise record_counts.RecordCountError(
+            f"the Evaluator wrote no {EXAMPLE_COUNT_METRIC} in {evaluation_uri}: how many "
+            f"examples it scored cannot be checked against ExampleGen's {expected:,}")
+    for model_name, count in sorted(counts.items()):
+        stage = "The Evaluator" + (f" ({model_name})" if model_name else "")
+        record_counts.check_count(stage, "+".join(splits), count, expected)
+    logging.info("The Evaluator scored %s examples, as ExampleGen wrote", f"{expected:,}")
+
+
 class GatedEvaluatorExecutor(evaluator_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
@@ -117,6 +154,11 @@ class GatedEvaluatorExecutor(evaluator_executor.Executor):
             exec_properties,
             artifact_utils.get_single_uri(hyperparameters) if hyperparameters else None)
         super().Do(input_dict, output_dict, exec_properties)
+        check_evaluated_count(
+            artifact_utils.get_single_uri(output_dict[standard_component_specs.EVALUATION_KEY]),
+            input_dict[standard_component_specs.EXAMPLES_KEY],
+            json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY)
+                       or "null") or ["eval"])
         # Kubeflow's metadata store is shared by every pipeline of a project: its baseline
         # query (kubeflow_runner.scope_baseline_to_pipeline) keeps this pipeline's blessings.
         blessing = artifact_utils.get_single_instance(

@@ -17,12 +17,10 @@ Neither strategy compiles for Kubeflow Pipelines v2 (only TFX's latest-artifact 
 latest-blessed-model strategies do), so spans are local-only (pipeline/pipeline.py).
 """
 
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from tfx import types
-from tfx.components import Trainer
 from tfx.components.example_gen import utils as example_gen_utils
-from tfx.components.trainer import executor as trainer_executor
 from tfx.components.trainer import fn_args_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common import resolver
@@ -31,6 +29,7 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.utils import io_utils, proto_utils
 
 import names
+from components.counted_trainer import CountedExecutor, CountedTrainer
 
 CURRENT_KEY = "current"  # the run's ExampleGen output: the span the window ends at
 EXAMPLES_KEY = "examples"  # every Examples artifact of the pipeline's ExampleGen
@@ -119,22 +118,30 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
                                           self._window, refused)}
 
 
+def newest_span(examples: List[types.Artifact]) -> types.Artifact:
+    """The newest span's artifact (the latest one of that span) among `examples`."""
+    return max(examples, key=lambda a: (span_of(a),) + _recency(a))
+
+
 def newest_span_files(examples: List[types.Artifact], splits: List[str]) -> List[str]:
-    """One file pattern per split of the newest span's artifact (the latest one of that span)
-    among `examples`."""
-    newest = max(examples, key=lambda a: (span_of(a),) + _recency(a))
+    """One file pattern per split of the newest span's artifact among `examples`."""
+    newest = newest_span(examples)
     return [io_utils.all_files_pattern(artifact_utils.get_split_uri([newest], split))
             for split in splits]
 
 
-class NewestSpanEvalExecutor(trainer_executor.GenericExecutor):
-    """TFX's Trainer executor, with `eval_files` from the newest span's artifact alone.
+class NewestSpanEvalExecutor(CountedExecutor):
+    """The Trainer's executor (CountedExecutor: TFX's, with the expected row counts), with
+    `eval_files` from the newest span's artifact alone.
 
     TFX lists the eval split of every Examples artifact the Trainer gets; with a window, the
     Trainer's own evaluation (Keras's metrics, the per-user ranking metrics that
     `min_ndcg_at_10` gates on) would then score older spans too, not what the Evaluator
     scores. `train_files` keep every span of the window.
     """
+
+    def eval_artifacts(self, examples: Sequence[types.Artifact]) -> Sequence[types.Artifact]:
+        return [newest_span(list(examples))]
 
     def _GetFnArgs(self, input_dict: Dict[str, List[types.Artifact]],
                    output_dict: Dict[str, List[types.Artifact]],
@@ -148,7 +155,7 @@ class NewestSpanEvalExecutor(trainer_executor.GenericExecutor):
         return fn_args
 
 
-class SpanWindowTrainer(Trainer):
-    """TFX's Trainer with `NewestSpanEvalExecutor`: for a window of spans."""
+class SpanWindowTrainer(CountedTrainer):
+    """The Trainer with `NewestSpanEvalExecutor`: for a window of spans."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(NewestSpanEvalExecutor)

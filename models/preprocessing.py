@@ -141,4 +141,13 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
     if names.TIMESTAMP in inputs:
         outputs[names.RATING_TIME_BIN] = time_bin(inputs[names.TIMESTAMP])
     outputs.update(user_side_features(inputs))
+    count_analyzed_examples(user_ids)
     return outputs
+
+
+def count_analyzed_examples(ids: tf.Tensor) -> None:
+    """Has the analysis write how many examples it read, as the frequency of one token in the
+    vocabulary file `names.ANALYZED_EXAMPLES_VOCABULARY` (no transformed feature reads it):
+    Transform's executor checks it against ExampleGen's record counts."""
+    tft.vocabulary(tf.fill(tf.shape(ids), names.ANALYZED_EXAMPLES_TOKEN),
+                   vocab_filename=names.ANALYZED_EXAMPLES_VOCABULARY, store_frequency=True)

@@ -12,7 +12,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 import names
 from models import distribute, export, side_features, training
-from models.data import Columns, check_in_vocabulary, load_columns, vocabulary_sizes
+from models.data import Columns, check_in_vocabulary, check_rows, load_columns, vocabulary_sizes
 from models.hparams import TRAINING_CONFIG_KEY, TrainingConfig
 from models.model import MovieLensModel
 from models.side_features import SideFeatures
@@ -90,6 +90,8 @@ def run_fn(fn_args: FnArgs) -> None:
                                  config.side_feature_columns())
             evaluation = load_columns(fn_args.eval_files, tf_transform_output,
                                       config.side_feature_columns())
+            check_rows(train, "train", fn_args.custom_config)
+            check_rows(evaluation, "eval", fn_args.custom_config)
             check_in_vocabulary(train, num_users, num_movies, "train")
             check_in_vocabulary(evaluation, num_users, num_movies, "eval")
             side = side_features.from_transform(tf_transform_output, [train, evaluation],

@@ -107,15 +107,28 @@ class PipelineConfig:
     tuner_validation_percent: int = 10
     beam_pipeline_args: Tuple[str, ...] = IN_MEMORY_BEAM_ARGS
     # DirectRunner worker processes of ExampleGen, StatisticsGen and the Evaluator when run
-    # locally (Transform always runs in one process): 0 = as many as cores (at most 4) when the
-    # ratings are over 16 MB (~750k ratings), else 1 (starting the processes costs more than
-    # they save). In auto, ExampleGen reads a zip's ratings with one process (one reader).
-    beam_workers: int = 0
+    # locally: 1, the default, is one in-memory process. Beam's multi-process DirectRunner once
+    # lost input silently at 10M ratings and is not yet shown exact there, so several are
+    # opt-in; their record counts are reconciled (components/record_counts.py) and a loss
+    # fails the run. Transform always runs in one in-memory process (local_beam_args).
+    beam_workers: int = 1
     # With spans: past a drift threshold between this span and the previous one, "stop" the run
     # before Transform or only "warn" (components/drift_gate.py).
     drift_mode: str = "stop"
     # Kubeflow only: the Trainer as a multi-worker Vertex AI Training job (None: in the pod).
     vertex_training: Optional[VertexTraining] = None
+
+    def local_beam_args(self, multi_process: bool) -> List[str]:
+        """A local Beam component's own DirectRunner options, after the pipeline's (so they
+        win): `beam_workers` processes for a stage that may use several (`multi_process`:
+        ExampleGen, StatisticsGen, the Evaluator), one in-memory process for Transform (its
+        analysis on several processes lost users at 10M ratings, docs/benchmarks.md)."""
+        if not multi_process:
+            return list(IN_MEMORY_BEAM_ARGS)
+        if self.beam_workers == 1:
+            return []
+        return ["--direct_running_mode=multi_processing",
+                f"--direct_num_workers={self.beam_workers}"]
 
     def __post_init__(self) -> None:
         if not self.output_dir or "\0" in self.output_dir:
@@ -123,8 +136,9 @@ class PipelineConfig:
         if "://" not in self.output_dir and os.path.exists(self.output_dir) and \
                 not os.path.isdir(self.output_dir):
             raise ConfigError(f"output_dir {self.output_dir!r} exists and is not a folder")
-        if self.beam_workers < 0:
-            raise ConfigError(f"beam_workers must be >= 0 (0 = auto), got {self.beam_workers}")
+        if self.beam_workers < 1:
+            raise ConfigError(f"beam_workers must be >= 1 (1 = one in-memory process), got "
+                              f"{self.beam_workers}")
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?", self.pipeline_name):
             raise ConfigError(f"pipeline_name {self.pipeline_name!r} must be lowercase letters, "
                               f"digits and inner hyphens (Kubeflow's rule), at most 64 long")

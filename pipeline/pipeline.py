@@ -14,12 +14,11 @@ span's eval split only (components/span_window.py).
 import enum
 import glob
 import json
-import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 # Direct imports, not `tfx.v1`: that umbrella also imports the Google Cloud extensions
 # (aiplatform), seconds of start-up that every run, even a fully cached one, would pay.
-from tfx.components import ExampleValidator, StatisticsGen, Trainer, Tuner
+from tfx.components import ExampleValidator, StatisticsGen, Tuner
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
@@ -34,6 +33,7 @@ from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import AtomicPusher
 from components.baseline_resolver import ServedModelStrategy
 from components.code_fingerprint import code_fingerprint
+from components.counted_trainer import CountedTrainer
 from components.curated_schema_gen import CuratedSchemaGen
 from components.drift_gate import DriftGate, every_check, every_statistics
 from components.gated_evaluator import GatedEvaluator
@@ -51,7 +51,7 @@ from components.span_window import (
 from components.transform.component import Transform
 from models.hparams import RUNTIME_HYPERPARAMETERS, TRAINING_CONFIG_KEY, TUNING_KEY
 from movielens.source import ResolvedSource
-from pipeline.configs import IN_MEMORY_BEAM_ARGS, ConfigError, PipelineConfig
+from pipeline.configs import ConfigError, PipelineConfig
 
 DATA_ROOT_PARAMETER = "data_root"
 # The code Transform and the Trainer (or Tuner) run, named by dotted path.
@@ -123,11 +123,11 @@ def _hyperparameters_node(config: PipelineConfig, mode: Mode, training_inputs: D
 
 
 def _trainer(config: PipelineConfig, source: ResolvedSource):
-    """TFX's Trainer (evaluating on the newest span alone when it reads a window of spans), or
-    its Vertex AI Training twin (imported only then: the Google Cloud extensions cost seconds
-    of start-up)."""
+    """TFX's Trainer, with its rows checked against ExampleGen's record counts (evaluating on
+    the newest span alone when it reads a window of spans), or its Vertex AI Training twin
+    (imported only then: the Google Cloud extensions cost seconds of start-up)."""
     if config.vertex_training is None:
-        return Trainer if source.span is None else SpanWindowTrainer
+        return CountedTrainer if source.span is None else SpanWindowTrainer
     from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as Vertex
 
     return Vertex
@@ -146,24 +146,6 @@ def _vertex_training_config(config: PipelineConfig) -> Dict[str, Any]:
             vertex_executor.TRAINING_ARGS_KEY: {
                 "project": vertex.project,
                 "job_spec": {"worker_pool_specs": vertex.worker_pool_specs()}}}
-
-
-# Above this size of ratings (~750k ratings of u.data) the Beam components run on several
-# DirectRunner processes: measured on 2 cores, at 1M ratings ExampleGen 1.34x faster with two
-# than one, StatisticsGen 1.13x, Transform 1.27x, the Evaluator 1.34x; at ML-100K (2 MB)
-# ExampleGen 0.71x (docs/benchmarks.md).
-PARALLEL_MIN_BYTES = 16 * 2**20
-
-
-def _parallel_beam_args(config: PipelineConfig, ratings_bytes: int) -> List[str]:
-    """A Beam component's own DirectRunner options (after the pipeline's, so they win): several
-    processes when `beam_workers` says so or, in auto, when it reads `ratings_bytes` or more."""
-    workers = config.beam_workers
-    if workers == 0:
-        workers = min(os.cpu_count() or 1, 4) if ratings_bytes >= PARALLEL_MIN_BYTES else 1
-    if workers == 1:
-        return []
-    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
 
 
 def transform_component(examples: Channel, schema: Channel) -> Transform:
@@ -268,9 +250,6 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         data_fingerprint="" if mode is Mode.KUBEFLOW else source.fingerprint,
         span=source.span,
     ).with_id(names.EXAMPLE_GEN_ID)
-    if mode is not Mode.KUBEFLOW:  # on Kubeflow the pipeline's Beam options rule
-        # Auto: a zip's ratings are one reader's (ratings_bytes 0), extra processes would idle.
-        example_gen.with_beam_pipeline_args(_parallel_beam_args(config, source.ratings_bytes))
 
     # Without spans, Transform and the Trainer read this run's Examples alone.
     transform_examples = training_examples = example_gen.outputs["examples"]
@@ -298,7 +277,10 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
     # Statistics against the schema; the gate stops the run before Transform on any anomaly.
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    # ... and StatisticsGen's example counts against ExampleGen's record counts.
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"],
+                                   statistics=statistics_gen.outputs["statistics"],
+                                   examples=example_gen.outputs["examples"],
                                    code_fingerprint=code_fingerprint(["components.anomalies_gate"]))
 
     # Id vocabularies from train + eval (the movie vocabulary is the retrieval catalog; with
@@ -396,16 +378,12 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
                     base_directory=config.serving_dir))).with_id(names.PUSHER_ID)
         components += [baseline_resolver, evaluator, load_check, pusher]
 
-    if mode is not Mode.KUBEFLOW:
-        # Locally, the components that read every example use several processes on large data,
-        # except Transform: its analysis on the multi-process DirectRunner lost part of its
-        # input at 10M ratings (843 users missing from the vocabulary, with one worker process
-        # too); in one in-memory process it read every example (docs/benchmarks.md).
-        for component, ratings_bytes in (
-                (statistics_gen, source.ratings_uncompressed_bytes),
-                (evaluator, source.ratings_uncompressed_bytes)):
-            component.with_beam_pipeline_args(_parallel_beam_args(config, ratings_bytes))
-        transform.with_beam_pipeline_args(list(IN_MEMORY_BEAM_ARGS))
+    if mode is not Mode.KUBEFLOW:  # on Kubeflow the pipeline's Beam options rule
+        # Locally: --beam-workers processes where the record counts are reconciled, and
+        # Transform in one in-memory process (PipelineConfig.local_beam_args says why).
+        for component in (example_gen, statistics_gen, evaluator):
+            component.with_beam_pipeline_args(config.local_beam_args(multi_process=True))
+        transform.with_beam_pipeline_args(config.local_beam_args(multi_process=False))
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -5,21 +5,34 @@ Why: TFX gives TFT one dataset per (artifact, split), and TFT's analysis flatten
 PCollection. Beam's portable runner (the DirectRunner's) materializes every Flatten of several
 inputs (`fn_api_runner/translations.py::sink_flattens`): every record batch of train and eval
 was held in a buffer, then read back whole. At 10M ratings Transform's process peaked at
-6.1 GB that way; reading once, at 1.2 GB (docs/benchmarks.md, ninth session). When the
+6.1 GB that way; reading once, at 1.2 GB (docs/benchmarks.md). When the
 analyzed splits are all of an artifact's splits, one glob over its split folders reads the
 same files as one dataset: no Flatten, and the reading fuses with the analysis.
 
 The analysis sees the same records, so the vocabularies and the transform graph are the same.
 Artifacts whose analyzed splits are only some of their splits keep TFX's one dataset per split;
 several artifacts (the spans of a window) stay several datasets, flattened as before.
+
+Once TFT has written the transform graph, the executor reconciles what the analysis read with
+ExampleGen's record counts (components/record_counts.py): the examples analyzed (the frequency
+in `names.ANALYZED_EXAMPLES_VOCABULARY`) and the id vocabularies' sizes against the distinct
+users and titles ExampleGen wrote. A difference fails Transform, naming both counts.
 """
 
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
 from tfx.components.transform import executor as tfx_executor
 from tfx.components.transform import labels
+from tfx.proto import transform_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+import names
+from components import record_counts
 
 # How TFX names what it analyzes: `<artifact uri>/Split-<split>` (artifact_utils.get_split_uri),
 # all files in it (io_utils.all_files_pattern).
@@ -102,3 +115,47 @@ class Executor(tfx_executor.Executor):
             super().Do(input_dict, output_dict, exec_properties)
         finally:
             tfx_executor.TransformProcessor = tfx_processor
+        splits_config = proto_utils.json_to_proto(
+            exec_properties.get(standard_component_specs.SPLITS_CONFIG_KEY) or "{}",
+            transform_pb2.SplitsConfig())
+        reconcile_analysis(
+            tft.TFTransformOutput(artifact_utils.get_single_uri(
+                output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY])),
+            input_dict[standard_component_specs.EXAMPLES_KEY],
+            list(splits_config.analyze) or ["train"])
+
+
+def analyzed_examples(tf_transform_output: tft.TFTransformOutput) -> int:
+    """How many examples the analysis read (preprocessing.count_analyzed_examples)."""
+    path = tf_transform_output.vocabulary_file_by_name(names.ANALYZED_EXAMPLES_VOCABULARY)
+    with tf.io.gfile.GFile(path) as f:
+        lines = f.read().split("\n")
+    return sum(int(line.split(" ", 1)[0]) for line in lines if line.strip())
+
+
+def reconcile_analysis(tf_transform_output: tft.TFTransformOutput,
+                       examples: Sequence[Any], splits: Sequence[str]) -> None:
+    """RecordCountError unless the analysis read every example of `splits` of `examples` and
+    its id vocabularies hold every distinct user and title ExampleGen wrote.
+
+    With several artifacts (the spans so far) a user or title may be in several, so their
+    vocabulary sizes must lie between the largest artifact's count and the sum. Artifacts
+    without record counts (from an older version) are not reconciled.
+    """
+    expected = record_counts.expected_examples(examples, splits)
+    if expected is None:
+        return
+    record_counts.check_count("Transform's analysis", "+".join(splits),
+                              analyzed_examples(tf_transform_output), expected)
+    counts = [record_counts.read_counts(artifact) for artifact in examples]
+    if any(set(splits) != set(count.splits) for count in counts):
+        return  # distinct ids are counted over all of an artifact's splits
+    for vocabulary, what, distinct in (
+            (names.USER_VOCABULARY, "user ids", [count.users for count in counts]),
+            (names.MOVIE_VOCABULARY, "titles", [count.titles for count in counts])):
+        size = tf_transform_output.vocabulary_size_by_name(vocabulary)
+        if len(counts) == 1 or not max(distinct) <= size <= sum(distinct):
+            record_counts.check_count(f"Transform's vocabulary {vocabulary}", "+".join(splits),
+                                      size, distinct[0] if len(counts) == 1 else max(distinct),
+                                      what=f"distinct {what}")
+    logging.info("Transform analyzed %s examples, as ExampleGen wrote", f"{expected:,}")
