@@ -14,6 +14,7 @@ import os
 from typing import Any, Callable, Dict, List, Optional
 
 import names
+from components import record_counts
 from runner import report, run_summary
 
 Summary = Dict[str, Any]
@@ -54,7 +55,10 @@ def _decimals(value: float) -> str:
 
 
 def _examples(uri: str, outputs: Dict[str, str], summary: Summary) -> Optional[str]:
-    """Bytes per split: counting the examples would mean reading them again."""
+    """The record counts ExampleGen recorded (read, dropped, written), else bytes per split:
+    counting the examples would mean reading them again."""
+    if summary.get("record_counts"):
+        return record_counts.RecordCounts.from_dict(summary["record_counts"]).summary()
     sizes = {os.path.basename(folder)[len("Split-"):]: sum(
                  os.path.getsize(path) for path in glob.glob(os.path.join(folder, "*")))
              for folder in sorted(glob.glob(os.path.join(uri, "Split-*")))}

@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import names
+from components import record_counts
 
 REPORT_FILE = "report.html"
 SAMPLE_USERS = 3  # users shown with their recommendations
@@ -128,7 +129,10 @@ def anomalies(anomalies_uri: str) -> List[Tuple[str, str, str]]:
     return found
 
 
-def data_section(artifacts: Dict[str, Dict[str, str]]) -> str:
+def data_section(artifacts: Dict[str, Dict[str, str]],
+                 counts: Optional[Dict[str, Any]] = None) -> str:
+    """Per split ratings, users and titles, ExampleGen's record `counts`, the histograms and
+    the anomalies."""
     statistics_uri = artifacts.get("StatisticsGen", {}).get("statistics")
     if not statistics_uri:
         return "<p class='note'>No statistics: the run stopped before StatisticsGen.</p>"
@@ -140,6 +144,10 @@ def data_section(artifacts: Dict[str, Dict[str, str]]) -> str:
                      _number(int(users.string_stats.unique)) if users else "—",
                      _number(int(titles.string_stats.unique)) if titles else "—"])
     parts = [table(["split", "ratings", "users", "titles"], rows)]
+    if counts is not None:
+        line = record_counts.RecordCounts.from_dict(counts).summary()
+        parts.append(f"<p>Record counts: {_e(line)} (StatisticsGen, Transform, the Trainer "
+                     f"and the Evaluator each consumed exactly these).</p>")
     figure, (ratings_axis, tail_axis) = agg_pyplot().subplots(1, 2, figsize=(11, 3.6))
     for split, dataset in splits.items():
         rating = _feature(dataset, names.USER_RATING)
@@ -409,7 +417,7 @@ def render(summary: Dict[str, Any], error: Optional[str] = None) -> str:
     title = f"Pipeline run {summary.get('pipeline_run', '')}"
     wall = summary.get("wall_seconds")
     sections = [
-        _section("Data", data_section, artifacts),
+        _section("Data", data_section, artifacts, summary.get("record_counts")),
         _section("Training", training_section, artifacts),
         _section("Evaluation", evaluation_section, summary),
         _section("Sample recommendations", recommendations_section, summary),

@@ -29,6 +29,15 @@ def _value(artifact, key: str) -> Any:
     return None
 
 
+def _record_counts(examples: list) -> Optional[Dict[str, Any]]:
+    """The record counts ExampleGen put on this run's Examples (None: none has them)."""
+    for artifact in examples:
+        text = _value(artifact, names.RECORD_COUNTS_KEY)
+        if text:
+            return json.loads(text)
+    return None
+
+
 def latest_run_executions(store: metadata_store.MetadataStore):
     """The newest pipeline_run context (one MLMD database per pipeline root) and its executions."""
     runs = store.get_contexts_by_type("pipeline_run")
@@ -184,6 +193,9 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         # A drops folder of spans: the span ingested, the spans of the vocabularies and of
         # training (None for a single dataset)
         "spans": _spans_read(store, executions, nodes),
+        # What ExampleGen read, dropped and wrote, which every later stage reconciled with
+        # (components/record_counts.py): files, ratings, superseded, splits, users, titles
+        "record_counts": _record_counts(outputs.get("Examples", [])),
         "components": components,
         # Where each component's outputs are, by component and output key (the run report reads
         # the statistics, anomalies, examples and the Trainer's logs from them)
