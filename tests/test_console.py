@@ -27,7 +27,7 @@ COMPONENTS = ("MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValid
      "[]", True),
     ("WARNING:absl:Fail to find metrics for model name: candidate . Available model names are "
      "[]", False),
-    ("WARNING:root:307 rating(s) in data dropped: the same user rated the same title", False),
+    ("WARNING:root:307 rating(s) of data superseded: the same user rated the same title", False),
     ("ERROR:absl:Execution 1 failed.", False),
     ("error: 1 malformed line(s) in data:", False),
     ("Traceback (most recent call last):", False),

@@ -407,9 +407,12 @@ def test_one_rating_per_user_and_title_the_latest_is_kept(tmp_path, caplog):
         f.write(b"\n".join(items) + b"\n")
     with open(os.path.join(folder, "u.data"), "w") as f:
         f.write("".join(f"{u}\t{m}\t{r}\t{t}\n" for u, m, r, t in _REPEATED_TITLE_RATINGS))
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO"):
         examples = _read(folder + "/*")
     assert len(examples) == 4 and _triples(examples) == _KEPT
+    # One warning line says how many; the log (--verbose) lists them.
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "2 rating(s) of" in warning and "superseded" in warning and "\n" not in warning
     report = caplog.text
     assert "2 rating(s) in" in report and "the latest" in report
     assert f"user 1 rated {title_of_2.decode('latin-1')!r} as movie 2 and, later, as movie 3" \
