@@ -4,8 +4,12 @@ by span, a fault in a span stopping that run while the served model stays the pr
 import json
 import os
 
+import pytest
+
 from runner import replay, spans
 from tests import movielens_fixture
+
+pytestmark = pytest.mark.pipeline  # each span's run is a local_runner.py process
 
 # Small and fast: one epoch, small batches, loose value thresholds (the fixture's figures are
 # not the point); a serving config the 150-title catalog can hold.
