@@ -23,7 +23,10 @@ the same, deterministic recommendations as every other unknown user. Empty or no
 k outside 1..max_k, more rows than `ServingLimits.max_batch` or more excluded titles per row
 than `max_exclusions` fail the request with InvalidArgument naming the input, before any work.
 TFMA's two signatures (`transform_features`, `evaluate_examples`) accept up to
-EVAL_MAX_BATCH rows, the largest batch TFMA's reader forms.
+EVAL_MAX_BATCH rows, the largest batch TFMA's reader forms. No request builds more than
+`ServingLimits.max_scores` retrieval scores ([rows, catalog] float32) at once:
+`serving_default`, which returns them, refuses more rows than fit (before parsing them), and
+`evaluate_examples` scores and ranks its rows that many at a time.
 To add a signature, add a tf.function to `ServingModule` and name it in `signatures()`.
 """
 
@@ -47,6 +50,10 @@ _K = tf.TensorSpec([], tf.int32, name=names.K_INPUT)
 _EXAMPLES = tf.TensorSpec([None], tf.string, name="examples")
 # tfx_bsl's batches for TFMA hold at most 1,000 examples, or 8,192 when it batches by bytes.
 EVAL_MAX_BATCH = 8192
+# The most retrieval scores (float32, one per row and catalog title) a request builds at once:
+# 64 MiB. With ML-25M's 62k titles, 270 rows; TFMA's batch of 8,192 alone would be 2 GB, and
+# ranking it several times that.
+MAX_SCORES = 1 << 24
 
 # What a later Trainer's warm start (models/warm_start.py) reads back from the SavedModel's
 # variables, by these object names: the trained layers (MovieLensModel's attributes of the
@@ -70,6 +77,7 @@ class ServingLimits(NamedTuple):
     max_batch: int
     max_exclusions: int
     rerank_depth: int
+    max_scores: int = MAX_SCORES  # see MAX_SCORES
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
@@ -124,6 +132,10 @@ class ServingModule(tf.Module):
         self.max_k = min(limits.max_k, self.num_movies - 1)
         self.max_batch = limits.max_batch
         self.max_exclusions = limits.max_exclusions
+        # Rows whose scores for every title fit in max_scores: serving_default's largest
+        # request, evaluate_examples' chunk.
+        self.score_rows = max(1, limits.max_scores // self.num_movies)
+        self.serving_rows = min(self.max_batch, self.score_rows)
         # recommend_ranked's candidates; every k the signatures accept fits (max_k < catalog).
         self.rerank_depth = max(min(limits.rerank_depth, self.num_movies), self.max_k)
         self.tft_layer = tf_transform_output.transform_features_layer()
@@ -152,12 +164,12 @@ class ServingModule(tf.Module):
     def _check_k(self, k: tf.Tensor) -> tf.Operation:
         return _require((k >= 1) & (k <= self.max_k), f"k must be in 1..{self.max_k}")
 
-    def _check_batch(self, values: tf.Tensor, name: str,
-                     limit: Optional[int] = None) -> tf.Operation:
+    def _check_batch(self, values: tf.Tensor, name: str, limit: Optional[int] = None,
+                     why: str = "") -> tf.Operation:
         """Refuses more than `limit` rows (default: the client-facing max_batch)."""
         limit = self.max_batch if limit is None else limit
         return _require(tf.shape(values)[0] <= limit,
-                        f"{name} holds more than {limit} rows: send smaller batches")
+                        f"{name} holds more than {limit} rows{why}: send smaller batches")
 
     def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
         best = tf.math.top_k(scores, k=k)
@@ -168,25 +180,46 @@ class ServingModule(tf.Module):
         """[B, catalog]: each user's retrieval score for every title (the brute-force index)."""
         return tf.linalg.matmul(user_embeddings, self.catalog, transpose_b=True)
 
-    def _scores(self, transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    def _user_and_rating(self, transformed: Dict[str, tf.Tensor]):
+        """(user embeddings [B, dim], predicted ratings [B, 1]) of transformed examples."""
         # With user side features, those the example carries (a user the vocabulary does not
         # know still gets an embedding from them), the known user's own for those it lacks.
         user = self.user_tower(towers.user_input(transformed, self.user_tower))
         movie = self.movie_tower(transformed[names.MOVIE_INDEX])
-        return {
-            names.RATING_OUTPUT: self.rating_head(
-                (user, movie, transformed[names.USER_INDEX], transformed[names.MOVIE_INDEX]),
-                time_bin=transformed.get(names.RATING_TIME_BIN)),
-            names.RETRIEVAL_OUTPUT: self._catalog_scores(user),
-        }
+        rating = self.rating_head(
+            (user, movie, transformed[names.USER_INDEX], transformed[names.MOVIE_INDEX]),
+            time_bin=transformed.get(names.RATING_TIME_BIN))
+        return user, rating
+
+    def _scores(self, transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        user, rating = self._user_and_rating(transformed)
+        return {names.RATING_OUTPUT: rating, names.RETRIEVAL_OUTPUT: self._catalog_scores(user)}
 
     def _transform(self, serialized: tf.Tensor, spec: Dict[str, object],
-                   limit: int) -> Dict[str, tf.Tensor]:
+                   limit: int, why: str = "") -> Dict[str, tf.Tensor]:
         """Serialized tf.Examples → transformed features; more than `limit` rows are refused
         before they are parsed."""
-        with tf.control_dependencies([self._check_batch(serialized, "examples", limit)]):
+        with tf.control_dependencies([self._check_batch(serialized, "examples", limit, why)]):
             raw = tf.io.parse_example(serialized, spec)
         return self.tft_layer(raw)
+
+    def _catalog_ranks(self, users: tf.Tensor, titles: tf.Tensor) -> tf.Tensor:
+        """user embeddings [B, dim], title indices [B] → float32 [B]: catalog_rank of each
+        example's own title, `score_rows` rows at a time (one after the other), so that no
+        more than max_scores scores exist at once, whatever B."""
+        rows = tf.shape(users)[0]
+        chunks = (rows + self.score_rows - 1) // self.score_rows
+
+        def rank_chunk(chunk, ranks):
+            begin = chunk * self.score_rows
+            end = tf.minimum(begin + self.score_rows, rows)
+            scores = self._catalog_scores(users[begin:end])
+            return chunk + 1, ranks.write(chunk, catalog_rank(scores, titles[begin:end]))
+
+        ranks = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None])
+        _, ranks = tf.while_loop(lambda chunk, _: chunk < chunks, rank_chunk,
+                                 (tf.constant(0), ranks), parallel_iterations=1)
+        return tf.reshape(ranks.concat(), [rows])
 
     def _title_mask(self, titles: tf.Tensor) -> tf.Tensor:
         """titles [B, N] → bool [B, catalog]: True where row b lists that title. Titles map to
@@ -209,19 +242,25 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[_EXAMPLES])
     def serve_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-        return self._scores(self._transform(serialized, self._serving_spec, self.max_batch))
+        why = (f" (serving_default returns a score for each of the {self.num_movies} catalog "
+               f"titles per row, at most {self.score_rows} rows' worth; `recommend` returns "
+               f"the best k)" if self.serving_rows < self.max_batch else "")
+        return self._scores(self._transform(serialized, self._serving_spec, self.serving_rows,
+                                            why))
 
     @tf.function(input_signature=[_EXAMPLES])
     def transform_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
+        # The transformed features: a few numbers per row, no score per title.
         return self._transform(serialized, self._raw_spec, EVAL_MAX_BATCH)
 
     @tf.function(input_signature=[_EXAMPLES])
     def evaluate_examples(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
+        # TFMA's batch as it comes (a refused batch would be retried one example at a time),
+        # ranked score_rows rows at a time.
         transformed = self._transform(serialized, self._serving_spec, EVAL_MAX_BATCH)
-        outputs = self._scores(transformed)
-        outputs[names.RETRIEVAL_OUTPUT] = catalog_rank(outputs[names.RETRIEVAL_OUTPUT],
-                                                       transformed[names.MOVIE_INDEX])
-        return outputs
+        user, rating = self._user_and_rating(transformed)
+        return {names.RATING_OUTPUT: rating, names.RETRIEVAL_OUTPUT: self._catalog_ranks(
+            user, transformed[names.MOVIE_INDEX])}
 
     @tf.function(input_signature=[_STRINGS, _STRINGS])
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> Dict[str, tf.Tensor]:
