@@ -31,7 +31,7 @@ To add a signature, add a tf.function to `ServingModule` and name it in `signatu
 """
 
 import os
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -40,7 +40,7 @@ import tensorflow_transform as tft
 import names
 from models import towers
 from models.eval_metrics import catalog_rank
-from models.model import MovieLensModel
+from models.model import MovieLensModel, RatingHead
 from models.rerank import rerank
 
 # Inputs a serving_default request must carry; other raw features get a default if absent.
@@ -78,6 +78,9 @@ class ServingLimits(NamedTuple):
     max_exclusions: int
     rerank_depth: int
     max_scores: int = MAX_SCORES  # see MAX_SCORES
+    # False: the export holds no table of each user's rated titles (rating_history) or side
+    # features (user_features): see without_user_data.
+    user_data: bool = True
 
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
@@ -119,6 +122,49 @@ def _index_table(vocabulary) -> tf.lookup.StaticHashTable:
         default_value=tf.constant(len(vocabulary), tf.int64), experimental_is_anonymous=True)
 
 
+def without_user_data(model: MovieLensModel) -> Tuple[tf.keras.layers.Layer, tf.keras.layers.Layer]:
+    """(user tower, rating head) that serve a user id as `model`'s do, without the tables
+    that say which titles each user rated (rating_history) and each user's age, gender,
+    occupation and zip code (user_features): each user's part of them is folded into that
+    user's row of a per-user table the model has anyway (the tower's embedding, the head's
+    factors), a sum from which they cannot be read back. The signatures that take ids answer
+    as before; `serving_default` ignores the side features a request sends (a user the
+    vocabulary lacks gets the unknown user's embedding), and a later warm start from such an
+    export starts cold, its layers differing. The layers are new: `model` is not changed."""
+    user_tower, head = model.user_tower, model.rating_head
+    users = tf.range(towers.id_embedding(user_tower).shape[0], dtype=tf.int64)  # + the OOV row
+    inner = towers.inner_tower(user_tower)
+    if isinstance(inner, towers.UserTower):
+        plain = tf.keras.layers.Embedding(len(users), model.config.embedding_dim,
+                                          name="user_embedding")
+        plain(users[:1])  # builds it
+        plain.embeddings.assign(inner(users))
+        if isinstance(user_tower, towers.TimedUserTower):
+            timed = towers.TimedUserTower(plain, model.config.embedding_dim,
+                                          name=user_tower.name)
+            timed(users[:1])
+            timed.time_embedding.set_weights(user_tower.time_embedding.get_weights())
+            plain = timed
+        user_tower = plain
+    if head.use_history:
+        served = RatingHead(model.config.with_overrides({"rating_history": False}),
+                            len(users) - names.NUM_OOV_BUCKETS, model.num_movies,
+                            float(head.rating_mean) if head.use_biases else 0.0,
+                            rating_range=head.clip_range, name=head.name)
+        one = tf.zeros([1], tf.int64)
+        embedding = tf.zeros([1, model.config.embedding_dim])
+        served((embedding, embedding, one, one))  # builds it
+        for layer in ("mlp", "user_bias", "movie_bias", "movie_factors"):
+            if hasattr(head, layer):
+                getattr(served, layer).set_weights(getattr(head, layer).get_weights())
+        for variable in ("time_bias", "movie_time_bias"):
+            if hasattr(head, variable):
+                getattr(served, variable).assign(getattr(head, variable))
+        served.user_factors.embeddings.assign(head._user_factors(users))
+        head = served
+    return user_tower, head
+
+
 class ServingModule(tf.Module):
     """What TF Serving loads: the Transform layer in front of the trained towers."""
 
@@ -127,6 +173,8 @@ class ServingModule(tf.Module):
         super().__init__()
         for layer in TRAINED_LAYERS:  # self.user_tower, self.movie_tower, self.rating_head
             setattr(self, layer, getattr(model, layer))
+        if not limits.user_data:
+            self.user_tower, self.rating_head = without_user_data(model)
         self.num_movies = model.num_movies
         self.num_users = tf_transform_output.vocabulary_size_by_name(names.USER_VOCABULARY)
         self.max_k = min(limits.max_k, self.num_movies - 1)
