@@ -71,13 +71,35 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+class _NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except one to plain http when no SHA-256 pins the content."""
+
+    def __init__(self, url: str, pinned: bool) -> None:
+        super().__init__()
+        self.url, self.pinned = url, pinned
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not self.pinned and not newurl.lower().startswith("https://"):
+            raise DataSourceError(
+                f"refusing the redirect of {self.url} ({req.full_url} answered {code}) to "
+                f"{newurl}: plain http without a pinned SHA-256, which anything on the way "
+                f"could change. Use a local copy instead (--data path/to/archive.zip)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener(url: str, pinned: bool) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_NoDowngradeRedirects(url, pinned))
+
+
 def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
     """Downloads `url` into cache_dir once and returns the cached file's path.
 
     The file enters the cache only complete and, when `sha256` is given, verified (a temporary
     file is removed on any failure, an interrupt included). Each URL has its own entry (two
     archives with one file name do not collide). Plain http is refused unless a SHA-256 pins
-    the content, since anything on the way could change it.
+    the content, since anything on the way could change it, and so is a redirect to plain http
+    (an https URL answered by a move to http). Without a SHA-256, a .zip URL whose download is
+    no zip archive (an error page) is not kept either: the next run downloads it again.
     """
     if url.startswith("http://") and not sha256:
         raise DataSourceError(f"refusing to download {url} over plain http without a pinned "
@@ -94,8 +116,10 @@ def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
     try:
         try:
             with os.fdopen(fd, "wb") as out, \
-                    urllib.request.urlopen(url, timeout=60) as response:
+                    _opener(url, pinned=bool(sha256)).open(url, timeout=60) as response:
                 shutil.copyfileobj(response, out)
+        except DataSourceError:
+            raise
         except OSError as error:
             raise DataSourceError(
                 f"could not download {url}: {error}. Offline, pass a local copy instead, e.g. "
@@ -104,6 +128,9 @@ def download(url: str, cache_dir: str, sha256: Optional[str] = None) -> str:
         if sha256 and _sha256(partial) != sha256:
             raise DataSourceError(f"the download of {url} does not have the expected SHA-256 "
                                   f"{sha256} (not kept)")
+        if not sha256 and url.lower().endswith(".zip") and not zipfile.is_zipfile(partial):
+            raise DataSourceError(f"the download of {url} is not a zip archive (not kept: the "
+                                  f"next run downloads it again)")
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):
@@ -256,14 +283,18 @@ def resolve(source: str, cache_dir: str, span: Optional[int] = None,
             return ResolvedSource(source.rsplit("/", 1)[0], source.rsplit("/", 1)[1],
                                   has_user_features=users)
         return ResolvedSource(source.rstrip("/"), "*", has_user_features=users)
+    downloaded = None  # the cached download of an unpinned URL
     if source.startswith(("http://", "https://")):
         _refuse_spans(source, span, window)
-        source = download(source, os.path.join(cache_dir, "downloads"),
-                          grouplens.ARCHIVE_SHA256.get(source))
+        url, pinned = source, grouplens.ARCHIVE_SHA256.get(source)
+        source = download(url, os.path.join(cache_dir, "downloads"), pinned)
+        downloaded = None if pinned else source
     path = os.path.abspath(source)
     if not os.path.exists(path):
         raise DataSourceError(f"data source {source!r} does not exist")
     if not os.path.isdir(path) and not path.endswith(".zip"):
+        if downloaded is not None:
+            os.unlink(downloaded)
         raise DataSourceError(f"data source {source!r} is neither a folder nor a .zip archive")
     if is_drops_folder(path):
         return _resolve_drops(path, span)
@@ -271,7 +302,11 @@ def resolve(source: str, cache_dir: str, span: Optional[int] = None,
     try:
         layout = grouplens.locate(path)  # fail now, clearly, not deep inside Beam
     except (OSError, ValueError) as error:
-        raise DataSourceError(str(error)) from None
+        if downloaded is None:
+            raise DataSourceError(str(error)) from None
+        os.unlink(downloaded)  # not a GroupLens archive: not kept, the next run downloads again
+        raise DataSourceError(f"the download of {url} cannot be read as a GroupLens archive "
+                              f"(not kept: the next run downloads it again): {error}") from None
     ratings_bytes, uncompressed = _ratings_sizes(path, layout)
     if os.path.isdir(path):
         # The folder that holds the files, so the driver's fingerprint ("*") covers them.
