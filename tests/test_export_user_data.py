@@ -48,6 +48,7 @@ def _rows():
 def exports(tmp_path_factory):
     from models import side_features, training
     from models.export import ServingLimits, save_serving_model
+    from models.warm_start import vocabulary_names
     from tests.tft_beam import analyze_and_transform
 
     transformed, output = analyze_and_transform(_rows(), SPEC)
@@ -66,7 +67,11 @@ def exports(tmp_path_factory):
     save_serving_model(model, output, str(root / "lean"), limits._replace(user_data=False))
     before = model.user_tower.feature_table.numpy(), model.rating_head.user_histories.numpy()
     return {"full": str(root / "full"), "lean": str(root / "lean"), "model": model,
-            "tables": before, "num_users": num_users, "num_movies": num_movies}
+            "tables": before, "num_users": num_users, "num_movies": num_movies,
+            "rebuild": lambda: training.build_model(CONFIG, num_users, num_movies,
+                                                    fit_columns=columns, side=side),
+            "vocabularies": {name: output.vocabulary_by_name(name)
+                             for name in vocabulary_names(CONFIG)}}
 
 
 def _variables(model_dir):
@@ -108,3 +113,15 @@ def test_the_export_without_user_data_serves_ids_as_the_full_one(exports, tmp_pa
             else:
                 np.testing.assert_allclose(without["outputs"][name], value, rtol=1e-5,
                                            atol=1e-5, err_msg=f"{asked['signature_name']} {name}")
+
+
+def test_a_warm_start_from_the_export_without_user_data_starts_cold(exports):
+    """Its layers are not the trained model's (the users' parts folded in): a later run
+    starts cold from it, saying why, instead of reading folded rows as its own."""
+    from models.warm_start import WarmStartSource, initialize
+
+    for name, warm in (("full", True), ("lean", False)):
+        report = initialize(exports["rebuild"](),
+                            WarmStartSource(exports[name], exports["vocabularies"]))
+        assert report.warm_started == warm, (name, report.reason)
+    assert "not in the base model" in report.reason
