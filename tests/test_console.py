@@ -250,7 +250,8 @@ def _component_lines(stdout):
 
 # What each component's line says of it in the fixture run (40 users, 1,200 ratings, 1 epoch).
 FIGURES = {
-    "MovieLensExampleGen": r"eval [\d.]+ k?B, train [\d.]+ k?B \(gzipped\)",
+    "MovieLensExampleGen": r"1,200 ratings parsed; dropped: 0 superseded, 0 malformed "
+                           r"line\(s\); written: eval \d{3}, train \d{3}; 40 users, \d{2,3} titles",
     "StatisticsGen": r"eval \d{3}, train \d{3} examples",
     "ExampleValidator": r"no anomalies",
     "Transform": r"vocabularies: 40 users, \d{2,3} titles",
