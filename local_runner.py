@@ -153,7 +153,9 @@ def format_summary(summary: Dict[str, Any], components: bool = True) -> str:
         lines.append(f"  {component['component']:<32} {component['state']:<9} "
                      f"{component['wall_seconds']:7.1f} s")
     for name, value in sorted((summary["eval_metrics"] or {}).items()):
-        lines.append(f"  eval {name}: {value:.4f}")
+        # A count (TFMA's example_count, which the Evaluator reconciles) as the integer it is
+        shown = f"{value:,.0f}" if name.endswith("example_count") else f"{value:.4f}"
+        lines.append(f"  eval {name}: {shown}")
     model_ranking = summary.get("user_ranking_metrics") or {}
     popularity = summary.get("popularity_ranking_metrics") or {}
     for name, value in sorted(model_ranking.items()):
