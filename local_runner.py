@@ -162,6 +162,17 @@ def format_summary(summary: Dict[str, Any], components: bool = True) -> str:
         baseline = (f" (popularity baseline {popularity[name]:.4f})" if name in popularity
                     else "")
         lines.append(f"  eval per-user {name} (rated titles removed): {value:.4f}{baseline}")
+    import names
+
+    for group, measured in sorted((summary.get("ranking_by_user_group") or {}).items()):
+        metric = names.ndcg_metric(10)
+        model_value = (measured.get("model") or {}).get(metric)
+        if model_value is None:
+            continue
+        users = int((measured.get("model") or {}).get(names.RANKED_USERS, 0))
+        lines.append(f"  eval per-user {metric}, {group.replace('_', ' ')} ({users:,}): "
+                     f"{model_value:.4f} (popularity baseline "
+                     f"{(measured.get('popularity') or {}).get(metric, float('nan')):.4f})")
     spans = summary.get("spans")
     if spans:
         lines.append(f"  span {spans.get('ingested')} ingested; trained on spans "

@@ -201,6 +201,10 @@ WARM_START_FILE = "warm_start.json"
 # popularity baseline's by the same code.
 RANKING_METRICS_FILE = "user_ranking_metrics.json"
 POPULARITY_METRICS_FILE = "popularity_ranking_metrics.json"
+# The same metrics for each group of eval users (models/evaluation.py::user_groups): known
+# users (with train ratings) and new ones (none: the model never trained their row).
+RANKING_BY_USER_GROUP_FILE = "ranking_by_user_group.json"
+KNOWN_USERS, NEW_USERS = "known_users", "new_users"
 
 # --- Pipeline node ids and properties that the run summary reads back from MLMD --------------
 EXAMPLE_GEN_ID = "MovieLensExampleGen"

@@ -195,6 +195,16 @@ def _metric_names(ks: Sequence[int]) -> List[str]:
             + [names.map_metric(max(ks)), names.mrr_metric(max(ks))])
 
 
+def user_groups(train: Dict[str, np.ndarray], evaluation: Dict[str, np.ndarray]
+                ) -> Dict[str, np.ndarray]:
+    """{group: [eval rows] bool mask}: the eval rows of known users (`names.KNOWN_USERS`: they
+    have train ratings, so the model trained their row) and of new ones (`names.NEW_USERS`:
+    none; under a time split, most of the next period's users). Every eval row is in one."""
+    known = np.isin(np.asarray(evaluation[names.USER_INDEX]),
+                    np.unique(np.asarray(train[names.USER_INDEX])))
+    return {names.KNOWN_USERS: known, names.NEW_USERS: ~known}
+
+
 def popularity_scorer(train: Dict[str, np.ndarray], num_movies: int) -> ScoreFn:
     """The popularity baseline: every user gets the titles most rated in `train` (ties in
     catalog order), through the same ranking code as the model (rated titles removed)."""

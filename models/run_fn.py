@@ -61,6 +61,7 @@ def train_and_report(config: TrainingConfig, train: Columns, evaluation: Columns
     _write_json(model_run_dir, names.KERAS_METRICS_FILE, measured.keras)
     _write_json(model_run_dir, names.RANKING_METRICS_FILE, measured.ranking)
     _write_json(model_run_dir, names.POPULARITY_METRICS_FILE, measured.popularity)
+    _write_json(model_run_dir, names.RANKING_BY_USER_GROUP_FILE, measured.by_user_group)
     return result.model
 
 

@@ -7,7 +7,7 @@ import logging
 import resource
 import sys
 import time
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +22,13 @@ from models.data import (
     to_dataset,
     training_splits,
 )
-from models.evaluation import ReorderFn, ScoreFn, popularity_scorer, user_ranking_metrics
+from models.evaluation import (
+    ReorderFn,
+    ScoreFn,
+    popularity_scorer,
+    user_groups,
+    user_ranking_metrics,
+)
 from models.hparams import EARLY_STOPPING_MONITORS, ConfigError, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
 from models.model import MovieLensModel, make_optimizer
@@ -373,6 +379,9 @@ class Evaluation:
     keras: Dict[str, float]  # Keras's metrics (masked RMSE, catalog top-K), maybe on a sample
     ranking: Dict[str, float]  # the model's per-user ranking metrics (models/evaluation.py)
     popularity: Dict[str, float]  # the popularity baseline's, by the same code
+    # The same for each group of eval users (evaluation.user_groups): {group: {"model": ...,
+    # "popularity": ..., "eval_ratings": n}}
+    by_user_group: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def flat(self) -> Dict[str, float]:
         """Keras's and the model's ranking metrics in one dict (for experiment tables)."""
@@ -402,14 +411,26 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
     # The model's order and retrieve-then-rank's (what recommend_ranked serves) from one
     # scoring of each user; popularity's by the same code.
     with timed("per-user ranking metrics", phases):
+        scorer = user_scorer(model)
         ranking = user_ranking_metrics(
-            user_scorer(model), model.num_movies, train_columns, eval_columns,
+            scorer, model.num_movies, train_columns, eval_columns,
             config.recall_ks, reorder=reranked_top_titles(model, config.rerank_depth,
                                                           min(config.recall_ks)))
-        popularity = user_ranking_metrics(
-            popularity_scorer(train_columns, model.num_movies), model.num_movies,
-            train_columns, eval_columns, config.recall_ks)
-    return Evaluation(metrics, ranking, popularity)
+        popular = popularity_scorer(train_columns, model.num_movies)
+        popularity = user_ranking_metrics(popular, model.num_movies, train_columns,
+                                          eval_columns, config.recall_ks)
+        # Known and new users apart: a model can beat popularity on the first and lose on the
+        # second, which the average over all users hides.
+        by_user_group = {}
+        for group, rows in user_groups(train_columns, eval_columns).items():
+            part = {name: values[rows] for name, values in eval_columns.items()}
+            by_user_group[group] = {
+                "eval_ratings": int(rows.sum()),
+                "model": user_ranking_metrics(scorer, model.num_movies,
+                                              train_columns, part, config.recall_ks),
+                "popularity": user_ranking_metrics(popular, model.num_movies, train_columns,
+                                                   part, config.recall_ks)}
+    return Evaluation(metrics, ranking, popularity, by_user_group)
 
 
 def reranked_top_titles(model: MovieLensModel, depth: int, k: int,

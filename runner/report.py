@@ -295,6 +295,17 @@ def evaluation_section(summary: Dict[str, Any]) -> str:
                  _e(thresholds.get(name, ""))] for name, value in sorted(model.items())]
         parts += ["<h3>Per user, the user's train titles removed (the Trainer)</h3>",
                   table(["metric", "model", "popularity baseline", "threshold"], rows)]
+    groups = summary.get("ranking_by_user_group") or {}
+    if groups:
+        names_in_order = sorted({name for measured in groups.values()
+                                 for name in measured.get("model") or {}})
+        headers = ["metric"] + [f"{group.replace('_', ' ')}: {who}" for group in sorted(groups)
+                                for who in ("model", "popularity")]
+        rows = [[_e(name)] + [_number((groups[group].get(who) or {}).get(name))
+                              for group in sorted(groups) for who in ("model", "popularity")]
+                for name in names_in_order]
+        parts += ["<h3>Known users (with train ratings) and new users (none), apart</h3>",
+                  table(headers, rows)]
     return "".join(parts)
 
 

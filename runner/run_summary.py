@@ -159,7 +159,8 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
     if outputs.get("ModelEvaluation"):
         evaluation = load_eval_metrics(outputs["ModelEvaluation"][0].uri)
     ranking: Dict[str, Optional[Dict[str, float]]] = {
-        names.RANKING_METRICS_FILE: None, names.POPULARITY_METRICS_FILE: None}
+        names.RANKING_METRICS_FILE: None, names.POPULARITY_METRICS_FILE: None,
+        names.RANKING_BY_USER_GROUP_FILE: None}
     for model_run in outputs.get("ModelRun", []):  # the Trainer's per-user ranking metrics
         for file_name in ranking:
             path = os.path.join(model_run.uri, file_name)
@@ -180,6 +181,9 @@ def collect(metadata_path: str, serving_dir: str) -> Dict[str, Any]:
         # titles (Recall@K, NDCG@K, MAP, MRR, coverage, novelty), and a popularity baseline's
         "user_ranking_metrics": ranking[names.RANKING_METRICS_FILE],
         "popularity_ranking_metrics": ranking[names.POPULARITY_METRICS_FILE],
+        # The same, for known users (with train ratings) and new ones apart, each beside
+        # popularity: {group: {"model", "popularity", "eval_ratings"}}
+        "ranking_by_user_group": ranking[names.RANKING_BY_USER_GROUP_FILE],
         "blessed": bool(_value(blessing, "blessed")) if blessing is not None else None,
         # Why TFMA's blessing was withdrawn (the Trainer's NDCG@10 threshold), if it was
         "blessing_withdrawn": (_value(blessing, names.RANKING_GATE_KEY)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import names
-from models.evaluation import popularity_scorer, user_ranking_metrics
+from models.evaluation import popularity_scorer, user_groups, user_ranking_metrics
 
 
 def _dense_recall(scores: np.ndarray, train: Dict[str, np.ndarray],
@@ -204,3 +204,26 @@ def test_retrieve_then_rank_orders_the_retrieved_titles_by_predicted_rating():
     # User 1: candidates 4, 0, and one -inf title → ratings -2, 1 → titles 0, 4.
     assert titles.numpy().tolist() == [[1, 3], [0, 4]]
     np.testing.assert_allclose(ratings.numpy(), [[3.0, 2.0], [1.0, -2.0]])
+
+
+def test_known_and_new_users_split_the_eval_users_and_each_group_is_ranked_alone():
+    """Users 0-2 rated in train (known), 3-4 did not (new): each eval row is in one group,
+    and a group's metrics are those of its users alone (recall@1 here: 1 for known users,
+    whose one eval title the scores put first, 0 for new ones)."""
+    train = {names.USER_INDEX: np.array([0, 1, 2]), names.MOVIE_INDEX: np.array([0, 0, 0])}
+    evaluation = {names.USER_INDEX: np.array([0, 1, 2, 3, 4, 4]),
+                  names.MOVIE_INDEX: np.array([1, 1, 1, 2, 2, 3])}
+    groups = user_groups(train, evaluation)
+    assert groups[names.KNOWN_USERS].tolist() == [True] * 3 + [False] * 3
+    assert (groups[names.KNOWN_USERS] ^ groups[names.NEW_USERS]).all()
+    scores = np.array([[0, 1, 0, 0]] * 6, dtype=np.float32)  # title 1 first for everyone
+
+    def metrics(group):
+        part = {name: values[groups[group]] for name, values in evaluation.items()}
+        return user_ranking_metrics(lambda users: scores[users], 4, train, part, (1,))
+
+    known, new = metrics(names.KNOWN_USERS), metrics(names.NEW_USERS)
+    assert (known["ranked_users"], known["recall_at_1"]) == (3.0, 1.0)
+    assert (new["ranked_users"], new["recall_at_1"]) == (2.0, 0.0)
+    both = user_ranking_metrics(lambda users: scores[users], 4, train, evaluation, (1,))
+    assert both["recall_at_1"] == pytest.approx(3 / 5)
