@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(items):
 
 # More titles than the largest top-K (100), so the top-100 threshold can gate a model.
 FIXTURE_MOVIES = 150
+# Top-100 accuracy of a random ranking of the fixture's titles (2/3): the gate asks for more.
+CHANCE_TOP_100 = min(1.0, 100 / FIXTURE_MOVIES)
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +51,14 @@ def pipeline_config(tmp_path_factory):
     return configs.PipelineConfig(
         output_dir=str(root / "out"),
         data=configs.DataConfig(source=data),
+        # The in-batch softmax alone pushes the fixture's popular titles down: its model's
+        # top-100 accuracy is 0.53, below chance; with the logQ correction 0.84.
         training=TrainingConfig(epochs=3, train_batch_size=256, eval_batch_size=256,
                                 learning_rate=0.1, serving_max_k=20, serving_max_batch=16,
-                                serving_max_exclusions=4, rerank_depth=20),
-        thresholds=configs.EvalThresholds(max_rmse=2.0, min_top_100_accuracy=0.5),
+                                serving_max_exclusions=4, rerank_depth=20,
+                                sampling_bias_correction=True),
+        thresholds=configs.EvalThresholds(max_rmse=2.0,
+                                          min_top_100_accuracy=round(CHANCE_TOP_100 + 0.05, 3)),
     )
 
 
