@@ -10,7 +10,7 @@ plot of every run.
 Writes <work-dir>/replay.{md,json,png}; the pipeline's outputs are under <work-dir>/pipeline.
 Flags after `--` go to every local_runner.py run (e.g. `-- --epochs 1`); each run already has
 `--split time`, `--max-rmse 1.5` and `--min-top-100 0.05` (value floors for the time-honest
-evaluation of small spans: runner/replay.py REPLAY_RUNNER_ARGS), which flags after `--`
+evaluation of small spans: runner/span_replay.py REPLAY_RUNNER_ARGS), which flags after `--`
 override.
 """
 
@@ -51,20 +51,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from runner import replay, spans
+    from runner import span_replay, spans
 
     try:
-        config = replay.ReplayConfig(
+        config = span_replay.ReplayConfig(
             source=args.data, work_dir=args.work_dir, num_spans=args.spans,
             first_percent=args.first_percent, window=args.window,
             fault=spans.Fault.parse(args.fault) if args.fault else None,
             runner_args=tuple(args.runner_args))
-        rows = replay.replay(config, log=lambda line: print(line, flush=True))
+        rows = span_replay.replay(config, log=lambda line: print(line, flush=True))
     except (spans.SpanCutError, OSError, ValueError) as error:
         print(f"replay: {error}", file=sys.stderr)
         return 2
-    paths = replay.write(rows, config)
-    print(replay.markdown(rows))
+    paths = span_replay.write(rows, config)
+    print(span_replay.markdown(rows))
     print("wrote " + ", ".join(paths))
     return 0
 

@@ -2,7 +2,7 @@
 
 TF Serving refuses a model version whose warm-up requests fail, and cannot run one that needs
 a Python library (TFRS, TFT, Keras...). This step loads the Trainer's SavedModel in a fresh
-process with those libraries blocked (serving/load_check.py), replays the warm-up file, and
+process with those libraries blocked (serving/tf_only_load.py), replays the warm-up file, and
 writes TFX's InfraBlessing, which the Pusher requires: no model is pushed unchecked.
 
 It is not TFX's InfraValidator: that one starts a real TF Serving (a binary or a Docker
@@ -22,7 +22,7 @@ from tfx.types.standard_artifacts import InfraBlessing, Model
 from tfx.utils import io_utils, path_utils
 
 import names
-from serving.load_check import child_environment
+from serving.tf_only_load import child_environment
 
 # TFX's InfraValidator's conventions, which the Pusher reads (the property) and people see.
 BLESSED_PROPERTY = "blessed"
@@ -31,9 +31,9 @@ TIMEOUT_SECONDS = 900
 
 
 def run_load_check(model_dir: str, timeout: float = TIMEOUT_SECONDS) -> dict:
-    """serving.load_check in a fresh Python process: its JSON result ("ok", "error", ...)."""
+    """serving.tf_only_load in a fresh Python process: its JSON result ("ok", "error", ...)."""
     try:
-        process = subprocess.run([sys.executable, "-m", "serving.load_check", model_dir],
+        process = subprocess.run([sys.executable, "-m", "serving.tf_only_load", model_dir],
                                  capture_output=True, text=True, env=child_environment(),
                                  timeout=timeout, cwd=names.PROJECT_ROOT, check=False)
     except subprocess.TimeoutExpired:
@@ -51,7 +51,7 @@ def run_load_check(model_dir: str, timeout: float = TIMEOUT_SECONDS) -> dict:
 @component
 def LoadCheck(model: InputArtifact[Model], blessing: OutputArtifact[InfraBlessing],
               code_fingerprint: Parameter[str]) -> None:
-    """`code_fingerprint`: of this module and serving.load_check, so editing them re-runs it."""
+    """`code_fingerprint`: of this module and serving.tf_only_load, so editing them re-runs it."""
     del code_fingerprint  # only part of the cache key
     model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
     result = run_load_check(model_dir)

@@ -366,7 +366,7 @@ def create_pipeline(config: PipelineConfig, source: ResolvedSource, mode: Mode =
         # Serving would load it (TFX's InfraBlessing; not its InfraValidator: no TF Serving).
         load_check = LoadCheck(
             model=trainer.outputs["model"],
-            code_fingerprint=code_fingerprint(["components.load_check", "serving.load_check"]))
+            code_fingerprint=code_fingerprint(["components.load_check", "serving.tf_only_load"]))
 
         # A model blessed by both goes to TF Serving's model folder as a new version.
         pusher = AtomicPusher(

@@ -1,6 +1,6 @@
 """Loads a SavedModel the way TF Serving does: TensorFlow alone, then its warm-up requests.
 
-    python -m serving.load_check MODEL_DIR   → one JSON line; exit status 0 = it loads and
+    python -m serving.tf_only_load MODEL_DIR   → one JSON line; exit status 0 = it loads and
                                                answers every warm-up request, 1 = it does not
 
 The training stack (TFRS, TFT, TFX, Keras, Beam, our model code) is blocked from importing, as

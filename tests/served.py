@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from serving import load_check
+from serving import tf_only_load
 
 
 def serve_in_subprocess(model_dir, requests, tmp_path):
@@ -17,6 +17,6 @@ def serve_in_subprocess(model_dir, requests, tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(os.path.dirname(__file__), "serving_check.py"),
          model_dir, str(path)], capture_output=True, text=True,
-        env=load_check.child_environment(), check=False)
+        env=tf_only_load.child_environment(), check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

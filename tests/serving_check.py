@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from serving.load_check import block_training_stack, replay_warmup  # noqa: E402
+from serving.tf_only_load import block_training_stack, replay_warmup  # noqa: E402
 
 
 def main(model_dir: str, requests_file: str) -> None:

@@ -19,7 +19,7 @@ _BASE = {"names"}
 _DATA = _BASE | {"movielens"}
 _MODELS = _BASE | {"models"}
 # The serving package (TF-Serving-side code: the client and the TF-only load check) imports
-# names only, so components may use it: LoadCheck runs serving.load_check.
+# names only, so components may use it: LoadCheck runs serving.tf_only_load.
 _SERVING = _BASE | {"serving"}
 _COMPONENTS = _DATA | _MODELS | _SERVING | {"components"}
 _PIPELINE = _COMPONENTS | {"pipeline"}

@@ -1,12 +1,13 @@
-"""The replay (replay.py, runner/replay.py) on a tiny generated MovieLens: the pipeline run span
-by span, a fault in a span stopping that run while the served model stays the previous one."""
+"""The replay (replay.py, runner/span_replay.py) on a tiny generated MovieLens: the pipeline
+run span by span, a fault in a span stopping that run while the served model stays the
+previous one."""
 
 import json
 import os
 
 import pytest
 
-from runner import replay, spans
+from runner import span_replay, spans
 from tests import movielens_fixture
 
 pytestmark = pytest.mark.pipeline  # each span's run is a local_runner.py process
@@ -23,11 +24,11 @@ RUNNER_ARGS = ("--epochs", "1", "--train-batch-size", "256", "--max-rmse", "3",
 def test_a_shifted_span_stops_its_run_and_the_served_model_stays(tmp_path):
     source = movielens_fixture.write_ml100k(str(tmp_path / "ml-100k"), num_users=100,
                                             num_movies=150, num_ratings=3000)
-    config = replay.ReplayConfig(source=source, work_dir=str(tmp_path / "replay"), num_spans=2,
+    config = span_replay.ReplayConfig(source=source, work_dir=str(tmp_path / "replay"), num_spans=2,
                                  first_percent=60, window=2, fault=spans.Fault("shift", 2),
                                  runner_args=RUNNER_ARGS)
     lines = []
-    rows = replay.replay(config, log=lines.append)
+    rows = span_replay.replay(config, log=lines.append)
     first, faulty = rows
     # Span 1: the first span, nothing to drift from; trained, blessed and served.
     assert first["stopped"] is None, first["stopped"]
@@ -46,7 +47,7 @@ def test_a_shifted_span_stops_its_run_and_the_served_model_stays(tmp_path):
     serving = os.path.join(config.work_dir, "pipeline", "serving", "movielens")
     assert os.listdir(serving) == [first["pushed_version"]]
     # The table, its JSON and the plot.
-    paths = replay.write(rows, config)
+    paths = span_replay.write(rows, config)
     assert all(os.path.getsize(path) > 0 for path in paths)
     table = open(paths[0]).read()
     assert "| 2 |" in table and "shift" in table and "user_rating" in table

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from movielens import grouplens
-from runner import replay, spans
+from runner import span_replay, spans
 from tests import movielens_fixture
 
 
@@ -70,7 +70,7 @@ def test_bad_requests_name_what_is_wrong(tmp_path):
     with pytest.raises(spans.SpanCutError, match="cannot be cut into 100 non-empty spans"):
         spans.cut(source, str(tmp_path / "c"), spans=100)
     with pytest.raises(spans.SpanCutError, match="fault span must be 2 or later"):
-        replay.ReplayConfig(source, str(tmp_path / "d"), fault=spans.Fault("shift", 1))
+        span_replay.ReplayConfig(source, str(tmp_path / "d"), fault=spans.Fault("shift", 1))
 
 
 def test_the_table_marks_a_stopped_span_and_keeps_the_served_version(tmp_path):
@@ -81,11 +81,11 @@ def test_the_table_marks_a_stopped_span_and_keeps_the_served_version(tmp_path):
            "recall_at_100": None, "ndcg_at_10": None,
            "blessed": None, "pushed_version": None, "serving_version": "17",
            "trainer_seconds": None, "run_seconds": 31.0, "stopped": "drift: user_rating | x"}
-    table = replay.markdown([row])
+    table = span_replay.markdown([row])
     assert "user_rating 0.410 (> 0.1)" in table and "| 17 |" in table
     assert "| — (1.1000) | — (—) |" in table  # the served model's figures beside
     assert "drift: user_rating / x" in table
-    replay.plot([row], str(tmp_path / "replay.png"))
+    span_replay.plot([row], str(tmp_path / "replay.png"))
     assert os.path.getsize(tmp_path / "replay.png") > 0
 
 
@@ -93,12 +93,12 @@ def test_a_stopped_run_s_reason_is_its_error_block_else_the_end_of_its_stderr():
     stderr = ("noise\nTraceback ...\nerror: the data drifted from the previous span's:\n"
               "  drift: user_rating Jensen-Shannon divergence 0.6 > 0.03 between span 2 and "
               "span 1 (train)\n\n")
-    assert replay.stop_reason(stderr) == (
+    assert span_replay.stop_reason(stderr) == (
         "error: the data drifted from the previous span's: / drift: user_rating "
         "Jensen-Shannon divergence 0.6 > 0.03 between span 2 and span 1 (train)")
-    assert replay.stop_reason("a\nb\nc\nValueError: x\n") == "b / c / ValueError: x"
+    assert span_replay.stop_reason("a\nb\nc\nValueError: x\n") == "b / c / ValueError: x"
     # A stopped gate leaves no drift.json: the drifted features come from its message.
-    drift = replay.drift_distances({}, stderr + stderr.replace("0.6", "0.7").replace(
+    drift = span_replay.drift_distances({}, stderr + stderr.replace("0.6", "0.7").replace(
         "(train)", "(eval)"))
     assert drift == {"user_rating": {"distance": 0.7, "threshold": 0.03, "exceeded": True,
                                      "measure": "Jensen-Shannon divergence"}}
