@@ -209,7 +209,7 @@ KNOWN_USERS, NEW_USERS = "known_users", "new_users"
 # --- Pipeline node ids and properties that the run summary reads back from MLMD --------------
 EXAMPLE_GEN_ID = "MovieLensExampleGen"
 SCHEMA_GEN_ID = "SchemaGen"
-BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+BASELINE_RESOLVER_ID = "baseline_model_resolver"
 TRANSFORM_ID = "Transform"  # TFX's default id for its Transform
 TRAINER_ID = "Trainer"  # TFX's default id for its Trainer
 # With a drops folder of spans: the Examples of every span up to the run's (Transform's), and

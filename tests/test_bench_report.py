@@ -2,15 +2,16 @@
 
 import json
 
+import names
 from bench import plot_scale, run_bench
 
 
 def _pipeline(wall, executed, state="executed"):
-    names = ["MovieLensExampleGen", "latest_blessed_model_resolver", "Transform", "Trainer",
+    nodes = ["MovieLensExampleGen", names.BASELINE_RESOLVER_ID, "Transform", "Trainer",
              "Evaluator"]
     return {"exit_code": 0, "wall_seconds": wall, "peak_rss_gb": 2.5,
             "in_pipeline_seconds": wall - 10,
-            "components": {n: {"state": state, "wall_seconds": wall / 10} for n in names},
+            "components": {n: {"state": state, "wall_seconds": wall / 10} for n in nodes},
             "executed": executed, "eval_metrics": {"rating/root_mean_squared_error": 1.1,
                                                    "retrieval/top_100_categorical_accuracy": 0.24},
             "trainer": {"first_epoch_seconds": 20.0, "steady_epoch_seconds": 0.6,

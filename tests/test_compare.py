@@ -94,7 +94,7 @@ def test_compare_runs_experiments_that_touch_neither_serving_nor_the_baseline(
         assert all(row["components"][c] == "cached" for c in (
             "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "Transform")), row["components"]
         assert row["components"]["Trainer"] == "executed"
-        assert {"Pusher", "latest_blessed_model_resolver"}.isdisjoint(row["components"])
+        assert {"Pusher", names.BASELINE_RESOLVER_ID}.isdisjoint(row["components"])
         assert row["metrics"][names.TFMA_RMSE] > 0
     # retrieval-only does not train the rating head: its RMSE is far worse (the seed's 3.77)
     assert rows[1]["metrics"][names.TFMA_RMSE] > rows[0]["metrics"][names.TFMA_RMSE]
@@ -111,4 +111,4 @@ def test_compare_runs_experiments_that_touch_neither_serving_nor_the_baseline(
         assert f.read() == summary_before
     rerun = local_runner.run(pipeline_config)  # experiments never become the baseline
     assert {c["state"] for c in rerun["components"]
-            if c["component"] != "latest_blessed_model_resolver"} == {"cached"}
+            if c["component"] != names.BASELINE_RESOLVER_ID} == {"cached"}

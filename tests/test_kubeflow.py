@@ -54,7 +54,7 @@ def test_every_component_is_a_task_with_the_right_upstream(compiled):
     assert upstream["Transform"] == {"AnomaliesGate", "MovieLensExampleGen", "SchemaGen"}
     assert upstream["Trainer"] >= {"Transform", "SchemaGen", "HyperparametersGen"}
     assert "Trainer" in upstream["Evaluator"] and any(
-        "latest_blessed_model_resolver" in t for t in upstream["Evaluator"])
+        names.BASELINE_RESOLVER_ID in t for t in upstream["Evaluator"])
     assert upstream["LoadCheck"] == {"Trainer"}
     assert upstream["Pusher"] == {"Evaluator", "LoadCheck", "Trainer"}
 

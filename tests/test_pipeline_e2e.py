@@ -13,7 +13,7 @@ pytestmark = pytest.mark.pipeline
 
 EXPECTED_COMPONENTS = {
     "MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "LoadCheck", "Pusher"}
+    "Transform", "Trainer", names.BASELINE_RESOLVER_ID, "Evaluator", "LoadCheck", "Pusher"}
 
 
 @pytest.fixture
