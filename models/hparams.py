@@ -120,6 +120,12 @@ class TrainingConfig:
     rerank_depth: int = lever(
         100, "serving", "recommend_ranked (and its measurement) takes this many titles by "
         "retrieval score and orders them by the rating head")
+    serving_user_data: bool = lever(
+        True, "serving", "the served model holds each user's rated titles (rating_history) "
+        "and side features (user_features), as they were in training; off, it holds neither "
+        "(each user's part folded into their embedding and rating factors: the id signatures "
+        "answer the same, serving_default ignores features in the request, and a warm start "
+        "from it starts cold)")
     # Levers beyond the tutorial; their defaults leave the tutorial's model unchanged.
     rating_biases: bool = lever(
         False, "rating head", "rating = train mean + user bias + movie bias + MLP: what is "

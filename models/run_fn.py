@@ -111,7 +111,8 @@ def run_fn(fn_args: FnArgs) -> None:
                                       export.ServingLimits(config.serving_max_k,
                                                            config.serving_max_batch,
                                                            config.serving_max_exclusions,
-                                                           config.rerank_depth))
+                                                           config.rerank_depth,
+                                                           user_data=config.serving_user_data))
         _write_json(model_run_dir, names.TRAINER_PHASES_FILE, phases)
     if not distribute.strategy_is_chief(strategy):
         # TFX's executor fails a run_fn after which serving_model_dir does not exist; the chief
