@@ -22,8 +22,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
-    """A test on the first run's outputs runs the pipeline too (the session's first one to
-    ask for them runs it), so it is a pipeline test even if nobody marked it."""
+    """A test on the first run's outputs runs the pipeline too (the first test to ask for
+    them runs it), so it is a pipeline test even if nobody marked it."""
     for item in items:
         if "first_run" in getattr(item, "fixturenames", ()):
             item.add_marker(PIPELINE_MARKER)
