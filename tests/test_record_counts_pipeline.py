@@ -87,6 +87,6 @@ def test_the_beam_stages_on_two_worker_processes_reconcile(pipeline_config, firs
                                  beam_workers=2)
     summary = local_runner.run(config, experiment=True)
     states = {c["component"]: c["state"] for c in summary["components"]}
-    assert set(states.values()) == {"complete"}, states
+    assert set(states.values()) == {"executed"}, states
     assert names.EVALUATOR_ID in states
     assert summary["record_counts"] == first_run["record_counts"]

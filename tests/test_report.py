@@ -43,7 +43,8 @@ class _Page(html.parser.HTMLParser):
 
 
 @pytest.mark.pipeline
-def test_the_report_has_the_verdict_every_section_and_only_embedded_images(first_run):
+def test_the_report_has_the_verdict_every_section_and_only_embedded_images(first_run,
+                                                                          pipeline_config):
     page = _Page(first_run["written_report"])
     text = " ".join(page.text)
     assert "Blessed and pushed: " + first_run["pushed_model"] in text
@@ -52,7 +53,8 @@ def test_the_report_has_the_verdict_every_section_and_only_embedded_images(first
     # The figures a person looks for, with this run's values.
     assert f"{first_run['eval_metrics'][names.TFMA_RMSE]:.4f}" in text
     assert f"{first_run['user_ranking_metrics'][names.ndcg_metric(10)]:.4f}" in text
-    assert "≤ 2.0" in text and "≥ 0.5" in text  # the fixture's value thresholds
+    thresholds = pipeline_config.thresholds  # the fixture's value thresholds
+    assert f"≤ {thresholds.max_rmse}" in text and f"≥ {thresholds.min_top_100_accuracy}" in text
     assert text.count("ratings in the sample)") == 3  # three sample users, a table each
     for component in first_run["components"]:
         assert component["component"] in text
