@@ -86,17 +86,6 @@ class RecordCounts:
                 f"{self.malformed:,} malformed line(s); written: {written}; {self.users:,} "
                 f"users, {self.titles:,} titles")
 
-    def reconcile(self, ratings_file: Optional[str]) -> None:
-        """RecordCountError unless ExampleGen's own books balance: the ratings file's usable
-        lines were all parsed, and every parsed rating was written or superseded."""
-        if ratings_file is not None and ratings_file in self.files:
-            check_count("ExampleGen's rating parser", ratings_file, self.ratings,
-                        self.files[ratings_file].used, what="ratings",
-                        recorder="its reader (lines read - skipped - malformed)")
-        check_count("ExampleGen's writer", "all splits", self.examples,
-                    self.ratings - self.superseded, what="examples",
-                    recorder="its parser (ratings parsed - superseded)")
-
 
 def write_counts(examples: types.Artifact, counts: RecordCounts) -> None:
     examples.set_string_custom_property(names.RECORD_COUNTS_KEY, counts.to_json())

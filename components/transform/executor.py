@@ -154,8 +154,13 @@ def reconcile_analysis(tf_transform_output: tft.TFTransformOutput,
             (names.USER_VOCABULARY, "user ids", [count.users for count in counts]),
             (names.MOVIE_VOCABULARY, "titles", [count.titles for count in counts])):
         size = tf_transform_output.vocabulary_size_by_name(vocabulary)
-        if len(counts) == 1 or not max(distinct) <= size <= sum(distinct):
-            record_counts.check_count(f"Transform's vocabulary {vocabulary}", "+".join(splits),
-                                      size, distinct[0] if len(counts) == 1 else max(distinct),
+        stage = f"Transform's vocabulary {vocabulary}"
+        if len(counts) == 1:
+            record_counts.check_count(stage, "+".join(splits), size, distinct[0],
                                       what=f"distinct {what}")
+        elif not max(distinct) <= size <= sum(distinct):
+            raise record_counts.RecordCountError(
+                f"{stage} holds {size:,} distinct {what} but ExampleGen recorded between "
+                f"{max(distinct):,} (the largest span's) and {sum(distinct):,} (their sum): "
+                f"records were lost or duplicated between the stages")
     logging.info("Transform analyzed %s examples, as ExampleGen wrote", f"{expected:,}")
