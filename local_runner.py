@@ -164,15 +164,20 @@ def format_summary(summary: Dict[str, Any], components: bool = True) -> str:
         lines.append(f"  eval per-user {name} (rated titles removed): {value:.4f}{baseline}")
     import names
 
-    for group, measured in sorted((summary.get("ranking_by_user_group") or {}).items()):
-        metric = names.ndcg_metric(10)
-        model_value = (measured.get("model") or {}).get(metric)
+    groups = summary.get("ranking_by_user_group") or {}
+    for group in [name for name in names.USER_GROUPS if name in groups]:
+        measured, metric = groups[group], names.ndcg_metric(10)
+        model_value = (measured.get(names.MODEL_RANKER) or {}).get(metric)
         if model_value is None:
             continue
-        users = int((measured.get("model") or {}).get(names.RANKED_USERS, 0))
+        users = int((measured.get(names.MODEL_RANKER) or {}).get(names.RANKED_USERS, 0))
+        baselines = ", ".join(
+            f"{ranker.replace('_', ' ')} "
+            f"{(measured.get(ranker) or {}).get(metric, float('nan')):.4f}"
+            for ranker in (names.POPULARITY_RANKER, names.RECENT_POPULARITY_RANKER)
+            if ranker in measured)
         lines.append(f"  eval per-user {metric}, {group.replace('_', ' ')} ({users:,}): "
-                     f"{model_value:.4f} (popularity baseline "
-                     f"{(measured.get('popularity') or {}).get(metric, float('nan')):.4f})")
+                     f"{model_value:.4f} ({baselines})")
     spans = summary.get("spans")
     if spans:
         lines.append(f"  span {spans.get('ingested')} ingested; trained on spans "

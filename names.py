@@ -64,6 +64,21 @@ USER_FEATURE_INDICES = (USER_GENDER_INDEX, USER_AGE_INDEX, USER_OCCUPATION_INDEX
 RATING_TIME_BIN = "rating_time_bin"  # int64 [B], 0..NUM_TIME_BINS-1
 NUM_TIME_BINS = 30  # ML-100K's 7 months: a week each; 25M's 24 years: ~10 months each
 NOW_TIME_BIN = NUM_TIME_BINS - 1  # the bin of a time later than the data's, or of none
+# The rating's own time, seconds since the epoch (-1: none): what the evaluation orders a new
+# user's eval ratings by (their first ones are the fold-in history) and recent popularity reads.
+RATING_TIMESTAMP = "rating_timestamp"  # int64 [B]
+# A user's history (TrainingConfig.history_fold_in): the titles they rated, as catalog indices,
+# num_movies (the OOV title) padding a row. The user tower pools them; a request for a user
+# the model never trained brings them (recommend_for_history).
+USER_HISTORY = "user_history"  # int64 [B, H]
+# Training only: whose history an example reads (its user, before an id dropout hid them) and
+# what share of it (a seeded hash of the pair, in (0, 1]).
+HISTORY_USER_INDEX = "history_user_index"  # int64 [B]
+HISTORY_SHARE = "history_share"  # float32 [B]
+# The strong-generalization protocol's fold-in: a new user's first eval ratings, in time
+# order, are their history; the rest are what they are evaluated on. Training shows
+# id-dropped examples this many history titles at most, as such a user has.
+FOLD_IN_RATINGS = 5
 NUM_GENDERS = 2  # user_gender_index values below this are genders, the rest unknown
 ZIP_PREFIX_LENGTH = 2  # US zip codes' first two digits: a region (of ~100) of the country
 
@@ -87,6 +102,8 @@ RECOMMEND_SIGNATURE = "recommend"
 RECOMMEND_EXCLUDING_SIGNATURE = "recommend_excluding"
 RECOMMEND_RANKED_SIGNATURE = "recommend_ranked"  # retrieve, then order by the rating head
 SIMILAR_SIGNATURE = "similar_movies"
+# A user the model never trained, from the titles they rated (TrainingConfig.history_fold_in)
+RECOMMEND_FOR_HISTORY_SIGNATURE = "recommend_for_history"
 EVAL_SIGNATURE = "evaluate_examples"  # what TFMA runs: a few numbers per example, not a vector
 RAW_ID_SIGNATURES = (PREDICT_SIGNATURE, RECOMMEND_SIGNATURE, RECOMMEND_EXCLUDING_SIGNATURE,
                      RECOMMEND_RANKED_SIGNATURE,
@@ -103,6 +120,8 @@ RETRIEVAL_OUTPUT = "retrieval"
 # Inputs and outputs of the raw-id signatures (TF Serving request/response keys).
 K_INPUT = "k"  # int32 scalar
 EXCLUDE_INPUT = "exclude_titles"  # string [B, N], "" = padding
+HISTORY_INPUT = "rated_titles"  # string [B, N], "" = padding: recommend_for_history's history
+TITLES_KNOWN = "titles_known"  # int32 [B]: how many of a row's rated titles the catalog holds
 PREDICTED_RATING = "rating"  # float32 [B]
 USER_EMBEDDING = "user_embedding"  # float32 [B, dim]
 MOVIE_EMBEDDING = "movie_embedding"  # float32 [B, dim]
@@ -205,6 +224,11 @@ POPULARITY_METRICS_FILE = "popularity_ranking_metrics.json"
 # users (with train ratings) and new ones (none: the model never trained their row).
 RANKING_BY_USER_GROUP_FILE = "ranking_by_user_group.json"
 KNOWN_USERS, NEW_USERS = "known_users", "new_users"
+NEW_COLD_USERS = "new_users_without_history"  # too few eval ratings to give a fold-in
+USER_GROUPS = (KNOWN_USERS, NEW_USERS, NEW_COLD_USERS)
+# Who ranks, in RANKING_BY_USER_GROUP_FILE: the model and two baselines scored by its code.
+MODEL_RANKER, POPULARITY_RANKER = "model", "popularity"
+RECENT_POPULARITY_RANKER = "recent_popularity"  # the last 10 % of the train period
 
 # --- Pipeline node ids and properties that the run summary reads back from MLMD --------------
 EXAMPLE_GEN_ID = "MovieLensExampleGen"

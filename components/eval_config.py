@@ -36,6 +36,9 @@ class EvalThresholds:
     # On the Trainer's per-user NDCG@10 (rated titles removed; models/evaluation.py), not a
     # TFMA metric: GatedEvaluator withdraws TFMA's blessing below it. Off by default.
     min_ndcg_at_10: Optional[float] = None
+    # The same NDCG@10 over the popularity baseline's (its ratio, by the same code): 1.0
+    # blesses no model that the most-rated titles beat. Off by default.
+    min_ndcg_lift_over_popularity: Optional[float] = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -102,10 +105,11 @@ def make_eval_config(training: TrainingConfig, thresholds: EvalThresholds,
         thresholds = EvalThresholds(None, None, None, None)
     gate_rating = gate and training.rating_weight > 0
     gate_retrieval = gate and training.retrieval_weight > 0
-    if gate_retrieval and thresholds.min_ndcg_at_10 is not None and \
-            10 not in training.recall_ks:
-        raise ConfigError(f"min_ndcg_at_10 needs per-user NDCG@10, but recall_ks "
-                          f"{training.recall_ks} does not include 10")
+    for name in ("min_ndcg_at_10", "min_ndcg_lift_over_popularity"):
+        if gate_retrieval and getattr(thresholds, name) is not None and \
+                10 not in training.recall_ks:
+            raise ConfigError(f"{name} needs per-user NDCG@10, but recall_ks "
+                              f"{training.recall_ks} does not include 10")
     if gate_retrieval and 100 not in training.top_ks and (
             thresholds.min_top_100_accuracy is not None
             or thresholds.max_top_100_decrease is not None):

@@ -90,26 +90,43 @@ def _withdraw_blessing(blessing: types.Artifact, reason: str) -> None:
     logging.info("Blessing withdrawn: %s", reason)
 
 
+def _trainer_report(model_run_uri: Optional[str], file_name: str) -> Optional[Dict[str, Any]]:
+    path = os.path.join(model_run_uri or "", file_name)
+    if not (model_run_uri and fileio.exists(path)):
+        return None
+    with fileio.open(path) as f:
+        return json.load(f)
+
+
 def apply_ranking_threshold(blessing: types.Artifact, model_run_uri: Optional[str],
-                            min_ndcg_at_10: Optional[float]) -> None:
+                            min_ndcg_at_10: Optional[float],
+                            min_lift_over_popularity: Optional[float] = None) -> None:
     """Withdraws a blessing whose model's per-user NDCG@10 (the Trainer's report in
-    `model_run_uri`) is below `min_ndcg_at_10`, or unknown. Nothing when the threshold is off
-    or TFMA did not bless."""
-    if min_ndcg_at_10 is None or blessing.get_int_custom_property(
-            evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY) != evaluator_constants.BLESSED_VALUE:
+    `model_run_uri`) is below `min_ndcg_at_10`, or below `min_lift_over_popularity` times the
+    popularity baseline's, or unknown. Nothing when both are off or TFMA did not bless."""
+    if (min_ndcg_at_10 is None and min_lift_over_popularity is None) or \
+            blessing.get_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY) \
+            != evaluator_constants.BLESSED_VALUE:
         return
     metric = names.ndcg_metric(10)
-    path = os.path.join(model_run_uri or "", names.RANKING_METRICS_FILE)
-    value = None
-    if model_run_uri and fileio.exists(path):
-        with fileio.open(path) as f:
-            value = json.load(f).get(metric)
+    value = (_trainer_report(model_run_uri, names.RANKING_METRICS_FILE) or {}).get(metric)
     if value is None:
-        _withdraw_blessing(blessing, f"min_ndcg_at_10 is {min_ndcg_at_10} but the Trainer "
-                                     f"reported no {metric} ({path})")
-    elif not value >= min_ndcg_at_10:  # NaN fails too
+        _withdraw_blessing(blessing, f"a ranking threshold is set but the Trainer reported no "
+                                     f"{metric} ({model_run_uri})")
+    elif min_ndcg_at_10 is not None and not value >= min_ndcg_at_10:  # NaN fails too
         _withdraw_blessing(blessing, f"per-user {metric} {value:.4f} is below min_ndcg_at_10 "
                                      f"{min_ndcg_at_10}")
+    elif min_lift_over_popularity is not None:
+        baseline = (_trainer_report(model_run_uri, names.POPULARITY_METRICS_FILE)
+                    or {}).get(metric)
+        if baseline is None:
+            _withdraw_blessing(blessing, f"min_ndcg_lift_over_popularity is set but the "
+                                         f"Trainer reported no popularity {metric}")
+        elif not value >= min_lift_over_popularity * baseline:
+            _withdraw_blessing(
+                blessing, f"per-user {metric} {value:.4f} is below "
+                          f"min_ndcg_lift_over_popularity {min_lift_over_popularity} x the "
+                          f"popularity baseline's {baseline:.4f}")
 
 
 def evaluated_counts(evaluation_uri: str) -> Dict[str, int]:
@@ -168,7 +185,8 @@ class GatedEvaluatorExecutor(evaluator_executor.Executor):
         model_run = input_dict.get(MODEL_RUN_KEY)
         apply_ranking_threshold(
             blessing, artifact_utils.get_single_uri(model_run) if model_run else None,
-            runtime_thresholds(exec_properties).min_ndcg_at_10)
+            runtime_thresholds(exec_properties).min_ndcg_at_10,
+            runtime_thresholds(exec_properties).min_ndcg_lift_over_popularity)
 
 
 class GatedEvaluator(base_beam_component.BaseBeamComponent):

@@ -26,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 from experiments.common import append_jsonl, load_transformed, validation_metrics  # noqa: E402
 from models import training  # noqa: E402
-from models.data import split_holdout  # noqa: E402
+from models.data import split_holdout, split_time_holdout  # noqa: E402
 from models.hparams import PRESETS  # noqa: E402
 from names import RMSE_METRIC, TOP_100_METRIC, ndcg_metric  # noqa: E402
 
@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     parser.add_argument("--report-eval", action="store_true")
     parser.add_argument("--holdout-percent", type=int, default=0,
                         help="set this %% of train aside and measure every config on it")
+    parser.add_argument("--time-holdout-percent", type=int, default=0,
+                        help="set the latest %% of train by time aside (for --split time) and "
+                             "measure every config on it, known and new users apart")
     parser.add_argument("--holdout-seed", type=int, default=None,
                         help="seed of the holdout's hash (default: the preset's seed); another "
                              "seed sets another part of train aside")
@@ -55,6 +58,9 @@ def main(argv=None) -> int:
         holdout_seed = (PRESETS[args.preset].seed if args.holdout_seed is None
                         else args.holdout_seed)
         train, holdout = split_holdout(train, args.holdout_percent, holdout_seed)
+    elif args.time_holdout_percent:
+        holdout_seed = None
+        train, holdout = split_time_holdout(train, args.time_holdout_percent)
     base = PRESETS[args.preset].with_overrides(json.loads(args.base))
     for overrides in args.configs:
         config = base.with_overrides(json.loads(overrides))
@@ -70,7 +76,11 @@ def main(argv=None) -> int:
         if holdout is not None:
             record["holdout_percent"] = args.holdout_percent
             record["holdout_seed"] = holdout_seed
-            record["holdout"] = training.evaluate(result.model, config, train, holdout).flat()
+            measured = training.evaluate(result.model, config, train, holdout)
+            record["holdout"] = measured.flat()
+            record["holdout_by_user_group"] = measured.by_user_group
+            if args.time_holdout_percent:
+                record["time_holdout_percent"] = args.time_holdout_percent
         if args.report_eval:
             record["eval"] = training.evaluate(result.model, config, train, evaluation).flat()
         append_jsonl(args.log, record)
@@ -82,6 +92,10 @@ def main(argv=None) -> int:
                  f"{record['holdout'][TOP_100_METRIC]:.4f} ndcg@10 "
                  f"{record['holdout'].get(ndcg_metric(10), float('nan')):.4f}"
                  if holdout is not None else "")
+              + ("".join(f" | {group} ndcg@10 " + " ".join(
+                  f"{ranker} {measured.get(ranker, {}).get(ndcg_metric(10), float('nan')):.4f}"
+                  for ranker in ("model", "popularity", "recent_popularity"))
+                  for group, measured in record.get("holdout_by_user_group", {}).items()))
               + (f" | EVAL rmse {record['eval'][RMSE_METRIC]:.4f} top100 "
                  f"{record['eval'][TOP_100_METRIC]:.4f} "
                  f"recall@100 {record['eval'].get('recall_at_100', float('nan')):.4f}"

@@ -21,11 +21,15 @@ _SAMPLE_SALT = 3  # the evaluation sample's seed, independent of the training or
 _DROPOUT_SALT = 4  # which examples train the OOV user row
 _HOLDOUT_SALT = 5  # experiments' selection set, independent of the validation carve-out
 _FEATURE_DROPOUT_SALT = 6  # which examples train as a user sent with nothing
+_HISTORY_SALT = 7  # what share of its user's history an example reads (history_fold_in)
 
 
 # The transformed features every model reads; the side features come on top, as the training
 # config asks (TrainingConfig.side_feature_columns).
 CORE_COLUMNS = (names.USER_INDEX, names.MOVIE_INDEX, names.RATING_LABEL, names.RATING_MASK)
+# Read whenever the graph writes them, whatever the config: the evaluation orders a new
+# user's eval ratings by time (the fold-in), recent popularity and the histories read it too.
+CONTEXT_COLUMNS = (names.RATING_TIMESTAMP,)
 # Every side-feature column a config can ask for (what experiments load, to try any config).
 SIDE_COLUMNS = ((names.MOVIE_GENRE_MASK,) + names.USER_FEATURE_INDICES
                 + (names.RATING_TIME_BIN,))
@@ -87,7 +91,8 @@ def load_columns(file_patterns: List[str], tf_transform_output: tft.TFTransformO
     if not files:
         raise FileNotFoundError(f"no examples match {file_patterns}")
     columns = canonical_order(_read_columns(files, tf_transform_output,
-                                            CORE_COLUMNS + tuple(side_features)))
+                                            CORE_COLUMNS + CONTEXT_COLUMNS
+                                            + tuple(side_features)))
     if names.RATING_MASK not in columns:
         columns[names.RATING_MASK] = tf.ones_like(columns[names.RATING_LABEL])
     return columns
@@ -220,8 +225,20 @@ def drop_users_entirely(columns: Columns, fraction: float, seed: int, num_users:
     """The columns with `fraction` of the pairs (by hash) made a user sent with nothing: the
     OOV user index `num_users` and each user feature column of `unknown_features` set to its
     unknown index. Their titles and ratings are kept."""
-    return _replace_in_share(columns, fraction, seed, _FEATURE_DROPOUT_SALT,
-                             {names.USER_INDEX: num_users, **unknown_features})
+    unknown = {names.USER_INDEX: num_users, **unknown_features}
+    if names.HISTORY_USER_INDEX in columns:  # and no history either
+        unknown[names.HISTORY_USER_INDEX] = num_users
+    return _replace_in_share(columns, fraction, seed, _FEATURE_DROPOUT_SALT, unknown)
+
+
+def with_history_columns(columns: Columns, seed: int) -> Columns:
+    """The columns plus what history_fold_in's training reads: whose history each example
+    reads (names.HISTORY_USER_INDEX: its user, kept when an id dropout hides the user) and
+    what share of it (names.HISTORY_SHARE, in (0, 1], a seeded hash of the pair: fixed per
+    example, so each epoch shows an example the same history)."""
+    share = tf.cast(pair_hash(columns, seed, _HISTORY_SALT) + 1, tf.float32) / _HASH_BUCKETS
+    return {**columns, names.HISTORY_USER_INDEX: columns[names.USER_INDEX],
+            names.HISTORY_SHARE: share}
 
 
 def split_validation(columns: Columns, percent: int, seed: int,
@@ -237,6 +254,19 @@ def split_holdout(columns: Columns, percent: int, seed: int) -> Tuple[Columns, C
     they differ in what they train on (a refit trains on its validation carve-out too, so
     that carve-out cannot judge it)."""
     return split_validation(columns, percent, seed, _HOLDOUT_SALT)
+
+
+def split_time_holdout(columns: Columns, percent: int) -> Tuple[Columns, Columns]:
+    """(rest, holdout): the latest `percent` % of the examples by names.RATING_TIMESTAMP set
+    aside, as a time split sets aside its eval period: what experiments choose a config for
+    `--split time` on (ties at the cut-off go to the holdout)."""
+    if names.RATING_TIMESTAMP not in columns:
+        raise ValueError("a time holdout needs the ratings' times (rating_timestamp): this "
+                         "transform graph does not write them")
+    times = columns[names.RATING_TIMESTAMP]
+    cut = tf.sort(times)[int(_num_rows(columns) * (100 - percent) / 100)]
+    later = times >= cut
+    return select(columns, tf.logical_not(later)), select(columns, later)
 
 
 def training_splits(columns: Columns, config: TrainingConfig) -> Tuple[Columns, Columns]:

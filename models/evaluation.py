@@ -8,6 +8,7 @@ titles are kept as sorted (user, title) keys, never as [num_users, num_movies] m
 (at 25M ratings that is 162k users × 62k titles = 10 G cells).
 """
 
+import dataclasses
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -17,6 +18,8 @@ import names
 
 # Scores of the given user indices [n] for every catalog title: [n, num_movies].
 ScoreFn = Callable[[np.ndarray], np.ndarray]
+# The recent-popularity baseline's period: this last share of the train period's time.
+RECENT_SHARE = 0.1
 # Cells of one chunk's score matrix: 16M, 64 MB of float32 (about 270 users of a 62k catalog).
 CHUNK_CELLS = 1 << 24
 
@@ -102,6 +105,13 @@ class _Gains:
         first[1:] = keys[1:] != keys[:-1]
         self.keys, self.gains, self.num_movies = keys[first], gains[first], num_movies
 
+    def graded(self, users: np.ndarray) -> np.ndarray:
+        """[len(users)] bool: whether each user has a graded eval title (so `ndcg` gives
+        them a value, in this order)."""
+        lo = np.searchsorted(self.keys, users * self.num_movies)
+        hi = np.searchsorted(self.keys, (users + 1) * self.num_movies)
+        return hi > lo
+
     def ndcg(self, users: np.ndarray, top: np.ndarray, k: int) -> np.ndarray:
         """NDCG@k of `top` [users, ≥ k] for those of `users` that have a gain (the others
         are left out: an ideal DCG of 0 has nothing to normalise)."""
@@ -130,21 +140,38 @@ def user_ranking_metrics(score_users: ScoreFn, num_movies: int, train: Dict[str,
                          evaluation: Dict[str, np.ndarray], ks: Sequence[int],
                          reorder: Optional[ReorderFn] = None,
                          chunk_cells: int = CHUNK_CELLS) -> Dict[str, float]:
-    """Per-user ranking metrics of the catalog ranking, averaged over eval users.
+    """Per-user ranking metrics of the catalog ranking, averaged over eval users: those of
+    `grouped_ranking_metrics` for all of them."""
+    return grouped_ranking_metrics(score_users, num_movies, train, evaluation, ks, {},
+                                   reorder, chunk_cells)[ALL_USERS]
+
+
+ALL_USERS = "all_users"  # grouped_ranking_metrics' key of the metrics over every eval user
+
+
+def grouped_ranking_metrics(score_users: ScoreFn, num_movies: int,
+                            train: Dict[str, np.ndarray], evaluation: Dict[str, np.ndarray],
+                            ks: Sequence[int], groups: Dict[str, np.ndarray],
+                            reorder: Optional[ReorderFn] = None,
+                            chunk_cells: int = CHUNK_CELLS) -> Dict[str, Dict[str, float]]:
+    """Per-user ranking metrics of the catalog ranking, averaged over the eval users
+    (`ALL_USERS`) and over each group of them (`groups`: {name: user indices}), from one
+    scoring of each user.
 
     `score_users(users)`: those users' retrieval scores for every catalog title (the OOV
-    user is index num_users). Titles the user rated in `train` are removed from the ranking
+    user is index num_users). Titles the user has in `train` are removed from the ranking
     first (they are not recommendations) and from the eval titles (none: the splits share no
     pair, but a duplicate pair is not a hit). Users with no eval title left are skipped.
     Users are scored and ranked `chunk_cells // num_movies` at a time, once: every metric
     comes from the same ranking.
 
-    Returns recall@k and NDCG@k for each k in `ks`, MAP and MRR at max(ks) (`_chunk_metrics`),
-    and over the top min(ks) of every eval user: catalog coverage (the share of titles
-    recommended to anyone), novelty (the mean self-information, -log2 of the share of
-    train users who rated the title, of the recommended titles; titles no train user rated
-    count as rated by one), and graded NDCG (the eval rating as each title's gain, over the
-    users with a rated eval title; `_Gains`), also of the `reorder` order when given.
+    Each group's (and the whole's) metrics: recall@k and NDCG@k for each k in `ks`, MAP and
+    MRR at max(ks) (`_chunk_metrics`), and over the top min(ks) of its eval users: catalog
+    coverage (the share of titles recommended to anyone), novelty (the mean
+    self-information, -log2 of the share of train users who rated the title, of the
+    recommended titles; titles no train user rated count as rated by one), and graded NDCG
+    (the eval rating as each title's gain, over the users with a rated eval title; `_Gains`),
+    also of the `reorder` order when given; `names.RANKED_USERS`: how many users.
     """
     seen_keys = pair_keys(train, num_movies)
     relevant_keys = np.setdiff1d(pair_keys(evaluation, num_movies), seen_keys,
@@ -158,7 +185,8 @@ def user_ranking_metrics(score_users: ScoreFn, num_movies: int, train: Dict[str,
     graded = names.graded_ndcg_metric(shallowest)
     per_chunk = max(1, chunk_cells // num_movies)
     values: Dict[str, List[np.ndarray]] = {}
-    recommended = np.zeros(num_movies, dtype=bool)
+    users_of: Dict[str, List[np.ndarray]] = {}  # the users each metric's values belong to
+    tops: List[np.ndarray] = []
     for start in range(0, len(users), per_chunk):
         chunk = users[start:start + per_chunk]
         ranked = without_seen(score_users(chunk), chunk, _keys_of(seen_keys, chunk, num_movies),
@@ -167,6 +195,7 @@ def user_ranking_metrics(score_users: ScoreFn, num_movies: int, train: Dict[str,
         # argsort would.
         top = tf.math.top_k(ranked, k=min(deepest, num_movies)).indices.numpy()
         per_user = _chunk_metrics(top, chunk, relevant_keys, num_movies, ks)
+        graded_users = chunk[gains.graded(chunk)]
         per_user[graded] = gains.ndcg(chunk, top, shallowest)
         if reorder is not None:
             per_user[names.reranked_metric(graded)] = gains.ndcg(
@@ -174,17 +203,28 @@ def user_ranking_metrics(score_users: ScoreFn, num_movies: int, train: Dict[str,
         per_user[_NOVELTY] = self_information[top[:, :shallowest]].mean(axis=1)
         for name, value in per_user.items():
             values.setdefault(name, []).append(value)
-        recommended[top[:, :shallowest].ravel()] = True
-    metrics = {names.RANKED_USERS: float(len(users))}
-    for name, parts in values.items():
-        joined = np.concatenate(parts)
-        metrics[name] = float(np.mean(joined)) if len(joined) else 0.0
-    metrics[names.coverage_metric(shallowest)] = float(recommended.mean())
-    metrics[names.novelty_metric(shallowest)] = metrics.pop(_NOVELTY, 0.0)
-    for name in _metric_names(ks) + [graded] + (
-            [names.reranked_metric(graded)] if reorder is not None else []):
-        metrics.setdefault(name, 0.0)  # no eval user (or none with a rating) to average over
-    return metrics
+            graded_metric = name in (graded, names.reranked_metric(graded))
+            users_of.setdefault(name, []).append(graded_users if graded_metric else chunk)
+        tops.append(top[:, :shallowest])
+    joined = {name: np.concatenate(parts) for name, parts in values.items()}
+    owners = {name: np.concatenate(parts) for name, parts in users_of.items()}
+    top_titles = np.concatenate(tops) if tops else np.zeros((0, shallowest), np.int64)
+    expected = _metric_names(ks) + [graded] + (
+        [names.reranked_metric(graded)] if reorder is not None else [])
+    result = {}
+    for group, members in {ALL_USERS: users, **groups}.items():
+        metrics = {names.RANKED_USERS: float(np.isin(users, members).sum())}
+        for name, value in joined.items():
+            part = value[np.isin(owners[name], members)]
+            metrics[name] = float(np.mean(part)) if len(part) else 0.0
+        recommended = np.zeros(num_movies, dtype=bool)
+        recommended[top_titles[np.isin(users, members)].ravel()] = True
+        metrics[names.coverage_metric(shallowest)] = float(recommended.mean())
+        metrics[names.novelty_metric(shallowest)] = metrics.pop(_NOVELTY, 0.0)
+        for name in expected:
+            metrics.setdefault(name, 0.0)  # no eval user (or none with a rating) to average over
+        result[group] = metrics
+    return result
 
 
 _NOVELTY = "_novelty"  # per-user values, averaged and renamed at the end
@@ -195,14 +235,51 @@ def _metric_names(ks: Sequence[int]) -> List[str]:
             + [names.map_metric(max(ks)), names.mrr_metric(max(ks))])
 
 
-def user_groups(train: Dict[str, np.ndarray], evaluation: Dict[str, np.ndarray]
-                ) -> Dict[str, np.ndarray]:
-    """{group: [eval rows] bool mask}: the eval rows of known users (`names.KNOWN_USERS`: they
-    have train ratings, so the model trained their row) and of new ones (`names.NEW_USERS`:
-    none; under a time split, most of the next period's users). Every eval row is in one."""
-    known = np.isin(np.asarray(evaluation[names.USER_INDEX]),
-                    np.unique(np.asarray(train[names.USER_INDEX])))
-    return {names.KNOWN_USERS: known, names.NEW_USERS: ~known}
+@dataclasses.dataclass(frozen=True)
+class FoldIn:
+    """The eval split under the strong-generalization protocol (`fold_in_protocol`)."""
+
+    targets: Dict[str, np.ndarray]  # the eval rows evaluated on: the fold-in rows removed
+    seen: Dict[str, np.ndarray]  # train rows and fold-in rows: removed from every ranking
+    histories: Dict[int, np.ndarray]  # new user index -> their fold-in titles, in time order
+    groups: Dict[str, np.ndarray]  # names.USER_GROUPS' name -> the sorted user indices in it
+
+
+def fold_in_protocol(train: Dict[str, np.ndarray], evaluation: Dict[str, np.ndarray],
+                     fold_in: int = names.FOLD_IN_RATINGS) -> FoldIn:
+    """The standard strong-generalization split of the eval users.
+
+    Known users (`names.KNOWN_USERS`: they have train ratings) are evaluated on all their eval
+    ratings. A new user (none in train: under a time split, most of the next period's) with
+    more than `fold_in` eval ratings gives their first `fold_in` (by names.RATING_TIMESTAMP,
+    ties and a split without times in the rows' order) as history, which a model may read
+    and no ranking recommends, and is evaluated on the rest (`names.NEW_USERS`); one with
+    fewer has no history to give and is evaluated on all of theirs (`names.NEW_COLD_USERS`:
+    features and priors only).
+    """
+    users = np.asarray(evaluation[names.USER_INDEX], np.int64)
+    known_users = np.unique(np.asarray(train[names.USER_INDEX], np.int64))
+    times = np.asarray(evaluation.get(names.RATING_TIMESTAMP, np.zeros(len(users))), np.int64)
+    order = np.lexsort((np.arange(len(users)), times, users))  # by user, then time
+    sorted_users = users[order]
+    rank = np.arange(len(users)) - np.searchsorted(sorted_users, sorted_users)
+    _, inverse, per_user = np.unique(sorted_users, return_inverse=True, return_counts=True)
+    new = ~np.isin(sorted_users, known_users)
+    folded = new & (per_user[inverse] > fold_in)
+    given = folded & (rank < fold_in)  # in sorted order: fold_in rows per folded user
+    history_rows = np.zeros(len(users), bool)
+    history_rows[order[given]] = True
+    movies = np.asarray(evaluation[names.MOVIE_INDEX], np.int64)[order[given]]
+    histories = {int(user): titles for user, titles in
+                 zip(sorted_users[given][::fold_in], movies.reshape(-1, fold_in))}
+    targets = {name: np.asarray(values)[~history_rows] for name, values in evaluation.items()}
+    seen = {name: np.concatenate([np.asarray(train[name]),
+                                  np.asarray(evaluation[name])[history_rows]])
+            for name in (names.USER_INDEX, names.MOVIE_INDEX)}
+    groups = {names.KNOWN_USERS: np.unique(sorted_users[~new]),
+              names.NEW_USERS: np.unique(sorted_users[folded]),
+              names.NEW_COLD_USERS: np.unique(sorted_users[new & ~folded])}
+    return FoldIn(targets, seen, histories, groups)
 
 
 def popularity_scorer(train: Dict[str, np.ndarray], num_movies: int) -> ScoreFn:
@@ -210,4 +287,23 @@ def popularity_scorer(train: Dict[str, np.ndarray], num_movies: int) -> ScoreFn:
     catalog order), through the same ranking code as the model (rated titles removed)."""
     popularity = np.bincount(pair_keys(train, num_movies) % num_movies,
                              minlength=num_movies).astype(np.float32)
+    return lambda users: np.broadcast_to(popularity, (len(users), num_movies))
+
+
+def recent_popularity_scorer(train: Dict[str, np.ndarray], num_movies: int,
+                             share: float = RECENT_SHARE) -> ScoreFn:
+    """The recent-popularity baseline: the titles most rated in the last `share` of the train
+    period (by names.RATING_TIMESTAMP; all-time counts break ties), what is popular now. A
+    split without times has no recent period: all-time popularity then."""
+    if names.RATING_TIMESTAMP not in train or not len(train[names.RATING_TIMESTAMP]):
+        return popularity_scorer(train, num_movies)
+    times = np.asarray(train[names.RATING_TIMESTAMP], np.int64)
+    latest, earliest = times.max(), times.min()
+    recent = times >= latest - share * (latest - earliest)
+    part = {name: np.asarray(train[name])[recent]
+            for name in (names.USER_INDEX, names.MOVIE_INDEX)}
+    counts = np.bincount(pair_keys(part, num_movies) % num_movies, minlength=num_movies)
+    overall = np.bincount(pair_keys(train, num_movies) % num_movies, minlength=num_movies)
+    # All-time counts below 1 each: they order only the titles the recent period ties.
+    popularity = (counts + overall / (overall.max() + 1.0)).astype(np.float32)
     return lambda users: np.broadcast_to(popularity, (len(users), num_movies))

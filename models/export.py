@@ -18,6 +18,9 @@ vocabulary, which no signature reads, so a later Trainer can warm-start from thi
   are ordered by the rating head (models/rerank.py); `scores` are predicted ratings.
 - `similar_movies`: `movie_title` [B], `k` → the k nearest other titles by cosine similarity of
   movie embeddings, `movie_known` [B].
+- `recommend_for_history` (with history_fold_in): `rated_titles` [B, N] ("" pads), `k` → the k
+  best titles not among them for a user the model never trained, queried with that history;
+  `titles_known` [B], how many of the row's titles the catalog holds.
 Unknown ids map to the vocabulary's OOV row (the `*_known` outputs say so): an unknown user gets
 the same, deterministic recommendations as every other unknown user. Empty or non-UTF-8 ids,
 k outside 1..max_k, more rows than `ServingLimits.max_batch` or more excluded titles per row
@@ -134,7 +137,20 @@ def without_user_data(model: MovieLensModel) -> Tuple[tf.keras.layers.Layer, tf.
     user_tower, head = model.user_tower, model.rating_head
     users = tf.range(towers.id_embedding(user_tower).shape[0], dtype=tf.int64)  # + the OOV row
     inner = towers.inner_tower(user_tower)
-    if isinstance(inner, towers.UserTower):
+    history = towers.history_tower(user_tower)
+    if history is not None:
+        # Each user's whole query (history, features and the time now) in their row; the
+        # history embedding stays, with an empty table, for recommend_for_history.
+        plain = tf.keras.layers.Embedding(len(users), model.config.embedding_dim,
+                                          name="user_embedding")
+        plain(users[:1])
+        plain.embeddings.assign(user_tower(users))
+        user_tower = towers.HistoryUserTower(
+            plain, model.num_movies, model.config.embedding_dim,
+            np.full(history.histories.shape, model.num_movies, np.int64), name=user_tower.name)
+        user_tower(users[:1])
+        user_tower.history_embedding.set_weights(history.history_embedding.get_weights())
+    elif isinstance(inner, towers.UserTower):
         plain = tf.keras.layers.Embedding(len(users), model.config.embedding_dim,
                                           name="user_embedding")
         plain(users[:1])  # builds it
@@ -206,6 +222,10 @@ class ServingModule(tf.Module):
         self.catalog = tf.Variable(catalog, trainable=False, name="catalog_embeddings")
         self.catalog_unit = tf.Variable(tf.math.l2_normalize(catalog, axis=1), trainable=False,
                                         name="catalog_unit_embeddings")
+        if towers.history_tower(self.user_tower) is not None:  # only a model that pools one
+            self.recommend_for_history = tf.function(
+                self._recommend_for_history, input_signature=[
+                    tf.TensorSpec([None, None], tf.string, name=names.HISTORY_INPUT), _K])
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -368,6 +388,29 @@ class ServingModule(tf.Module):
         return {names.TITLES_OUTPUT: tf.gather(self.catalog_titles, titles),
                 names.SCORES_OUTPUT: ratings, names.USER_KNOWN: users < self.num_users}
 
+    def _recommend_for_history(self, rated_titles: tf.Tensor,
+                               k: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """A user the model never trained, from the titles they rated so far (history_fold_in):
+        `rated_titles` [B, N] ("" pads; unknown titles are ignored) → the k best other titles
+        for the unknown user with that history, `titles_known` [B]: how many of the row's
+        titles the catalog holds (0: served as a user with nothing)."""
+        checks = [self._check_batch(rated_titles, names.HISTORY_INPUT),
+                  _require(tf.shape(rated_titles)[1] <= self.max_exclusions,
+                           f"{names.HISTORY_INPUT} holds more than {self.max_exclusions} "
+                           f"titles per row"),
+                  self._check_k(k)]
+        with tf.control_dependencies(checks):
+            history = self.title_index.lookup(rated_titles)  # unknown and "" → num_movies
+            rated = self._title_mask(rated_titles)
+        users = tf.fill(tf.shape(history)[:1], tf.constant(self.num_users, tf.int64))
+        query = self.user_tower({names.USER_INDEX: users, names.USER_HISTORY: history})
+        scores = tf.where(rated, tf.constant(-np.inf, tf.float32), self._catalog_scores(query))
+        left = self.num_movies - tf.reduce_sum(tf.cast(rated, tf.int32), axis=1)
+        with tf.control_dependencies([_require(left >= k,
+                                               "k exceeds the titles left after the history")]):
+            return {**self._top_k(scores, k),
+                    names.TITLES_KNOWN: tf.reduce_sum(tf.cast(rated, tf.int32), axis=1)}
+
     @tf.function(input_signature=[_STRINGS, _K])
     def similar_movies(self, movie_title: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
         with tf.control_dependencies(_check_ids(movie_title, names.MOVIE_TITLE) + [
@@ -380,7 +423,10 @@ class ServingModule(tf.Module):
         return {**self._top_k(scores, k), names.MOVIE_KNOWN: movies < self.num_movies}
 
     def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
-        return {
+        history = ({names.RECOMMEND_FOR_HISTORY_SIGNATURE:
+                    self.recommend_for_history.get_concrete_function()}
+                   if hasattr(self, "recommend_for_history") else {})
+        return {**history,
             names.SERVING_SIGNATURE: self.serve_examples.get_concrete_function(),
             names.TRANSFORM_SIGNATURE: self.transform_examples.get_concrete_function(),
             names.EVAL_SIGNATURE: self.evaluate_examples.get_concrete_function(),
@@ -393,8 +439,8 @@ class ServingModule(tf.Module):
         }
 
 
-def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes, max_k: int
-                    ) -> List[object]:
+def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes, max_k: int,
+                    history: bool = False) -> List[object]:
     """PredictionLogs TF Serving replays at load time: one per signature, batch 1, with
     k = min(10, max_k): a k the model refuses would make TF Serving refuse to load it."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
@@ -417,14 +463,16 @@ def warmup_requests(user_id: bytes, movie_title: bytes, example: bytes, max_k: i
         request(names.RECOMMEND_RANKED_SIGNATURE, user_id=[user_id], k=k,
                 exclude_titles=[[movie_title]]),
         request(names.SIMILAR_SIGNATURE, movie_title=[movie_title], k=k),
-    ]
+    ] + ([request(names.RECOMMEND_FOR_HISTORY_SIGNATURE, rated_titles=[[movie_title]], k=k)]
+         if history else [])
 
 
 def save_serving_model(model: MovieLensModel, tf_transform_output: tft.TFTransformOutput,
                        export_dir: str, limits: ServingLimits) -> None:
     """Saves the SavedModel, then its warm-up requests (the most frequent user and title)."""
     module = ServingModule(model, tf_transform_output, limits)
-    tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    signatures = module.signatures()
+    tf.saved_model.save(module, export_dir, signatures=signatures)
     user = tf_transform_output.vocabulary_by_name(names.USER_VOCABULARY)[0]
     title = tf_transform_output.vocabulary_by_name(names.MOVIE_VOCABULARY)[0]
     example = tf.train.Example(features=tf.train.Features(feature={
@@ -434,5 +482,6 @@ def save_serving_model(model: MovieLensModel, tf_transform_output: tft.TFTransfo
     path = os.path.join(export_dir, names.WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
-        for log in warmup_requests(user, title, example.SerializeToString(), module.max_k):
+        for log in warmup_requests(user, title, example.SerializeToString(), module.max_k,
+                                   names.RECOMMEND_FOR_HISTORY_SIGNATURE in signatures):
             writer.write(log.SerializeToString())

@@ -206,6 +206,16 @@ class TrainingConfig:
         0.0, "side features", "this share of the fit examples (another seeded hash) trains as "
         "a user sent with nothing: the OOV id and every user feature unknown, so an unknown "
         "user sent without features gets a trained answer; needs --user-features")
+    history_fold_in: bool = lever(
+        False, "side features", "the user tower adds the mean of a history embedding of the "
+        "titles the user rated (at most --history-length, their latest): a user the model "
+        "never trained is served from the titles they rated so far (recommend_for_history), "
+        "without retraining. Training hides each example's own title from its history and "
+        "shows a hashed share of each user's history, the id-dropped examples "
+        "(--user-id-dropout) at most names.FOLD_IN_RATINGS titles, as a new user has")
+    history_length: int = lever(
+        50, "side features", "most titles of a user's history the model keeps and pools "
+        "(the latest by time); needs --history-fold-in")
     rating_factors: int = lever(
         0, "rating head", "the rating head's own user and movie factors (this many each; 0 = "
         "none): their dot product is added to the predicted rating, as in biased matrix "
@@ -313,6 +323,8 @@ class TrainingConfig:
                      "rating_dropout", "rating_head_dropout"):
             if not (math.isfinite(getattr(self, name)) and 0 <= getattr(self, name) < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.history_length < 1:
+            raise ConfigError(f"history_length must be >= 1, got {self.history_length}")
         if self.user_feature_dropout and not self.user_features:
             raise ConfigError("user_feature_dropout needs user_features (it drops them)")
         if not 0 < self.label_fraction <= 1:

@@ -223,7 +223,11 @@ class MovieLensModel(tfrs.Model):
                  movie_probabilities: Optional[Sequence[float]] = None,
                  side: Optional[SideFeatures] = None,
                  user_histories: Optional[np.ndarray] = None,
-                 rating_range: Optional[Tuple[float, float]] = None) -> None:
+                 rating_range: Optional[Tuple[float, float]] = None,
+                 fold_in_histories: Optional[np.ndarray] = None) -> None:
+        """`user_histories`: rating_history's [users + 1, titles + 1] table;
+        `fold_in_histories`: history_fold_in's [users + 1, history_length] titles per user
+        (num_movies pads; none given: every user's history empty)."""
         super().__init__()
         side_features.check_available(config, side)
         self.config = config
@@ -243,6 +247,13 @@ class MovieLensModel(tfrs.Model):
         if config.query_time:
             self.user_tower = towers.TimedUserTower(self.user_tower, config.embedding_dim,
                                                     name="timed_user_tower")
+        if config.history_fold_in:
+            if fold_in_histories is None:
+                fold_in_histories = np.full((num_users + names.NUM_OOV_BUCKETS,
+                                             config.history_length), num_movies, np.int64)
+            self.user_tower = towers.HistoryUserTower(
+                self.user_tower, num_movies, config.embedding_dim, fold_in_histories,
+                name="history_user_tower")
         if config.movie_genres or config.title_tokens:
             self.movie_tower = towers.MovieTower(
                 num_movies, config.embedding_dim,
@@ -328,6 +339,9 @@ class MovieLensModel(tfrs.Model):
             keyed[names.MOVIE_VOCABULARY].append(self.movie_tower.genre_table)
         if self.config.title_tokens:
             keyed[names.MOVIE_VOCABULARY].append(self.movie_tower.token_table)
+        history = towers.history_tower(self.user_tower)
+        if history is not None:
+            keyed[names.MOVIE_VOCABULARY].append(history.history_embedding.embeddings)
         for vocabulary, variables in self.rating_head.id_keyed_variables().items():
             keyed[vocabulary] += variables
         return keyed
@@ -337,6 +351,9 @@ class MovieLensModel(tfrs.Model):
         The users' feature table is one: its values index this run's feature vocabularies."""
         table = ([towers.inner_tower(self.user_tower).feature_table]
                  if self.config.user_features else [])
+        history = towers.history_tower(self.user_tower)
+        if history is not None:  # titles by this run's indices, users by this run's rows
+            table.append(history.histories)
         return table + self.rating_head.run_data_variables()
 
     def catalog_embeddings(self) -> tf.Tensor:

@@ -140,6 +140,8 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
         outputs[names.MOVIE_GENRE_MASK] = genre_mask(inputs[names.MOVIE_GENRES])
     if names.TIMESTAMP in inputs:
         outputs[names.RATING_TIME_BIN] = time_bin(inputs[names.TIMESTAMP])
+        outputs[names.RATING_TIMESTAMP] = tf.cast(_to_vector(inputs[names.TIMESTAMP], -1),
+                                                  tf.int64)
     outputs.update(user_side_features(inputs))
     count_analyzed_examples(user_ids)
     return outputs

@@ -139,6 +139,72 @@ class TimedUserTower(tf.keras.layers.Layer):
         return embedding + self.time_embedding(time_bins_or_now(bins, embedding))
 
 
+# The keys a HistoryUserTower reads from its input dict (the inner tower gets the others).
+_HISTORY_KEYS = (names.USER_HISTORY, names.HISTORY_USER_INDEX, names.HISTORY_SHARE,
+                 names.MOVIE_INDEX)
+
+
+class HistoryUserTower(tf.keras.layers.Layer):
+    """A user tower plus the mean of a history embedding over the titles the user rated: the
+    fold-in (YouTube DNN's watch vector, SVD++'s implicit factors, as the query): a user the
+    model never trained still gets a query from the titles they rated so far.
+
+    It holds each trained user's history (their latest titles, at most `history_length`, in a
+    seeded random order), so a user index alone is served with that user's; a request can
+    bring a history instead (names.USER_HISTORY, e.g. the unknown user's). In training, each
+    example hides its own title from the history it reads and keeps a share of the rest
+    (names.HISTORY_SHARE: every history length trains), an id-dropped example at most
+    names.FOLD_IN_RATINGS titles, what a new user brings.
+    """
+
+    def __init__(self, tower: tf.keras.layers.Layer, num_movies: int, embedding_dim: int,
+                 histories: np.ndarray, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tower = tower
+        self.num_movies = num_movies  # the padding index (the OOV title)
+        self.history_embedding = tf.keras.layers.Embedding(
+            num_movies + names.NUM_OOV_BUCKETS, embedding_dim, name="history_embedding")
+        self.histories = _table(self, "user_histories", histories)
+        self.unknown_user = histories.shape[0] - names.NUM_OOV_BUCKETS
+
+    def call(self, inputs: UserInput) -> tf.Tensor:
+        """`inputs`: what the inner tower takes, or a dict of it and names.USER_HISTORY [B, H]
+        (the titles to pool instead of the table's), or, in training, the keys that pick and
+        thin the table's history (names.HISTORY_USER_INDEX, HISTORY_SHARE, MOVIE_INDEX)."""
+        given = inputs if isinstance(inputs, dict) else {names.USER_INDEX: inputs}
+        users = given[names.USER_INDEX]
+        history = given.get(names.USER_HISTORY)
+        if history is None:
+            history = tf.gather(self.histories, given.get(names.HISTORY_USER_INDEX, users))
+        history = tf.cast(history, tf.int64)
+        valid = (history >= 0) & (history < self.num_movies)
+        if names.MOVIE_INDEX in given:  # an example's own title is what it predicts
+            valid &= history != tf.cast(given[names.MOVIE_INDEX], tf.int64)[:, None]
+        if names.HISTORY_SHARE in given:
+            valid = self._thinned(valid, given[names.HISTORY_SHARE], users)
+        history = tf.where(valid, history, self.num_movies)
+        weights = tf.cast(valid, tf.float32)[:, :, None]
+        count = tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+        pooled = tf.reduce_sum(self.history_embedding(history) * weights, axis=1) / count
+        inner = {name: value for name, value in given.items() if name not in _HISTORY_KEYS}
+        if not isinstance(inner_tower(self.tower), UserTower) and not isinstance(
+                self.tower, TimedUserTower):
+            inner = inner[names.USER_INDEX]
+        elif set(inner) == {names.USER_INDEX}:
+            inner = inner[names.USER_INDEX]
+        return self.tower(inner) + pooled
+
+    def _thinned(self, valid: tf.Tensor, share: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
+        """`valid` [B, H] keeping each row's first ceil(share × valid titles) valid titles
+        (at least one), at most names.FOLD_IN_RATINGS for the unknown user's rows."""
+        counts = tf.reduce_sum(tf.cast(valid, tf.float32), axis=1)
+        keep = tf.maximum(tf.math.ceil(tf.cast(share, tf.float32) * counts), 1.0)
+        keep = tf.where(tf.cast(users, tf.int64) >= self.unknown_user,
+                        tf.minimum(keep, float(names.FOLD_IN_RATINGS)), keep)
+        position = tf.cumsum(tf.cast(valid, tf.float32), axis=1)  # 1-based among the valid
+        return valid & (position <= keep[:, None])
+
+
 def time_bins_or_now(bins: Optional[tf.Tensor], rows: tf.Tensor) -> tf.Tensor:
     """[B] int64: `bins`, or when None (asked without a time) names.NOW_TIME_BIN for each of
     the B rows of `rows` (any tensor whose first dimension is the batch)."""
@@ -148,8 +214,15 @@ def time_bins_or_now(bins: Optional[tf.Tensor], rows: tf.Tensor) -> tf.Tensor:
 
 
 def inner_tower(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
-    """The user tower inside a TimedUserTower (any other tower: itself)."""
-    return layer.tower if isinstance(layer, TimedUserTower) else layer
+    """The user tower inside a TimedUserTower or a HistoryUserTower (any other: itself)."""
+    while isinstance(layer, (TimedUserTower, HistoryUserTower)):
+        layer = layer.tower
+    return layer
+
+
+def history_tower(layer: tf.keras.layers.Layer) -> Optional[HistoryUserTower]:
+    """The HistoryUserTower a user tower is (or None: the model has no history fold-in)."""
+    return layer if isinstance(layer, HistoryUserTower) else None
 
 
 def user_input(features: Dict[str, tf.Tensor], tower: tf.keras.layers.Layer) -> UserInput:
@@ -161,10 +234,17 @@ def user_input(features: Dict[str, tf.Tensor], tower: tf.keras.layers.Layer) -> 
             name in features for name in names.USER_FEATURE_INDICES):
         inputs = {name: features[name]
                   for name in (names.USER_INDEX,) + names.USER_FEATURE_INDICES}
-    if isinstance(tower, TimedUserTower) and names.RATING_TIME_BIN in features:
+    timed = tower.tower if isinstance(tower, HistoryUserTower) else tower
+    if isinstance(timed, TimedUserTower) and names.RATING_TIME_BIN in features:
         if not isinstance(inputs, dict):
             inputs = {names.USER_INDEX: inputs}
         inputs = {**inputs, names.RATING_TIME_BIN: features[names.RATING_TIME_BIN]}
+    if isinstance(tower, HistoryUserTower):
+        extra = {name: features[name] for name in _HISTORY_KEYS if name in features}
+        if extra:
+            if not isinstance(inputs, dict):
+                inputs = {names.USER_INDEX: inputs}
+            inputs = {**inputs, **extra}
     return inputs
 
 

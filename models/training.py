@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 import names
-from models import distribute, side_features
+from models import distribute, side_features, towers
 from models.data import (
     Columns,
     drop_user_ids,
@@ -21,13 +21,16 @@ from models.data import (
     sample_rows,
     to_dataset,
     training_splits,
+    with_history_columns,
 )
 from models.evaluation import (
+    ALL_USERS,
     ReorderFn,
     ScoreFn,
+    fold_in_protocol,
+    grouped_ranking_metrics,
     popularity_scorer,
-    user_groups,
-    user_ranking_metrics,
+    recent_popularity_scorer,
 )
 from models.hparams import EARLY_STOPPING_MONITORS, ConfigError, TrainingConfig
 from models.keras_autograph import skip_keras_conversion
@@ -186,6 +189,50 @@ def user_histories(columns: Columns, num_users: int, num_movies: int) -> np.ndar
     return table / np.sqrt(np.maximum(counts, 1.0))
 
 
+def fold_in_histories(columns: Columns, num_users: int, num_movies: int, length: int,
+                      seed: int) -> np.ndarray:
+    """[num_users + 1, length] int64: each user's latest `length` titles in `columns` (by
+    names.RATING_TIMESTAMP when the columns have it; ties, or no time, in a seeded order),
+    placed in a seeded random order, so that a prefix is a random part of the history;
+    num_movies pads. Users without examples (the unknown user's row among them) are empty."""
+    # Whose history an example is: its user's, also when an id dropout hid the user.
+    users = np.asarray(columns.get(names.HISTORY_USER_INDEX, columns[names.USER_INDEX]),
+                       np.int64)
+    movies = np.asarray(columns[names.MOVIE_INDEX], np.int64)
+    known = (users < num_users) & (movies < num_movies)
+    users, movies = users[known], movies[known]
+    times = (np.asarray(columns[names.RATING_TIMESTAMP], np.int64)[known]
+             if names.RATING_TIMESTAMP in columns else np.zeros(len(users), np.int64))
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(users)), -times, users))  # per user, latest first
+    users, movies = users[order], movies[order]
+    starts = np.searchsorted(users, users)  # first row of each row's user
+    latest = np.arange(len(users)) - starts < length
+    users, movies = users[latest], movies[latest]
+    order = np.lexsort((rng.random(len(users)), users))  # shuffled within each user
+    users, movies = users[order], movies[order]
+    position = np.arange(len(users)) - np.searchsorted(users, users)
+    table = np.full((num_users + names.NUM_OOV_BUCKETS, length), num_movies, np.int64)
+    table[users, position] = movies
+    return table
+
+
+def unknown_rows_for_untrained(model: MovieLensModel, fit_columns: Columns) -> int:
+    """Gives every user the fit examples do not hold the unknown user's rows (id embedding,
+    rating biases and factors): Transform's user vocabulary holds the eval split's users too,
+    and their own rows were never trained (initializer values), while the unknown user's is
+    trained by the id dropout. Returns how many users that was."""
+    users = tf.range(towers.id_embedding(model.user_tower).shape[0] - names.NUM_OOV_BUCKETS,
+                     dtype=tf.int64)
+    untrained = users[~np.isin(users.numpy(), np.unique(fit_columns[names.USER_INDEX]))]
+    unknown = len(users)
+    for variable in model.id_keyed_variables()[names.USER_VOCABULARY]:
+        row = variable[unknown]
+        variable.scatter_nd_update(untrained[:, None],
+                                   tf.repeat(row[None], tf.size(untrained), axis=0))
+    return int(tf.size(untrained))
+
+
 def build_model(config: TrainingConfig, num_users: int, num_movies: int,
                 fit_columns: Optional[Columns] = None,
                 side: Optional[SideFeatures] = None) -> MovieLensModel:
@@ -202,7 +249,10 @@ def build_model(config: TrainingConfig, num_users: int, num_movies: int,
         user_histories=(user_histories(fit_columns, num_users, num_movies)
                         if config.rating_history and fit_columns is not None else None),
         rating_range=(rating_range(fit_columns)
-                      if config.rating_clip and fit_columns is not None else None))
+                      if config.rating_clip and fit_columns is not None else None),
+        fold_in_histories=(fold_in_histories(fit_columns, num_users, num_movies,
+                                             config.history_length, config.seed)
+                           if config.history_fold_in and fit_columns is not None else None))
     model.compile(optimizer=make_optimizer(config))
     return model
 
@@ -258,6 +308,8 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
     side_features.check_time_bins(config, train)
     with timed("fit: carving the validation split", phases):
         fit_columns, validation = training_splits(train, config)
+        if config.history_fold_in:
+            fit_columns = with_history_columns(fit_columns, config.seed)
         fit_columns = drop_user_ids(fit_columns, config.user_id_dropout, config.seed, num_users)
         if config.user_feature_dropout:
             side_features.check_available(config, side)
@@ -306,6 +358,10 @@ def _fit_once(config: TrainingConfig, train: Columns, num_users: int, num_movies
                                                          validation_input, joint_rmse, verbose)
         history.update({f"{names.RATING_HEAD_HISTORY_PREFIX}{name}": values
                         for name, values in head_history.items()})
+    untrained = unknown_rows_for_untrained(model, fit_columns)
+    if untrained:
+        logging.info("Trainer: %d users of the vocabulary have no fit example; they get the "
+                     "unknown user's rows", untrained)
     return FitResult(
         model=model, epochs_trained=epochs_trained,
         best_epoch=stopper.best_epoch + 1 if stopper is not None else None,
@@ -361,12 +417,26 @@ def _early_stopping(config: TrainingConfig,
         patience=config.early_stopping_patience, restore_best_weights=True)
 
 
-def user_scorer(model: MovieLensModel) -> ScoreFn:
-    """Retrieval scores of some users (the OOV user is index num_users) for every catalog title."""
+def user_scorer(model: MovieLensModel,
+                histories: Optional[Dict[int, np.ndarray]] = None) -> ScoreFn:
+    """Retrieval scores of some users (the OOV user is index num_users) for every catalog
+    title. With history_fold_in, a user of `histories` (user index -> titles) is queried
+    with those titles as their history (a new user's fold-in), any other with the model's."""
     catalog = model.catalog_embeddings()
+    history = towers.history_tower(model.user_tower)
 
     def score_users(users: np.ndarray) -> np.ndarray:
-        embeddings = model.user_tower(tf.constant(users, dtype=tf.int64))
+        index = tf.constant(users, dtype=tf.int64)
+        inputs: towers.UserInput = index
+        given = [row for row, user in enumerate(users) if int(user) in (histories or {})]
+        if history is not None and given:
+            table = tf.gather(history.histories, index).numpy()
+            for row in given:
+                titles = histories[int(users[row])][:table.shape[1]]
+                table[row] = history.num_movies
+                table[row, :len(titles)] = titles
+            inputs = {names.USER_INDEX: index, names.USER_HISTORY: tf.constant(table)}
+        embeddings = model.user_tower(inputs)
         return tf.linalg.matmul(embeddings, catalog, transpose_b=True).numpy()
 
     return score_users
@@ -408,28 +478,35 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
         return Evaluation(metrics, {}, {})
     train_columns = {k: v.numpy() for k, v in train.items()}
     eval_columns = {k: v.numpy() for k, v in evaluation.items()}
-    # The model's order and retrieve-then-rank's (what recommend_ranked serves) from one
-    # scoring of each user; popularity's by the same code.
+    # New users give their first eval ratings as history (the strong-generalization
+    # protocol): the model may read them, no ranking recommends them, none is a target.
+    protocol = fold_in_protocol(train_columns, eval_columns)
+    # Each ranker scores every eval user once; the groups' metrics come from that scoring.
+    # Known and new users apart: a model can beat popularity on the first and lose on the
+    # second, which the average over all users hides.
     with timed("per-user ranking metrics", phases):
-        scorer = user_scorer(model)
-        ranking = user_ranking_metrics(
-            scorer, model.num_movies, train_columns, eval_columns,
-            config.recall_ks, reorder=reranked_top_titles(model, config.rerank_depth,
-                                                          min(config.recall_ks)))
-        popular = popularity_scorer(train_columns, model.num_movies)
-        popularity = user_ranking_metrics(popular, model.num_movies, train_columns,
-                                          eval_columns, config.recall_ks)
-        # Known and new users apart: a model can beat popularity on the first and lose on the
-        # second, which the average over all users hides.
-        by_user_group = {}
-        for group, rows in user_groups(train_columns, eval_columns).items():
-            part = {name: values[rows] for name, values in eval_columns.items()}
-            by_user_group[group] = {
-                "eval_ratings": int(rows.sum()),
-                "model": user_ranking_metrics(scorer, model.num_movies,
-                                              train_columns, part, config.recall_ks),
-                "popularity": user_ranking_metrics(popular, model.num_movies, train_columns,
-                                                   part, config.recall_ks)}
+        ranked = {
+            names.MODEL_RANKER: grouped_ranking_metrics(
+                user_scorer(model, protocol.histories), model.num_movies, protocol.seen,
+                protocol.targets, config.recall_ks, protocol.groups,
+                reorder=reranked_top_titles(model, config.rerank_depth,
+                                            min(config.recall_ks))),
+            names.POPULARITY_RANKER: grouped_ranking_metrics(
+                popularity_scorer(train_columns, model.num_movies), model.num_movies,
+                protocol.seen, protocol.targets, config.recall_ks, protocol.groups),
+            names.RECENT_POPULARITY_RANKER: grouped_ranking_metrics(
+                recent_popularity_scorer(train_columns, model.num_movies), model.num_movies,
+                protocol.seen, protocol.targets, config.recall_ks, protocol.groups)}
+    ranking, popularity = ranked[names.MODEL_RANKER][ALL_USERS], ranked[
+        names.POPULARITY_RANKER][ALL_USERS]
+    rows = {group: int(np.isin(protocol.targets[names.USER_INDEX], users).sum())
+            for group, users in protocol.groups.items()}
+    by_user_group = {group: {"eval_ratings": rows[group],
+                             **{ranker: metrics[group] for ranker, metrics in ranked.items()}}
+                     for group in protocol.groups}
+    by_user_group[ALL_USERS] = {"eval_ratings": len(protocol.targets[names.USER_INDEX]),
+                                **{ranker: metrics[ALL_USERS]
+                                   for ranker, metrics in ranked.items()}}
     return Evaluation(metrics, ranking, popularity, by_user_group)
 
 

@@ -111,7 +111,11 @@ _THRESHOLD_FLAGS = {
                                "below the last blessed model's; not checked on the first run"),
     "--min-ndcg-at-10": ("min_ndcg_at_10",
                          "bless no model whose per-user NDCG@10 (rated titles removed) is "
-                         "below this")}
+                         "below this"),
+    "--min-ndcg-lift-over-popularity": (
+        "min_ndcg_lift_over_popularity",
+        "bless no model whose per-user NDCG@10 is below this multiple of the popularity "
+        "baseline's (by the same code): 1.0 = it must beat the most-rated titles")}
 
 
 def add_threshold_flags(parser: argparse.ArgumentParser) -> None:

@@ -259,7 +259,8 @@ def _thresholds(config: Dict[str, Any]) -> Dict[str, str]:
              "min_top_100_accuracy": (names.tfma_top_k(100), "≥ {}"),
              "max_rmse_increase": (names.TFMA_RMSE, "at most +{} vs baseline"),
              "max_top_100_decrease": (names.tfma_top_k(100), "at most −{} vs baseline"),
-             "min_ndcg_at_10": (names.ndcg_metric(10), "≥ {}")}
+             "min_ndcg_at_10": (names.ndcg_metric(10), "≥ {}"),
+             "min_ndcg_lift_over_popularity": (names.ndcg_metric(10), "≥ {}× popularity")}
     for field, (metric, template) in rules.items():
         value = thresholds.get(field)
         if value is not None and value >= 0:
@@ -296,15 +297,20 @@ def evaluation_section(summary: Dict[str, Any]) -> str:
         parts += ["<h3>Per user, the user's train titles removed (the Trainer)</h3>",
                   table(["metric", "model", "popularity baseline", "threshold"], rows)]
     groups = summary.get("ranking_by_user_group") or {}
-    if groups:
-        names_in_order = sorted({name for measured in groups.values()
-                                 for name in measured.get("model") or {}})
-        headers = ["metric"] + [f"{group.replace('_', ' ')}: {who}" for group in sorted(groups)
-                                for who in ("model", "popularity")]
+    shown_groups = [name for name in names.USER_GROUPS if name in groups]
+    if shown_groups:
+        rankers = [ranker for ranker in (names.MODEL_RANKER, names.POPULARITY_RANKER,
+                                         names.RECENT_POPULARITY_RANKER)
+                   if any(ranker in groups[group] for group in shown_groups)]
+        names_in_order = sorted({name for group in shown_groups
+                                 for name in groups[group].get(names.MODEL_RANKER) or {}})
+        headers = ["metric"] + [f"{group.replace('_', ' ')}: {who.replace('_', ' ')}"
+                                for group in shown_groups for who in rankers]
         rows = [[_e(name)] + [_number((groups[group].get(who) or {}).get(name))
-                              for group in sorted(groups) for who in ("model", "popularity")]
+                              for group in shown_groups for who in rankers]
                 for name in names_in_order]
-        parts += ["<h3>Known users (with train ratings) and new users (none), apart</h3>",
+        parts += ["<h3>Known users (with train ratings), new users given their first "
+                  f"{names.FOLD_IN_RATINGS} eval ratings as history, new users with fewer</h3>",
                   table(headers, rows)]
     return "".join(parts)
 

@@ -34,7 +34,11 @@ def _requests(model, batch: int) -> Dict[str, Callable[[], object]]:
     k = tf.constant(10)
     exclude = tf.reshape(movies, [batch, 1])
     signatures = model.signatures
-    return {
+    history = tf.constant([[titles[(i * 37 + j * 11) % len(titles)] for j in range(5)]
+                           for i in range(batch)])  # a new user's five rated titles
+    optional = ({"recommend_for_history": lambda: signatures["recommend_for_history"](
+        rated_titles=history, k=k)} if "recommend_for_history" in signatures else {})
+    return {**optional,
         "serving_default": lambda: signatures["serving_default"](examples=examples),
         "predict": lambda: signatures["predict"](user_id=users, movie_title=movies),
         "recommend": lambda: signatures["recommend"](user_id=users, k=k),

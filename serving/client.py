@@ -4,6 +4,7 @@
     python -m serving.client --grpc localhost:8500 predict --user 42 --title "Heat (1995)"
     python -m serving.client --model-dir outputs/serving/movielens/1795812846 \\
         similar --title "Star Wars (1977)"
+    python -m serving.client --rest http://localhost:8501 history --rated "Heat (1995)" -k 10
 
 Requests use TF Serving's columnar ("inputs") format, since `k` is a scalar beside batched ids.
 The local mode feeds the same JSON to the SavedModel the way TF Serving's REST API decodes it.
@@ -43,6 +44,15 @@ def recommend_request(users: Sequence[str], k: int,
                                else names.RECOMMEND_EXCLUDING_SIGNATURE),
             "inputs": {names.USER_ID: list(users), names.K_INPUT: k,
                        names.EXCLUDE_INPUT: padded}}
+
+
+def history_request(histories: Sequence[Sequence[str]], k: int) -> Dict[str, Any]:
+    """`recommend_for_history`: for each row, a user the model never trained, from the titles
+    they rated so far (a model trained with history_fold_in serves it)."""
+    width = max(1, max(len(row) for row in histories))
+    padded = [list(row) + [""] * (width - len(row)) for row in histories]  # "" pads
+    return {"signature_name": names.RECOMMEND_FOR_HISTORY_SIGNATURE,
+            "inputs": {names.HISTORY_INPUT: padded, names.K_INPUT: k}}
 
 
 def similar_request(titles: Sequence[str], k: int) -> Dict[str, Any]:
@@ -179,6 +189,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     predict = commands.add_parser("predict", help="predicted rating of a title by a user")
     predict.add_argument("--user", required=True)
     predict.add_argument("--title", required=True)
+    history = commands.add_parser(
+        "history", help="top-k titles for a new user from the titles they rated "
+                        "(recommend_for_history: a model trained with --history-fold-in)")
+    history.add_argument("--rated", nargs="+", required=True, help="titles the user rated")
+    history.add_argument("-k", type=int, default=10)
     similar = commands.add_parser("similar", help="titles nearest to a title")
     similar.add_argument("--title", required=True)
     similar.add_argument("-k", type=int, default=10)
@@ -196,6 +211,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     ranked=args.ranked)
     elif args.command == "predict":
         request = predict_request([args.user], [args.title])
+    elif args.command == "history":
+        request = history_request([args.rated], args.k)
     else:
         request = similar_request([args.title], args.k)
     try:
@@ -209,6 +226,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         _print_ranked(outputs, "user_known", f"user {args.user!r}")
     elif args.command == "similar":
         _print_ranked(outputs, "movie_known", f"title {args.title!r}")
+    elif args.command == "history":
+        _print_ranked(outputs, names.TITLES_KNOWN, "none of the rated titles is")
     else:
         print(f"predicted rating of {args.title!r} by user {args.user}: {outputs['rating'][0]:.2f}"
               + ("" if outputs["user_known"][0] and outputs["movie_known"][0]

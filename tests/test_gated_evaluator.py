@@ -50,6 +50,26 @@ def test_a_blessing_is_withdrawn_below_the_ndcg_threshold(tmp_path, ndcg, thresh
         assert reason in blessing.get_string_custom_property(names.RANKING_GATE_KEY)
 
 
+@pytest.mark.parametrize("ndcg, popularity, lift, blessed, reason", [
+    (0.30, 0.20, 1.0, True, None),  # beats popularity
+    (0.30, 0.15, 2.0, True, None),  # 2x, at the bound
+    (0.30, 0.25, 1.5, False, "below min_ndcg_lift_over_popularity 1.5 x the popularity "
+                             "baseline's 0.2500"),
+    (0.30, None, 1.0, False, "the Trainer reported no popularity ndcg_at_10"),
+])
+def test_a_blessing_can_require_beating_popularity(tmp_path, ndcg, popularity, lift, blessed,
+                                                   reason):
+    blessing = _blessing(tmp_path, blessed=True)
+    model_run = _model_run(tmp_path, ndcg)
+    if popularity is not None:
+        with open(os.path.join(model_run, names.POPULARITY_METRICS_FILE), "w") as f:
+            json.dump({"ndcg_at_10": popularity}, f)
+    apply_ranking_threshold(blessing, model_run, None, lift)
+    assert blessing.get_int_custom_property("blessed") == int(blessed)
+    if reason:
+        assert reason in blessing.get_string_custom_property(names.RANKING_GATE_KEY)
+
+
 def test_a_model_tfma_did_not_bless_stays_unblessed(tmp_path):
     blessing = _blessing(tmp_path, blessed=False)
     apply_ranking_threshold(blessing, _model_run(tmp_path, 0.9), 0.25)

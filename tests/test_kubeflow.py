@@ -89,10 +89,11 @@ def test_data_location_hyperparameters_and_thresholds_are_run_time_parameters(co
         # blessing thresholds: --min-top-100 0.2 compiled in, --max-rmse-increase -1 = off
         "max_rmse": {"doubleValue": 1.2}, "min_top_100_accuracy": {"doubleValue": 0.2},
         "max_rmse_increase": {"doubleValue": -1.0}, "max_top_100_decrease": {"doubleValue": 0.02},
-        "min_ndcg_at_10": {"doubleValue": -1.0}}  # off by default
+        "min_ndcg_at_10": {"doubleValue": -1.0},  # off by default
+        "min_ndcg_lift_over_popularity": {"doubleValue": -1.0}}
     evaluator = spec.root.dag.tasks["Evaluator"].inputs.parameters
     for name in ("max_rmse", "min_top_100_accuracy", "max_rmse_increase",
-                 "max_top_100_decrease", "min_ndcg_at_10"):
+                 "max_top_100_decrease", "min_ndcg_at_10", "min_ndcg_lift_over_popularity"):
         assert evaluator[name].component_input_parameter == name
     # the gate follows the run-time loss weights too
     hyperparameters = spec.root.dag.tasks["Evaluator"].inputs.artifacts["hyperparameters"]

@@ -50,13 +50,17 @@ def test_first_run_blesses_and_pushes_a_model_with_sane_metrics(config, first_ru
     assert set(popularity) == set(ranking) - {names.reranked_metric(graded)}
     assert popularity["ranked_users"] == ranking["ranked_users"]
     assert popularity["coverage_at_10"] < ranking["coverage_at_10"]  # one list for everyone
-    groups = summary["ranking_by_user_group"]  # known and new users apart, each beside popularity
-    assert set(groups) == {names.KNOWN_USERS, names.NEW_USERS}
-    assert sum(group["model"]["ranked_users"] for group in groups.values()) == \
+    # Known and new users apart, each beside both popularity baselines, by the same code.
+    groups = summary["ranking_by_user_group"]
+    assert set(groups) == set(names.USER_GROUPS) | {"all_users"}
+    assert groups["all_users"]["model"] == ranking
+    assert sum(groups[group]["model"]["ranked_users"] for group in names.USER_GROUPS) == \
         ranking["ranked_users"]
-    assert sum(group["eval_ratings"] for group in groups.values()) == \
+    folded_in = names.FOLD_IN_RATINGS * groups[names.NEW_USERS]["model"]["ranked_users"]
+    assert sum(groups[group]["eval_ratings"] for group in names.USER_GROUPS) + folded_in == \
         summary["record_counts"]["splits"]["eval"]
-    assert set(groups[names.KNOWN_USERS]["popularity"]) == set(popularity)
+    for ranker in (names.POPULARITY_RANKER, names.RECENT_POPULARITY_RANKER):
+        assert set(groups[names.KNOWN_USERS][ranker]) == set(popularity)
 
     assert summary["blessed"] is True
     assert summary["loads_in_serving"] is True and summary["load_check_error"] is None

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 import names
-from models.evaluation import popularity_scorer, user_groups, user_ranking_metrics
+from models.evaluation import (
+    ALL_USERS,
+    fold_in_protocol,
+    grouped_ranking_metrics,
+    popularity_scorer,
+    recent_popularity_scorer,
+    user_ranking_metrics,
+)
 
 
 def _dense_recall(scores: np.ndarray, train: Dict[str, np.ndarray],
@@ -206,24 +213,62 @@ def test_retrieve_then_rank_orders_the_retrieved_titles_by_predicted_rating():
     np.testing.assert_allclose(ratings.numpy(), [[3.0, 2.0], [1.0, -2.0]])
 
 
-def test_known_and_new_users_split_the_eval_users_and_each_group_is_ranked_alone():
-    """Users 0-2 rated in train (known), 3-4 did not (new): each eval row is in one group,
-    and a group's metrics are those of its users alone (recall@1 here: 1 for known users,
-    whose one eval title the scores put first, 0 for new ones)."""
+def test_the_fold_in_protocol_gives_new_users_first_ratings_as_history():
+    """Users 0-1 rated in train (known); 2 has 7 eval ratings (new: the first 5 by time are
+    history, the other 2 targets); 3 has 2 (new, without history: both are targets)."""
+    train = {names.USER_INDEX: np.array([0, 1]), names.MOVIE_INDEX: np.array([0, 0])}
+    times = [70, 10, 60, 20, 50, 30, 40]  # user 2's titles 1..7 rated in this order: 2,4,6,7,5,3,1
+    evaluation = {names.USER_INDEX: np.array([0, 1] + [2] * 7 + [3, 3]),
+                  names.MOVIE_INDEX: np.array([1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+                  names.RATING_TIMESTAMP: np.array([1, 1] + times + [1, 2])}
+    protocol = fold_in_protocol(train, evaluation)
+    assert protocol.histories.keys() == {2}
+    assert protocol.histories[2].tolist() == [2, 4, 6, 7, 5]  # the first five, in time order
+    assert sorted(protocol.targets[names.MOVIE_INDEX][
+        protocol.targets[names.USER_INDEX] == 2].tolist()) == [1, 3]
+    assert len(protocol.targets[names.USER_INDEX]) == 11 - 5
+    assert {group: users.tolist() for group, users in protocol.groups.items()} == {
+        names.KNOWN_USERS: [0, 1], names.NEW_USERS: [2], names.NEW_COLD_USERS: [3]}
+    # The history is seen: no ranking recommends it.
+    seen = set(zip(protocol.seen[names.USER_INDEX].tolist(),
+                   protocol.seen[names.MOVIE_INDEX].tolist()))
+    assert {(2, title) for title in (2, 4, 5, 6, 7)} <= seen and (2, 1) not in seen
+
+
+def test_each_group_is_ranked_alone_from_one_scoring():
+    """A group's metrics are those of its users alone (recall@1: 1 for users 0-2, whose one
+    eval title the scores put first, 0 for users 3-4), and each user is scored once."""
     train = {names.USER_INDEX: np.array([0, 1, 2]), names.MOVIE_INDEX: np.array([0, 0, 0])}
     evaluation = {names.USER_INDEX: np.array([0, 1, 2, 3, 4, 4]),
                   names.MOVIE_INDEX: np.array([1, 1, 1, 2, 2, 3])}
-    groups = user_groups(train, evaluation)
-    assert groups[names.KNOWN_USERS].tolist() == [True] * 3 + [False] * 3
-    assert (groups[names.KNOWN_USERS] ^ groups[names.NEW_USERS]).all()
     scores = np.array([[0, 1, 0, 0]] * 6, dtype=np.float32)  # title 1 first for everyone
+    scored = []
 
-    def metrics(group):
-        part = {name: values[groups[group]] for name, values in evaluation.items()}
-        return user_ranking_metrics(lambda users: scores[users], 4, train, part, (1,))
+    def score(users):
+        scored.extend(users.tolist())
+        return scores[users]
 
-    known, new = metrics(names.KNOWN_USERS), metrics(names.NEW_USERS)
-    assert (known["ranked_users"], known["recall_at_1"]) == (3.0, 1.0)
-    assert (new["ranked_users"], new["recall_at_1"]) == (2.0, 0.0)
-    both = user_ranking_metrics(lambda users: scores[users], 4, train, evaluation, (1,))
-    assert both["recall_at_1"] == pytest.approx(3 / 5)
+    metrics = grouped_ranking_metrics(score, 4, train, evaluation, (1,),
+                                      {"first": np.array([0, 1, 2]), "second": np.array([3, 4])})
+    assert sorted(scored) == [0, 1, 2, 3, 4]
+    assert (metrics["first"]["ranked_users"], metrics["first"]["recall_at_1"]) == (3.0, 1.0)
+    assert (metrics["second"]["ranked_users"], metrics["second"]["recall_at_1"]) == (2.0, 0.0)
+    assert metrics[ALL_USERS]["recall_at_1"] == pytest.approx(3 / 5)
+    assert metrics[ALL_USERS] == user_ranking_metrics(lambda users: scores[users], 4, train,
+                                                      evaluation, (1,))
+
+
+def test_recent_popularity_ranks_by_the_last_tenth_of_the_train_period():
+    """Title 0 is the most rated of all time, title 2 in the last 10 % of the period (times
+    91..100 of 0..100); all-time counts order the titles the recent period ties."""
+    train = {names.USER_INDEX: np.array([0, 1, 2, 3, 0, 1]),
+             names.MOVIE_INDEX: np.array([0, 0, 0, 1, 2, 2]),
+             names.RATING_TIMESTAMP: np.array([0, 10, 20, 30, 95, 100])}
+    recent = recent_popularity_scorer(train, 4)(np.array([5]))[0]
+    assert np.argsort(-recent, kind="stable").tolist() == [2, 0, 1, 3]
+    overall = popularity_scorer(train, 4)(np.array([5]))[0]
+    assert np.argsort(-overall, kind="stable").tolist() == [0, 2, 1, 3]
+    untimed = {name: train[name] for name in (names.USER_INDEX, names.MOVIE_INDEX)}
+    np.testing.assert_array_equal(recent_popularity_scorer(untimed, 4)(np.array([5])),
+                                  popularity_scorer(untimed, 4)(np.array([5])))
+
