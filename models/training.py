@@ -503,7 +503,7 @@ def evaluate(model: MovieLensModel, config: TrainingConfig, train: Columns, eval
             for group, users in protocol.groups.items()}
     by_user_group = {group: {"eval_ratings": rows[group],
                              **{ranker: metrics[group] for ranker, metrics in ranked.items()}}
-                     for group in protocol.groups}
+                     for group, users in protocol.groups.items() if len(users)}  # not empty
     by_user_group[ALL_USERS] = {"eval_ratings": len(protocol.targets[names.USER_INDEX]),
                                 **{ranker: metrics[ALL_USERS]
                                    for ranker, metrics in ranked.items()}}
