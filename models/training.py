@@ -222,15 +222,17 @@ def unknown_rows_for_untrained(model: MovieLensModel, fit_columns: Columns) -> i
     rating biases and factors): Transform's user vocabulary holds the eval split's users too,
     and their own rows were never trained (initializer values), while the unknown user's is
     trained by the id dropout. Returns how many users that was."""
-    users = tf.range(towers.id_embedding(model.user_tower).shape[0] - names.NUM_OOV_BUCKETS,
-                     dtype=tf.int64)
-    untrained = users[~np.isin(users.numpy(), np.unique(fit_columns[names.USER_INDEX]))]
-    unknown = len(users)
+    unknown = towers.id_embedding(model.user_tower).shape[0] - names.NUM_OOV_BUCKETS
+    untrained = np.setdiff1d(np.arange(unknown),
+                             np.asarray(fit_columns[names.USER_INDEX], np.int64))
+    if not len(untrained):
+        return 0
     for variable in model.id_keyed_variables()[names.USER_VOCABULARY]:
-        row = variable[unknown]
-        variable.scatter_nd_update(untrained[:, None],
-                                   tf.repeat(row[None], tf.size(untrained), axis=0))
-    return int(tf.size(untrained))
+        # A whole-variable assign: a distributed (mirrored) variable has no scatter update.
+        values = variable.numpy()
+        values[untrained] = values[unknown]
+        variable.assign(values)
+    return len(untrained)
 
 
 def build_model(config: TrainingConfig, num_users: int, num_movies: int,
