@@ -174,8 +174,7 @@ def format_summary(summary: Dict[str, Any], components: bool = True) -> str:
         baselines = ", ".join(
             f"{ranker.replace('_', ' ')} "
             f"{(measured.get(ranker) or {}).get(metric, float('nan')):.4f}"
-            for ranker in (names.POPULARITY_RANKER, names.RECENT_POPULARITY_RANKER)
-            if ranker in measured)
+            for ranker in names.RANKERS if ranker != names.MODEL_RANKER and ranker in measured)
         lines.append(f"  eval per-user {metric}, {group.replace('_', ' ')} ({users:,}): "
                      f"{model_value:.4f} ({baselines})")
     spans = summary.get("spans")

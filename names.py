@@ -229,6 +229,7 @@ USER_GROUPS = (KNOWN_USERS, NEW_USERS, NEW_COLD_USERS)
 # Who ranks, in RANKING_BY_USER_GROUP_FILE: the model and two baselines scored by its code.
 MODEL_RANKER, POPULARITY_RANKER = "model", "popularity"
 RECENT_POPULARITY_RANKER = "recent_popularity"  # the last 10 % of the train period
+RANKERS = (MODEL_RANKER, POPULARITY_RANKER, RECENT_POPULARITY_RANKER)
 
 # --- Pipeline node ids and properties that the run summary reads back from MLMD --------------
 EXAMPLE_GEN_ID = "MovieLensExampleGen"

@@ -183,10 +183,10 @@ class GatedEvaluatorExecutor(evaluator_executor.Executor):
         blessing.set_string_custom_property(names.BLESSING_PIPELINE_KEY,
                                             exec_properties.get(names.BLESSING_PIPELINE_KEY) or "")
         model_run = input_dict.get(MODEL_RUN_KEY)
+        thresholds = runtime_thresholds(exec_properties)
         apply_ranking_threshold(
             blessing, artifact_utils.get_single_uri(model_run) if model_run else None,
-            runtime_thresholds(exec_properties).min_ndcg_at_10,
-            runtime_thresholds(exec_properties).min_ndcg_lift_over_popularity)
+            thresholds.min_ndcg_at_10, thresholds.min_ndcg_lift_over_popularity)
 
 
 class GatedEvaluator(base_beam_component.BaseBeamComponent):

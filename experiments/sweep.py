@@ -28,7 +28,7 @@ from experiments.common import append_jsonl, load_transformed, validation_metric
 from models import training  # noqa: E402
 from models.data import split_holdout, split_time_holdout  # noqa: E402
 from models.hparams import PRESETS  # noqa: E402
-from names import RMSE_METRIC, TOP_100_METRIC, ndcg_metric  # noqa: E402
+from names import RANKERS, RMSE_METRIC, TOP_100_METRIC, ndcg_metric  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -92,10 +92,10 @@ def main(argv=None) -> int:
                  f"{record['holdout'][TOP_100_METRIC]:.4f} ndcg@10 "
                  f"{record['holdout'].get(ndcg_metric(10), float('nan')):.4f}"
                  if holdout is not None else "")
-              + ("".join(f" | {group} ndcg@10 " + " ".join(
-                  f"{ranker} {measured.get(ranker, {}).get(ndcg_metric(10), float('nan')):.4f}"
-                  for ranker in ("model", "popularity", "recent_popularity"))
-                  for group, measured in record.get("holdout_by_user_group", {}).items()))
+              + "".join(f" | {group} ndcg@10 " + " ".join(
+                  f"{ranker} {part.get(ranker, {}).get(ndcg_metric(10), float('nan')):.4f}"
+                  for ranker in RANKERS)
+                  for group, part in record.get("holdout_by_user_group", {}).items())
               + (f" | EVAL rmse {record['eval'][RMSE_METRIC]:.4f} top100 "
                  f"{record['eval'][TOP_100_METRIC]:.4f} "
                  f"recall@100 {record['eval'].get('recall_at_100', float('nan')):.4f}"

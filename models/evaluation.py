@@ -33,6 +33,11 @@ def pair_keys(columns: Dict[str, np.ndarray], num_movies: int) -> np.ndarray:
     return np.unique(users[known] * num_movies + movies[known])
 
 
+def title_raters(columns: Dict[str, np.ndarray], num_movies: int) -> np.ndarray:
+    """[num_movies] int: how many users of `columns` rated each catalog title."""
+    return np.bincount(pair_keys(columns, num_movies) % num_movies, minlength=num_movies)
+
+
 def _keys_of(keys: np.ndarray, users: np.ndarray, num_movies: int) -> np.ndarray:
     """The keys of `keys` (sorted) that belong to `users` (sorted, unique)."""
     lo, hi = np.searchsorted(keys, [users[0] * num_movies, (users[-1] + 1) * num_movies])
@@ -213,12 +218,13 @@ def grouped_ranking_metrics(score_users: ScoreFn, num_movies: int,
         [names.reranked_metric(graded)] if reorder is not None else [])
     result = {}
     for group, members in {ALL_USERS: users, **groups}.items():
-        metrics = {names.RANKED_USERS: float(np.isin(users, members).sum())}
+        in_group = np.isin(users, members)
+        metrics = {names.RANKED_USERS: float(in_group.sum())}
         for name, value in joined.items():
             part = value[np.isin(owners[name], members)]
             metrics[name] = float(np.mean(part)) if len(part) else 0.0
         recommended = np.zeros(num_movies, dtype=bool)
-        recommended[top_titles[np.isin(users, members)].ravel()] = True
+        recommended[top_titles[in_group].ravel()] = True
         metrics[names.coverage_metric(shallowest)] = float(recommended.mean())
         metrics[names.novelty_metric(shallowest)] = metrics.pop(_NOVELTY, 0.0)
         for name in expected:
@@ -233,6 +239,12 @@ _NOVELTY = "_novelty"  # per-user values, averaged and renamed at the end
 def _metric_names(ks: Sequence[int]) -> List[str]:
     return ([names.recall_metric(k) for k in ks] + [names.ndcg_metric(k) for k in ks]
             + [names.map_metric(max(ks)), names.mrr_metric(max(ks))])
+
+
+def rank_within(sorted_keys: np.ndarray) -> np.ndarray:
+    """[n] int: each row's 0-based position among the rows of its key (`sorted_keys`: sorted,
+    e.g. user indices, so each user's rows are consecutive)."""
+    return np.arange(len(sorted_keys)) - np.searchsorted(sorted_keys, sorted_keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +274,7 @@ def fold_in_protocol(train: Dict[str, np.ndarray], evaluation: Dict[str, np.ndar
     times = np.asarray(evaluation.get(names.RATING_TIMESTAMP, np.zeros(len(users))), np.int64)
     order = np.lexsort((np.arange(len(users)), times, users))  # by user, then time
     sorted_users = users[order]
-    rank = np.arange(len(users)) - np.searchsorted(sorted_users, sorted_users)
+    rank = rank_within(sorted_users)
     _, inverse, per_user = np.unique(sorted_users, return_inverse=True, return_counts=True)
     new = ~np.isin(sorted_users, known_users)
     folded = new & (per_user[inverse] > fold_in)
@@ -285,8 +297,7 @@ def fold_in_protocol(train: Dict[str, np.ndarray], evaluation: Dict[str, np.ndar
 def popularity_scorer(train: Dict[str, np.ndarray], num_movies: int) -> ScoreFn:
     """The popularity baseline: every user gets the titles most rated in `train` (ties in
     catalog order), through the same ranking code as the model (rated titles removed)."""
-    popularity = np.bincount(pair_keys(train, num_movies) % num_movies,
-                             minlength=num_movies).astype(np.float32)
+    popularity = title_raters(train, num_movies).astype(np.float32)
     return lambda users: np.broadcast_to(popularity, (len(users), num_movies))
 
 
@@ -302,8 +313,7 @@ def recent_popularity_scorer(train: Dict[str, np.ndarray], num_movies: int,
     recent = times >= latest - share * (latest - earliest)
     part = {name: np.asarray(train[name])[recent]
             for name in (names.USER_INDEX, names.MOVIE_INDEX)}
-    counts = np.bincount(pair_keys(part, num_movies) % num_movies, minlength=num_movies)
-    overall = np.bincount(pair_keys(train, num_movies) % num_movies, minlength=num_movies)
+    counts, overall = title_raters(part, num_movies), title_raters(train, num_movies)
     # All-time counts below 1 each: they order only the titles the recent period ties.
     popularity = (counts + overall / (overall.max() + 1.0)).astype(np.float32)
     return lambda users: np.broadcast_to(popularity, (len(users), num_movies))

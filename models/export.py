@@ -85,6 +85,12 @@ class ServingLimits(NamedTuple):
     # features (user_features): see without_user_data.
     user_data: bool = True
 
+    @classmethod
+    def from_config(cls, config) -> "ServingLimits":
+        """The limits a TrainingConfig's serving_* fields and rerank_depth set."""
+        return cls(config.serving_max_k, config.serving_max_batch, config.serving_max_exclusions,
+                   config.rerank_depth, user_data=config.serving_user_data)
+
 
 def _lenient_spec(raw_spec: Dict[str, object]) -> Dict[str, object]:
     """The raw spec with defaults for fixed-length features a serving request may omit: "",
@@ -366,10 +372,16 @@ class ServingModule(tf.Module):
         with tf.control_dependencies(sizes):
             users, scores = self._user_scores(user_id, k)
             excluded = self._title_mask(exclude_titles)
-        left = self.num_movies - tf.reduce_sum(tf.cast(excluded, tf.int32), axis=1)
+        return users, self._without(scores, excluded, k, "exclusion")
+
+    def _without(self, scores: tf.Tensor, titles: tf.Tensor, k: tf.Tensor,
+                 what: str) -> tf.Tensor:
+        """`scores` [B, catalog] with the `titles` mask [B, catalog] at -inf (never
+        recommended), after checking that k titles are left in every row."""
+        left = self.num_movies - tf.reduce_sum(tf.cast(titles, tf.int32), axis=1)
         with tf.control_dependencies([_require(left >= k,
-                                               "k exceeds the titles left after exclusion")]):
-            return users, tf.where(excluded, tf.constant(-np.inf, scores.dtype), scores)
+                                               f"k exceeds the titles left after {what}")]):
+            return tf.where(titles, tf.constant(-np.inf, scores.dtype), scores)
 
     @tf.function(input_signature=[_STRINGS, _K, tf.TensorSpec([None, None], tf.string)])
     def recommend_excluding(self, user_id: tf.Tensor, k: tf.Tensor,
@@ -404,12 +416,9 @@ class ServingModule(tf.Module):
             rated = self._title_mask(rated_titles)
         users = tf.fill(tf.shape(history)[:1], tf.constant(self.num_users, tf.int64))
         query = self.user_tower({names.USER_INDEX: users, names.USER_HISTORY: history})
-        scores = tf.where(rated, tf.constant(-np.inf, tf.float32), self._catalog_scores(query))
-        left = self.num_movies - tf.reduce_sum(tf.cast(rated, tf.int32), axis=1)
-        with tf.control_dependencies([_require(left >= k,
-                                               "k exceeds the titles left after the history")]):
-            return {**self._top_k(scores, k),
-                    names.TITLES_KNOWN: tf.reduce_sum(tf.cast(rated, tf.int32), axis=1)}
+        scores = self._without(self._catalog_scores(query), rated, k, "the history")
+        return {**self._top_k(scores, k),
+                names.TITLES_KNOWN: tf.reduce_sum(tf.cast(rated, tf.int32), axis=1)}
 
     @tf.function(input_signature=[_STRINGS, _K])
     def similar_movies(self, movie_title: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:

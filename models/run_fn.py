@@ -108,11 +108,7 @@ def run_fn(fn_args: FnArgs) -> None:
         # Every worker saves (saving may need collectives); only the chief's copy is kept.
         with training.timed("export", phases):
             export.save_serving_model(model, tf_transform_output, serving_model_dir,
-                                      export.ServingLimits(config.serving_max_k,
-                                                           config.serving_max_batch,
-                                                           config.serving_max_exclusions,
-                                                           config.rerank_depth,
-                                                           user_data=config.serving_user_data))
+                                      export.ServingLimits.from_config(config))
         _write_json(model_run_dir, names.TRAINER_PHASES_FILE, phases)
     if not distribute.strategy_is_chief(strategy):
         # TFX's executor fails a run_fn after which serving_model_dir does not exist; the chief

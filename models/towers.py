@@ -186,13 +186,10 @@ class HistoryUserTower(tf.keras.layers.Layer):
         weights = tf.cast(valid, tf.float32)[:, :, None]
         count = tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
         pooled = tf.reduce_sum(self.history_embedding(history) * weights, axis=1) / count
+        # The inner tower's own keys (user_input adds features and time bins only for a tower
+        # that reads them), or the index alone when there are none.
         inner = {name: value for name, value in given.items() if name not in _HISTORY_KEYS}
-        if not isinstance(inner_tower(self.tower), UserTower) and not isinstance(
-                self.tower, TimedUserTower):
-            inner = inner[names.USER_INDEX]
-        elif set(inner) == {names.USER_INDEX}:
-            inner = inner[names.USER_INDEX]
-        return self.tower(inner) + pooled
+        return self.tower(inner if set(inner) != {names.USER_INDEX} else users) + pooled
 
     def _thinned(self, valid: tf.Tensor, share: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
         """`valid` [B, H] keeping each row's first ceil(share × valid titles) valid titles

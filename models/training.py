@@ -30,6 +30,7 @@ from models.evaluation import (
     fold_in_protocol,
     grouped_ranking_metrics,
     popularity_scorer,
+    rank_within,
     recent_popularity_scorer,
 )
 from models.hparams import EARLY_STOPPING_MONITORS, ConfigError, TrainingConfig
@@ -206,12 +207,11 @@ def fold_in_histories(columns: Columns, num_users: int, num_movies: int, length:
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(len(users)), -times, users))  # per user, latest first
     users, movies = users[order], movies[order]
-    starts = np.searchsorted(users, users)  # first row of each row's user
-    latest = np.arange(len(users)) - starts < length
+    latest = rank_within(users) < length
     users, movies = users[latest], movies[latest]
     order = np.lexsort((rng.random(len(users)), users))  # shuffled within each user
     users, movies = users[order], movies[order]
-    position = np.arange(len(users)) - np.searchsorted(users, users)
+    position = rank_within(users)
     table = np.full((num_users + names.NUM_OOV_BUCKETS, length), num_movies, np.int64)
     table[users, position] = movies
     return table

@@ -299,8 +299,7 @@ def evaluation_section(summary: Dict[str, Any]) -> str:
     groups = summary.get("ranking_by_user_group") or {}
     shown_groups = [name for name in names.USER_GROUPS if name in groups]
     if shown_groups:
-        rankers = [ranker for ranker in (names.MODEL_RANKER, names.POPULARITY_RANKER,
-                                         names.RECENT_POPULARITY_RANKER)
+        rankers = [ranker for ranker in names.RANKERS
                    if any(ranker in groups[group] for group in shown_groups)]
         names_in_order = sorted({name for group in shown_groups
                                  for name in groups[group].get(names.MODEL_RANKER) or {}})

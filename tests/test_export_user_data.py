@@ -49,10 +49,10 @@ def exports(tmp_path_factory):
     from models import side_features, training
     from models.export import ServingLimits, save_serving_model
     from models.warm_start import vocabulary_names
-    from tests.tft_beam import analyze_and_transform
+    from tests.tft_beam import analyze_and_transform, as_columns
 
     transformed, output = analyze_and_transform(_rows(), SPEC)
-    columns = {name: tf.constant([row[name] for row in transformed]) for name in transformed[0]}
+    columns = as_columns(transformed)
     num_users = output.vocabulary_size_by_name(names.USER_VOCABULARY)
     num_movies = output.vocabulary_size_by_name(names.MOVIE_VOCABULARY)
     side = side_features.from_transform(output, [columns], num_users, num_movies)
@@ -60,8 +60,7 @@ def exports(tmp_path_factory):
     for variable in (model.rating_head.user_bias.embeddings,  # not all zero, as trained
                      model.rating_head.movie_bias.embeddings):
         variable.assign(tf.random.normal(variable.shape, seed=3))
-    limits = ServingLimits(CONFIG.serving_max_k, CONFIG.serving_max_batch,
-                           CONFIG.serving_max_exclusions, CONFIG.rerank_depth)
+    limits = ServingLimits.from_config(CONFIG)
     root = tmp_path_factory.mktemp("exports")
     save_serving_model(model, output, str(root / "full"), limits)
     save_serving_model(model, output, str(root / "lean"), limits._replace(user_data=False))

@@ -41,12 +41,11 @@ def _rows():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from models import training
-    from models.data import load_columns  # noqa: F401 (the Trainer's loader: same columns)
     from models.export import ServingLimits, save_serving_model
-    from tests.tft_beam import analyze_and_transform
+    from tests.tft_beam import analyze_and_transform, as_columns
 
     transformed, output = analyze_and_transform(_rows(), SPEC)
-    columns = {name: tf.constant([row[name] for row in transformed]) for name in transformed[0]}
+    columns = as_columns(transformed)
     num_users = output.vocabulary_size_by_name(names.USER_VOCABULARY)
     num_movies = output.vocabulary_size_by_name(names.MOVIE_VOCABULARY)
     result = training.fit(CONFIG, columns, num_users, num_movies, verbose=0)
@@ -56,8 +55,7 @@ def trained(tmp_path_factory):
     history = towers.history_tower(model.user_tower)
     history.history_embedding.embeddings.assign(
         tf.random.normal(history.history_embedding.embeddings.shape, seed=7))
-    limits = ServingLimits(CONFIG.serving_max_k, CONFIG.serving_max_batch,
-                           CONFIG.serving_max_exclusions, CONFIG.rerank_depth)
+    limits = ServingLimits.from_config(CONFIG)
     root = tmp_path_factory.mktemp("history")
     save_serving_model(model, output, str(root / "full"), limits)
     save_serving_model(model, output, str(root / "lean"), limits._replace(user_data=False))

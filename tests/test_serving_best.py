@@ -136,8 +136,7 @@ def best(first_run, pipeline_config, tmp_path_factory):
     model = training.fit(config, train, num_users, num_movies, side=data.side, verbose=0).model
     _push_off_the_scale(model, num_users, num_movies)
     model_dir = str(tmp_path_factory.mktemp("best") / "model")
-    limits = export.ServingLimits(config.serving_max_k, config.serving_max_batch,
-                                  config.serving_max_exclusions, config.rerank_depth)
+    limits = export.ServingLimits.from_config(config)
     export.save_serving_model(model, tf_transform_output, model_dir, limits)
 
     users = [u.decode() for u in tf_transform_output.vocabulary_by_name(names.USER_VOCABULARY)]

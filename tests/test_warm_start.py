@@ -113,8 +113,7 @@ def base(tmp_path_factory):
              names.RATING_LABEL: rng.integers(1, 6, 64).astype(np.float32)}
     model.fit(tf.data.Dataset.from_tensor_slices(batch).batch(16), epochs=1, verbose=0)
     save_serving_model(model, transform, str(root / "model_a"),
-                       ServingLimits(CONFIG.serving_max_k, CONFIG.serving_max_batch,
-                                     CONFIG.serving_max_exclusions, CONFIG.rerank_depth))
+                       ServingLimits.from_config(CONFIG))
     return {"dir": str(root / "model_a"), "vocabularies": vocabularies,
             "weights": _weights(model), "root": root}
 
@@ -291,8 +290,7 @@ def test_rating_history_warm_starts_its_factors_by_id_and_keeps_this_runs_histor
     old.rating_head.implicit_factors.embeddings.assign_add(
         tf.ones_like(old.rating_head.implicit_factors.embeddings))  # "trained"
     save_serving_model(old, transform, str(tmp_path / "model_a"),
-                       ServingLimits(config.serving_max_k, config.serving_max_batch,
-                                     config.serving_max_exclusions, config.rerank_depth))
+                       ServingLimits.from_config(config))
     new = model(VOCABULARIES_B, 1)
     histories = new.rating_head.user_histories.numpy()
     assert histories.shape != old.rating_head.user_histories.shape
@@ -383,8 +381,7 @@ def test_user_feature_embeddings_warm_start_by_value_not_by_index(tmp_path):
         layer.embeddings.assign(np.arange(np.prod(table.shape), dtype=np.float32).reshape(
             table.shape) + 100.0)
     save_serving_model(old, transform_a, str(tmp_path / "model_a"),
-                       ServingLimits(config.serving_max_k, config.serving_max_batch,
-                                     config.serving_max_exclusions, config.rerank_depth))
+                       ServingLimits.from_config(config))
 
     rows_b = _feature_rows(USERS_B, TITLES_B, USER_FEATURES_B)
     transform_b = _analyze(rows_b, str(tmp_path / "transform_b"), FEATURE_SPEC)

@@ -4,6 +4,7 @@ import os
 import tempfile
 from typing import Dict, List, Tuple
 
+import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
@@ -24,3 +25,8 @@ def analyze_and_transform(rows: List[Dict], raw_spec: Dict
     metadata_io.write_metadata(
         metadata, os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
     return transformed, tft.TFTransformOutput(output_dir)
+
+
+def as_columns(transformed: List[Dict]) -> Dict[str, tf.Tensor]:
+    """The transformed rows as the Trainer holds them: one tensor per feature."""
+    return {name: tf.constant([row[name] for row in transformed]) for name in transformed[0]}
